@@ -1,0 +1,47 @@
+# Two commands set everything up: `make run` and `make test`. The virtual environment is .venv/.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP_RUN := $(VENV)/.installed-run
+STAMP_DEV := $(VENV)/.installed-dev
+
+.PHONY: run test lint typecheck pytest bench docs clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP_RUN): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(STAMP_DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@ $(STAMP_RUN)
+
+## run: install if needed, then serve (mock mode when no credentials are set)
+run: $(STAMP_RUN)
+	$(BIN)/storelink serve
+
+## test: install dev extras if needed, then ruff, mypy and pytest
+test: lint typecheck pytest
+
+lint: $(STAMP_DEV)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP_DEV)
+	$(BIN)/mypy
+
+pytest: $(STAMP_DEV)
+	$(BIN)/pytest -q
+
+bench: $(STAMP_DEV)
+	$(BIN)/python bench/overhead.py
+
+## docs: regenerate the generated parts of docs/ (configuration reference)
+docs: $(STAMP_RUN)
+	$(BIN)/python -m storelink.docgen
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .storelink

@@ -1,0 +1,244 @@
+"""Settings: the only module that reads the environment (and an optional ``.env`` file).
+
+Two families of names:
+
+* names people already use keep their names (``ENABLE_MCP``, ``MCP_FORCE_MOCKS``,
+  ``SHOPIFY_ACCESS_TOKEN``, ``GA4_PROPERTY_ID``, …);
+* storelink's own knobs are ``STORELINK_<NAME>`` and, per connector,
+  ``STORELINK_<CONNECTOR>_<KNOB>`` (``STORELINK_SHOPIFY_TIMEOUT=5``).
+
+Every default is written once, here; ``docs/configuration.md`` is generated from this module
+(``storelink config --markdown``) and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "CONNECTOR_NAMES",
+    "BingKnobs",
+    "ConnectorKnobs",
+    "Ga4Knobs",
+    "GscKnobs",
+    "SettingRow",
+    "Settings",
+    "ShopifyKnobs",
+    "ZohoKnobs",
+    "describe_settings",
+    "load_settings",
+]
+
+
+class ConnectorKnobs(BaseModel):
+    """Resilience knobs of one connector: ``STORELINK_<CONNECTOR>_<KNOB>``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = Field(True, description="Feature flag; false puts the connector in `disabled` mode.")
+    base_url: str | None = Field(
+        None, description="Send requests to this host instead of the real API (a fake, a proxy)."
+    )
+    timeout: float = Field(10.0, gt=0, description="Per-attempt read/write timeout, seconds.")
+    connect_timeout: float = Field(3.0, gt=0, description="Per-attempt connect timeout, seconds.")
+    deadline: float = Field(30.0, gt=0, description="Total time for one call, all retries and waits included.")
+    max_retries: int = Field(3, ge=0, le=10, description="Retries after the first attempt (reads only).")
+    backoff_base: float = Field(0.2, gt=0, description="Full-jitter backoff base, seconds.")
+    backoff_cap: float = Field(10.0, gt=0, description="Full-jitter backoff cap, seconds.")
+    retry_budget_ratio: float = Field(
+        0.2, ge=0, le=1, description="Retries earned per first attempt (0.2 = retries ≤ 20 % of calls)."
+    )
+    retry_budget_burst: float = Field(10.0, ge=0, description="Retry tokens held in reserve (and at start).")
+    rate_limit: float = Field(10.0, gt=0, description="Local token bucket: requests (or cost units) per second.")
+    rate_burst: float = Field(10.0, gt=0, description="Local token bucket capacity.")
+    max_in_flight: int = Field(16, ge=1, description="Bulkhead: concurrent calls to this upstream.")
+    pool_size: int = Field(20, ge=1, description="HTTP connection pool size.")
+    breaker_failure_rate: float = Field(
+        50.0, gt=0, le=100, description="Open when this % of calls in the window failed."
+    )
+    breaker_slow_call_rate: float = Field(
+        100.0, gt=0, le=100, description="Open when this % of calls in the window were slow."
+    )
+    breaker_slow_call_s: float = Field(10.0, gt=0, description="A call slower than this counts as slow.")
+    breaker_window: int = Field(50, ge=1, description="Sliding window: the last N calls.")
+    breaker_min_calls: int = Field(10, ge=1, description="No verdict before this many calls are in the window.")
+    breaker_open_s: float = Field(30.0, gt=0, description="How long the breaker stays open before probing.")
+    breaker_half_open_calls: int = Field(3, ge=1, description="Probe calls allowed while half-open.")
+    cache_ttl: float = Field(300.0, ge=0, description="Default TTL of cached reads, seconds (0 disables).")
+
+
+class ShopifyKnobs(ConnectorKnobs):
+    api_version: str = Field("2026-10", description="Pinned Admin API version (YYYY-MM).")
+    expose_pii: bool = Field(False, description="Show customers' names, e-mails and phones unmasked.")
+    rate_limit: float = Field(100.0, gt=0, description="Restore rate assumed before Shopify reports its own.")
+    rate_burst: float = Field(2000.0, gt=0, description="Bucket size assumed before Shopify reports its own.")
+
+
+class Ga4Knobs(ConnectorKnobs):
+    max_in_flight: int = Field(10, ge=1, description="GA4 allows 10 concurrent requests per property.")
+    rate_limit: float = Field(5.0, gt=0, description="Requests per second before quotas are reported.")
+    retry_budget_burst: float = Field(5.0, ge=0, description="Half of GA4's 10 server errors per hour.")
+
+
+class GscKnobs(ConnectorKnobs):
+    rate_limit: float = Field(20.0, gt=0, description="Per-site queries per second (1,200 per minute).")
+    rate_burst: float = Field(20.0, gt=0, description="Local token bucket capacity.")
+
+
+class BingKnobs(ConnectorKnobs):
+    rate_limit: float = Field(5.0, gt=0, description="Requests per second.")
+
+
+class ZohoKnobs(ConnectorKnobs):
+    rate_limit: float = Field(5.0, gt=0, description="Requests per second.")
+
+
+CONNECTOR_NAMES = ("shopify", "ga4", "gsc", "bing", "zoho")
+
+
+def _secret(alias: str, description: str) -> Any:
+    return Field(None, validation_alias=alias, description=description)
+
+
+class Settings(BaseSettings):
+    """Effective configuration. Frozen: read once at start, passed everywhere as an argument."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STORELINK_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    # --- storelink's own ------------------------------------------------------------------
+    data_dir: Path = Field(Path(".storelink"), description="Embedded store: SQLite database and vectors.")
+    host: str = Field("127.0.0.1", description="Address `storelink serve` binds.")
+    port: int = Field(8765, ge=1, le=65535, description="Port `storelink serve` binds.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    fake_faults: str | None = Field(
+        None,
+        description="FaultPlan for the fakes, e.g. `shopify:429=0.1,500=0.05;ga4:stall=0.02`.",
+    )
+
+    # --- names people already use ---------------------------------------------------------
+    enable_mcp: bool = Field(True, validation_alias="ENABLE_MCP", description="Serve MCP at /mcp.")
+    mcp_force_mocks: bool = Field(
+        False, validation_alias="MCP_FORCE_MOCKS", description="Every connector talks to its fake."
+    )
+    mcp_api_url: str | None = Field(None, validation_alias="MCP_API_URL", description="A storelink MCP endpoint.")
+    mcp_api_key: SecretStr | None = _secret("MCP_API_KEY", "Bearer token the MCP endpoint requires.")
+
+    shopify_shop: str | None = Field(None, validation_alias="SHOPIFY_SHOP", description="`name.myshopify.com`.")
+    shopify_access_token: SecretStr | None = _secret("SHOPIFY_ACCESS_TOKEN", "Admin API access token.")
+    shopify_client_id: str | None = Field(
+        None, validation_alias="SHOPIFY_CLIENT_ID", description="App client id (client credentials)."
+    )
+    shopify_client_secret: SecretStr | None = _secret("SHOPIFY_CLIENT_SECRET", "App client secret.")
+
+    ga4_property_id: str | None = Field(None, validation_alias="GA4_PROPERTY_ID", description="GA4 property.")
+    gsc_site_url: str | None = Field(None, validation_alias="GSC_SITE_URL", description="Search Console site.")
+    google_application_credentials: Path | None = Field(
+        None, validation_alias="GOOGLE_APPLICATION_CREDENTIALS", description="Service-account key file."
+    )
+    google_client_id: str | None = Field(None, validation_alias="GOOGLE_CLIENT_ID", description="OAuth client.")
+    google_client_secret: SecretStr | None = _secret("GOOGLE_CLIENT_SECRET", "OAuth client secret.")
+    google_refresh_token: SecretStr | None = _secret("GOOGLE_REFRESH_TOKEN", "OAuth refresh token.")
+
+    bing_wmt_api_key: SecretStr | None = _secret("BING_WMT_API_KEY", "Bing Webmaster Tools API key.")
+    bing_site_url: str | None = Field(None, validation_alias="BING_SITE_URL", description="Bing site.")
+
+    zoho_dc: str = Field("com", validation_alias="ZOHO_DC", description="Zoho data centre (com, eu, in, …).")
+    zoho_client_id: str | None = Field(None, validation_alias="ZOHO_CLIENT_ID", description="Zoho client.")
+    zoho_client_secret: SecretStr | None = _secret("ZOHO_CLIENT_SECRET", "Zoho client secret.")
+    zoho_refresh_token: SecretStr | None = _secret("ZOHO_REFRESH_TOKEN", "Zoho refresh token.")
+
+    # --- per-connector knobs: STORELINK_<CONNECTOR>_<KNOB> ---------------------------------
+    shopify: ShopifyKnobs = Field(default_factory=ShopifyKnobs)
+    ga4: Ga4Knobs = Field(default_factory=Ga4Knobs)
+    gsc: GscKnobs = Field(default_factory=GscKnobs)
+    bing: BingKnobs = Field(default_factory=BingKnobs)
+    zoho: ZohoKnobs = Field(default_factory=ZohoKnobs)
+
+    def knobs(self, connector: str) -> ConnectorKnobs:
+        value = getattr(self, connector, None)
+        if not isinstance(value, ConnectorKnobs):
+            raise KeyError(f"no knobs for connector {connector!r}")
+        return value
+
+    def secret_values(self) -> list[str]:
+        """Every secret currently set, for redaction filters. Never log what this returns."""
+        found: list[str] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                found.append(value.get_secret_value())
+        return found
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment (and ``.env``); keyword overrides win, as constructor arguments do."""
+    return Settings(**overrides)
+
+
+class SettingRow(BaseModel):
+    """One environment variable: its name, its effective value (secrets masked), its default."""
+
+    env: str
+    value: str
+    default: str
+    description: str
+    secret: bool
+
+
+def _display(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, SecretStr):
+        return "********" if value.get_secret_value() else ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def describe_settings(settings: Settings | None = None) -> list[SettingRow]:
+    """Every knob with its variable name and default; with ``settings``, the effective values too.
+
+    Secrets are shown as ``********`` when set: never their value, not even a prefix.
+    """
+    rows: list[SettingRow] = []
+    for name, info in Settings.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, ConnectorKnobs):
+            knobs_default = annotation()
+            knobs_now = getattr(settings, name) if settings else knobs_default
+            for knob, kinfo in annotation.model_fields.items():
+                rows.append(
+                    SettingRow(
+                        env=f"STORELINK_{name.upper()}_{knob.upper()}",
+                        value=_display(getattr(knobs_now, knob)),
+                        default=_display(getattr(knobs_default, knob)),
+                        description=kinfo.description or "",
+                        secret=False,
+                    )
+                )
+            continue
+        alias = info.validation_alias if isinstance(info.validation_alias, str) else None
+        secret = "SecretStr" in str(annotation)
+        rows.append(
+            SettingRow(
+                env=alias or f"STORELINK_{name.upper()}",
+                value=_display(getattr(settings, name)) if settings else "",
+                default="" if secret else _display(info.default),
+                description=info.description or "",
+                secret=secret,
+            )
+        )
+    return rows
