@@ -1,0 +1,51 @@
+"""Time as a dependency: every resilience component takes a :class:`Clock`.
+
+Production uses :class:`LoopClock` (the event loop's monotonic clock). Single-component tests use
+:class:`FakeClock`, which only moves when told to; pipeline tests run under ``looptime``, which
+fast-forwards the loop clock itself, so ``LoopClock`` is exact there too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+__all__ = ["Clock", "FakeClock", "LoopClock"]
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Monotonic seconds; only differences mean anything."""
+        ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class LoopClock:
+    """The running event loop's clock (monotonic, and fakeable by ``looptime``)."""
+
+    def now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class FakeClock:
+    """A clock that moves only when advanced; ``sleep`` advances it by the slept time."""
+
+    def __init__(self, start: float = 1_000.0) -> None:
+        self._now = start
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        self._now += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        seconds = max(0.0, seconds)
+        self.slept.append(seconds)
+        self._now += seconds
+        await asyncio.sleep(0)
