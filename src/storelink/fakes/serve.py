@@ -1,0 +1,58 @@
+"""Serve fakes as real HTTP servers on loopback, one port each (``storelink fakes serve``)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import uvicorn
+
+from storelink.fakes.base import FakeUpstream
+from storelink.fakes.faults import parse_fault_spec
+from storelink.settings import Settings
+
+__all__ = ["ServedFake", "available_fakes", "serve_fakes"]
+
+
+def available_fakes(settings: Settings) -> dict[str, Callable[[], FakeUpstream]]:
+    """Every fake storelink ships, by name."""
+    from storelink.connectors.registry import builtin_connectors
+    from storelink.fakes.generic import GenericFake
+
+    found: dict[str, Callable[[], FakeUpstream]] = {"generic": GenericFake}
+    for cls in builtin_connectors():
+        found[cls.name] = lambda cls=cls: cls.build_fake(settings)  # type: ignore[misc]
+    return found
+
+
+@dataclass(frozen=True)
+class ServedFake:
+    name: str
+    url: str
+    fake: FakeUpstream
+
+
+def build_servers(
+    settings: Settings, names: list[str], *, host: str, port_base: int
+) -> tuple[list[ServedFake], list[uvicorn.Server]]:
+    factories = available_fakes(settings)
+    unknown = [n for n in names if n not in factories]
+    if unknown:
+        raise ValueError(f"unknown fake(s): {', '.join(unknown)}; available: {', '.join(factories)}")
+    plans = parse_fault_spec(settings.fake_faults)
+    served: list[ServedFake] = []
+    servers: list[uvicorn.Server] = []
+    for offset, name in enumerate(names or list(factories)):
+        fake = factories[name]()
+        if name in plans:
+            fake.faults = plans[name]
+        port = port_base + offset
+        config = uvicorn.Config(fake.app, host=host, port=port, log_level="warning", lifespan="off")
+        servers.append(uvicorn.Server(config))
+        served.append(ServedFake(name, f"http://{host}:{port}", fake))
+    return served, servers
+
+
+async def serve_fakes(servers: list[uvicorn.Server]) -> None:
+    await asyncio.gather(*(server.serve() for server in servers))
