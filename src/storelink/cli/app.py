@@ -1,0 +1,196 @@
+"""The ``storelink`` command line: config, call, health, fakes, serve."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from storelink.connectors.base import Health
+from storelink.errors import ConfigurationError, ConnectorError, ErrorKind
+from storelink.observability.logs import configure_logging
+from storelink.runtime import open_runtime
+from storelink.settings import Settings, describe_settings, load_settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="storelink",
+    help="One safe, fast, observable way into a store's business data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+fakes_app = typer.Typer(help="Faithful local fakes of every upstream.", no_args_is_help=True)
+app.add_typer(fakes_app, name="fakes")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        err.print(f"[red]Invalid configuration:[/red] {exc.error_count()} problem(s)")
+        for problem in exc.errors(include_url=False, include_input=False):
+            err.print(f"  {'.'.join(str(p) for p in problem['loc'])}: {problem['msg']}")
+        raise typer.Exit(2) from None
+    configure_logging(settings)
+    return settings
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``key=value``; the value is read as JSON when it is JSON (numbers, booleans, lists), else text."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise typer.BadParameter(f"{text!r} is not key=value", param_hint="-p/--param")
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
+@app.command()
+def config(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the reference table (docs).")] = False,
+) -> None:
+    """Show the effective settings; every secret is masked."""
+    if markdown:
+        out.print(configuration_markdown(), markup=False, highlight=False, soft_wrap=True)
+        return
+    rows = describe_settings(_settings())
+    if as_json:
+        print(json.dumps({r.env: r.value for r in rows}, indent=2))
+        return
+    table = Table("variable", "value", "default", "what it does")
+    for row in rows:
+        changed = row.value != row.default and not (row.secret and not row.value)
+        value = f"[bold]{row.value}[/bold]" if changed else row.value
+        table.add_row(row.env, value, row.default, row.description)
+    out.print(table)
+
+
+def configuration_markdown() -> str:
+    lines = [
+        "| variable | default | what it does |",
+        "|---|---|---|",
+    ]
+    for row in describe_settings(None):
+        default = f"`{row.default}`" if row.default else ("(secret)" if row.secret else "(unset)")
+        lines.append(f"| `{row.env}` | {default} | {row.description.replace('|', '/')} |")
+    return "\n".join(lines)
+
+
+@app.command()
+def call(
+    connector: Annotated[str, typer.Argument(help="Connector name, e.g. shopify.")],
+    operation: Annotated[str, typer.Argument(help="Operation name, e.g. list_products.")],
+    param: Annotated[list[str] | None, typer.Option("-p", "--param", help="key=value (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the envelope as JSON.")] = False,
+) -> None:
+    """Call one operation and print its envelope (data and meta), or the error envelope."""
+    params = dict(parse_param(p) for p in param or [])
+    settings = _settings()
+
+    async def run() -> dict[str, Any]:
+        async with open_runtime(settings) as rt:
+            envelope = await rt.registry.get(connector).call(operation, params)
+            return envelope.model_dump(mode="json")
+
+    try:
+        result = asyncio.run(run())
+    except ConnectorError as exc:
+        body = exc.envelope().model_dump(mode="json")
+        if as_json:
+            print(json.dumps(body, indent=2))
+        else:
+            err.print(f"[red]{exc.kind.value}[/red]: {exc.message}")
+        raise typer.Exit(2 if exc.kind is ErrorKind.INVALID_REQUEST else 1) from None
+    except ConfigurationError as exc:
+        err.print(f"[red]configuration[/red]: {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+        return
+    out.print_json(data=result["data"])
+    meta = result["meta"]
+    err.print(
+        f"[dim]{meta['connector']}.{meta['operation']} · {meta['mode']} · {meta['source']} · "
+        f"{meta['attempts']} attempt(s) · {meta['latency_ms']:.0f} ms[/dim]"
+    )
+
+
+@app.command()
+def health(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Probe every connector once and show its mode, health and breaker."""
+    settings = _settings()
+
+    async def run() -> list[Health]:
+        async with open_runtime(settings) as rt:
+            return list(await asyncio.gather(*(c.health() for c in rt.registry)))
+
+    reports = asyncio.run(run())
+    if as_json:
+        print(json.dumps([r.model_dump(mode="json") for r in reports], indent=2))
+    else:
+        colours = {"ok": "green", "degraded": "yellow", "down": "red", "disabled": "dim"}
+        table = Table("connector", "mode", "health", "breaker", "detail")
+        for r in reports:
+            detail = r.message + (f" (missing: {', '.join(r.missing)})" if r.missing and r.mode != "live" else "")
+            table.add_row(r.title, r.mode, f"[{colours[r.status]}]{r.status}[/]", r.breaker.value, detail)
+        out.print(table)
+    if any(r.status == "down" for r in reports):
+        raise typer.Exit(1)
+
+
+@fakes_app.command("serve")
+def fakes_serve(
+    names: Annotated[list[str] | None, typer.Argument(help="Fakes to serve (default: all).")] = None,
+    port_base: Annotated[int, typer.Option(help="First port; each fake takes the next.")] = 9100,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+) -> None:
+    """Serve fakes on loopback, one port each, and print their URLs."""
+    from storelink.fakes.serve import build_servers, serve_fakes
+
+    settings = _settings()
+    try:
+        served, servers = build_servers(settings, list(names or []), host=host, port_base=port_base)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    for s in served:
+        print(f"{s.name}\t{s.url}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_fakes(servers))
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (STORELINK_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (STORELINK_PORT).")] = None,
+) -> None:
+    """Serve the app: /healthz, /readyz, /metrics, /app/metrics.json."""
+    import uvicorn
+
+    from storelink.web.app import create_app
+
+    settings = _settings()
+    host = host or settings.host
+    port = port or settings.port
+    err.print(f"storelink serving on http://{host}:{port}  (metrics: /metrics, /app/metrics.json)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,354 @@
+"""What a connector declares, and the machinery every connector shares.
+
+A connector is a class that describes its upstream and its operations::
+
+    class ShopifyConnector(Connector):
+        name = "shopify"
+        title = "Shopify"
+        credential_hint = "SHOPIFY_ACCESS_TOKEN"
+        probe = ("shop_info", {})
+
+        @operation()
+        async def shop_info(self, params: NoParams) -> Shop:
+            \"\"\"The shop's name, domain, plan and currency.\"\"\"
+            ...
+
+The base class turns the knobs into a pipeline (breaker, limiter, budget, cache), validates
+parameters, runs the operation under a call trace and wraps the result in an ``Envelope``. The
+MCP server, the pages and the CLI read the same declarations from the registry.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, TypeVar, get_type_hints
+
+import httpx2
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from storelink.connectors.http import Upstream, bypass_cache, call_trace
+from storelink.errors import ConnectorError, Envelope, ErrorKind, Meta, Mode, Source
+from storelink.fakes.base import FakeUpstream
+from storelink.observability.metrics import Metrics
+from storelink.resilience.breaker import BreakerPolicy, BreakerState, CircuitBreaker
+from storelink.resilience.cache import ResponseCache
+from storelink.resilience.classify import Classifier, HttpClassifier
+from storelink.resilience.clock import Clock
+from storelink.resilience.limiter import RateLimiter, TokenBucketLimiter
+from storelink.resilience.pipeline import Authenticator, CallReport, Policy, ResilientTransport
+from storelink.resilience.retry import RetryBudget, RetryPolicy
+from storelink.settings import ConnectorKnobs, Settings
+
+__all__ = [
+    "Connector",
+    "ConnectorContext",
+    "Health",
+    "NoParams",
+    "OperationSpec",
+    "operation",
+    "pipeline_policy",
+]
+
+C = TypeVar("C", bound="Connector")
+HealthStatus = Literal["ok", "degraded", "down", "disabled"]
+
+
+class NoParams(BaseModel):
+    """An operation that takes no parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True, slots=True)
+class OperationSpec:
+    name: str
+    summary: str
+    description: str
+    params: type[BaseModel]
+    result: Any
+    write: bool
+    handler: Callable[[Any, Any], Awaitable[Any]]
+
+
+def operation(
+    *, write: bool = False
+) -> Callable[[Callable[[C, Any], Awaitable[Any]]], Callable[[C, Any], Awaitable[Any]]]:
+    """Declare a connector method as an operation. Its signature is the contract:
+    ``async def name(self, params: ParamsModel) -> ResultType``, and its docstring the
+    description agents and ``storelink call --help`` show."""
+
+    def decorate(fn: Callable[[C, Any], Awaitable[Any]]) -> Callable[[C, Any], Awaitable[Any]]:
+        hints = get_type_hints(fn)
+        params = hints.get("params")
+        if not (isinstance(params, type) and issubclass(params, BaseModel)):
+            raise TypeError(f"operation {fn.__name__} must take `params: <a pydantic model>`")
+        doc = (fn.__doc__ or "").strip()
+        fn.__storelink_operation__ = OperationSpec(  # type: ignore[attr-defined]
+            name=fn.__name__,
+            summary=doc.splitlines()[0] if doc else fn.__name__,
+            description=doc,
+            params=params,
+            result=hints.get("return", Any),
+            write=write,
+            handler=fn,
+        )
+        return fn
+
+    return decorate
+
+
+class Health(BaseModel):
+    connector: str
+    title: str
+    mode: Mode
+    status: HealthStatus
+    breaker: BreakerState
+    message: str
+    latency_ms: float | None = None
+    missing: list[str] = Field(default_factory=list)
+    error_kind: ErrorKind | None = None
+
+
+@dataclass(slots=True)
+class ConnectorContext:
+    """What the runtime hands a connector: where to send requests and the shared parts."""
+
+    settings: Settings
+    mode: Mode
+    inner: httpx2.AsyncBaseTransport
+    base_url: str
+    clock: Clock
+    metrics: Metrics
+    cache: ResponseCache | None = None
+    random: Callable[[], float] = random.random
+    missing: list[str] = field(default_factory=list)
+
+
+def pipeline_policy(knobs: ConnectorKnobs) -> tuple[Policy, BreakerPolicy]:
+    policy = Policy(
+        attempt_timeout_s=knobs.timeout,
+        connect_timeout_s=knobs.connect_timeout,
+        deadline_s=knobs.deadline,
+        max_in_flight=knobs.max_in_flight,
+        cache_ttl_s=knobs.cache_ttl,
+        retry=RetryPolicy(
+            max_retries=knobs.max_retries, backoff_base=knobs.backoff_base, backoff_cap=knobs.backoff_cap
+        ),
+    )
+    breaker = BreakerPolicy(
+        failure_rate=knobs.breaker_failure_rate,
+        slow_call_rate=knobs.breaker_slow_call_rate,
+        slow_call_s=knobs.breaker_slow_call_s,
+        window=knobs.breaker_window,
+        min_calls=knobs.breaker_min_calls,
+        open_s=knobs.breaker_open_s,
+        half_open_calls=knobs.breaker_half_open_calls,
+    )
+    return policy, breaker
+
+
+class Connector:
+    """Base of every connector. Subclasses set the class attributes and declare operations."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    credential_hint: ClassVar[str] = ""
+    probe: ClassVar[tuple[str, dict[str, Any]] | None] = None
+    operations: ClassVar[dict[str, OperationSpec]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        found = dict(getattr(cls, "operations", {}))
+        for value in vars(cls).values():
+            spec = getattr(value, "__storelink_operation__", None)
+            if isinstance(spec, OperationSpec):
+                found[spec.name] = spec
+        cls.operations = found
+
+    # -- what a connector declares about its upstream (override) --------------------------------
+    @classmethod
+    def missing_settings(cls, settings: Settings) -> list[str]:
+        """Environment variables that live mode needs and are not set."""
+        return []
+
+    @classmethod
+    def live_base_url(cls, settings: Settings) -> str:
+        raise NotImplementedError
+
+    @classmethod
+    def fake_base_url(cls, settings: Settings) -> str:
+        """The URL the connector uses for its in-process fake (a real-looking host)."""
+        return cls.live_base_url(settings)
+
+    @classmethod
+    def build_fake(cls, settings: Settings) -> FakeUpstream:
+        raise NotImplementedError
+
+    def make_classifier(self) -> Classifier:
+        return HttpClassifier(title=self.title, connector=self.name, credential_hint=self.credential_hint)
+
+    def make_limiter(self) -> RateLimiter:
+        return TokenBucketLimiter(rate=self.knobs.rate_limit, capacity=self.knobs.rate_burst, clock=self.clock)
+
+    def make_auth(self) -> Authenticator | None:
+        return None
+
+    def credential_partition(self) -> str:
+        """A fingerprint of the credential identity; cache entries never cross it."""
+        return ""
+
+    def default_headers(self) -> dict[str, str]:
+        return {}
+
+    # -- shared machinery --------------------------------------------------------------------
+    def __init__(self, ctx: ConnectorContext) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.mode: Mode = ctx.mode
+        self.knobs = ctx.settings.knobs(self.name)
+        self.clock = ctx.clock
+        self.metrics = ctx.metrics
+        policy, breaker_policy = pipeline_policy(self.knobs)
+        self.policy = policy
+        self.breaker = CircuitBreaker(
+            breaker_policy, clock=ctx.clock, name=self.title, on_transition=self._on_breaker_transition
+        )
+        ctx.metrics.set_breaker_state(self.name, BreakerState.CLOSED.value, 0)
+        self.limiter = self.make_limiter()
+        self.budget = RetryBudget(
+            ratio=self.knobs.retry_budget_ratio, burst=self.knobs.retry_budget_burst, clock=ctx.clock
+        )
+        auth = self.make_auth()
+        transport = ResilientTransport(
+            ctx.inner,
+            connector=self.name,
+            policy=policy,
+            classifier=self.make_classifier(),
+            clock=ctx.clock,
+            metrics=ctx.metrics,
+            limiter=self.limiter,
+            breaker=self.breaker,
+            budget=self.budget,
+            cache=ctx.cache,
+            partition=self.credential_partition(),
+            auth=auth,
+            random=ctx.random,
+        )
+        client = httpx2.AsyncClient(
+            base_url=ctx.base_url,
+            transport=transport,
+            timeout=httpx2.Timeout(self.knobs.timeout, connect=self.knobs.connect_timeout),
+            headers={"User-Agent": "storelink", **self.default_headers()},
+        )
+        self.http = Upstream(client)
+
+    def _on_breaker_transition(self, old: BreakerState, new: BreakerState) -> None:
+        self.metrics.breaker_transition(self.name, old.value, new.value, new.gauge)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def call(self, operation: str, params: Mapping[str, Any] | BaseModel | None = None) -> Envelope[Any]:
+        """Validate, run one operation through the pipeline, and wrap the result."""
+        spec = self.operations.get(operation)
+        if spec is None:
+            known = ", ".join(sorted(self.operations))
+            raise ConnectorError(
+                ErrorKind.INVALID_REQUEST,
+                f"{self.title} has no operation {operation!r}. Operations: {known}.",
+                connector=self.name,
+                operation=operation,
+            )
+        if self.mode == "disabled":
+            raise ConnectorError(
+                ErrorKind.DISABLED,
+                f"{self.title} is turned off. Set STORELINK_{self.name.upper()}_ENABLED=true to use it.",
+                connector=self.name,
+                operation=operation,
+            )
+        validated = self.validate_params(spec, params)
+        trace: list[CallReport] = []
+        token = call_trace.set(trace)
+        started = self.clock.now()
+        try:
+            data = await spec.handler(self, validated)
+        except ConnectorError as err:
+            raise err.with_context(connector=self.name, operation=operation) from None
+        finally:
+            call_trace.reset(token)
+        return Envelope[Any](data=data, meta=self._meta(operation, trace, self.clock.now() - started))
+
+    def validate_params(self, spec: OperationSpec, params: Mapping[str, Any] | BaseModel | None) -> BaseModel:
+        if isinstance(params, spec.params):
+            return params
+        raw = params.model_dump() if isinstance(params, BaseModel) else dict(params or {})
+        try:
+            return spec.params.model_validate(raw)
+        except ValidationError as exc:
+            raise ConnectorError(
+                ErrorKind.INVALID_REQUEST,
+                f"Invalid parameters for {self.name}.{spec.name}: {describe_validation_error(exc)}",
+                connector=self.name,
+                operation=spec.name,
+            ) from None
+
+    def _meta(self, operation: str, trace: list[CallReport], elapsed_s: float) -> Meta:
+        sources = {r.source for r in trace}
+        source: Source = "network"
+        if sources and "network" not in sources:
+            source = "cache-revalidated" if "cache-revalidated" in sources else "cache-fresh"
+        last = trace[-1] if trace else None
+        return Meta(
+            connector=self.name,
+            operation=operation,
+            mode=self.mode,
+            source=source,
+            attempts=sum(r.attempts for r in trace),
+            latency_ms=round(elapsed_s * 1000.0, 3),
+            request_id=last.request_id if last else None,
+            headroom=next((r.headroom for r in reversed(trace) if r.headroom), None),
+        )
+
+    async def health(self) -> Health:
+        """Run the cheap probe operation and say what state the connector is in."""
+        base = {
+            "connector": self.name,
+            "title": self.title,
+            "mode": self.mode,
+            "missing": self.ctx.missing,
+        }
+        if self.mode == "disabled":
+            return Health(**base, status="disabled", breaker=self.breaker.state, message="Turned off by its flag.")
+        if self.probe is None:
+            return Health(**base, status="ok", breaker=self.breaker.state, message="No probe declared.")
+        operation, params = self.probe
+        started = self.clock.now()
+        token = bypass_cache.set(True)
+        try:
+            envelope = await self.call(operation, params)
+        except ConnectorError as err:
+            status: HealthStatus = "degraded" if err.kind is ErrorKind.RATE_LIMITED else "down"
+            return Health(**base, status=status, breaker=self.breaker.state, message=err.message, error_kind=err.kind)
+        finally:
+            bypass_cache.reset(token)
+        latency_ms = round((self.clock.now() - started) * 1000.0, 1)
+        degraded = self.breaker.state is not BreakerState.CLOSED or envelope.meta.attempts > 1
+        note = "" if self.mode == "live" else " (mock: the local fake answered)"
+        return Health(
+            **base,
+            status="degraded" if degraded else "ok",
+            breaker=self.breaker.state,
+            message=f"{operation} answered in {latency_ms:.0f} ms{note}.",
+            latency_ms=latency_ms,
+        )
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem, naming the parameter: what agents and people need to fix it."""
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in error["loc"]) or "parameters"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,85 @@
+"""The connector's side of the pipeline: one pooled client per connector, one call per method.
+
+Connectors describe requests (method, path, operation, cost, cache TTL, read or write) and get
+back an :class:`UpstreamResponse` with the parsed body and the pipeline's report. Every report
+is also added to the current call's trace, which :meth:`Connector.call` folds into ``Meta``.
+"""
+
+from __future__ import annotations
+
+import json as _json
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+
+from storelink.resilience.pipeline import OPTIONS_KEY, REPORT_KEY, CallOptions, CallReport
+
+__all__ = ["Upstream", "UpstreamResponse", "bypass_cache", "call_trace"]
+
+call_trace: ContextVar[list[CallReport] | None] = ContextVar("storelink_call_trace", default=None)
+# Health probes must reach the upstream, not a cached answer.
+bypass_cache: ContextVar[bool] = ContextVar("storelink_bypass_cache", default=False)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResponse:
+    status: int
+    headers: httpx2.Headers
+    content: bytes
+    report: CallReport
+
+    def json(self) -> Any:
+        if self.report.body is not None:
+            return self.report.body
+        return _json.loads(self.content) if self.content else None
+
+
+class Upstream:
+    """A thin layer over one ``httpx2.AsyncClient`` whose transport is the resilient pipeline."""
+
+    def __init__(self, client: httpx2.AsyncClient) -> None:
+        self.client = client
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        operation: str,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        data: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        write: bool = False,
+        idempotent: bool = False,
+        cost: float = 1.0,
+        cache_ttl_s: float | None = None,
+        deadline_s: float | None = None,
+    ) -> UpstreamResponse:
+        options = CallOptions(
+            operation=operation,
+            write=write,
+            idempotent=idempotent,
+            cost=cost,
+            cache_ttl_s=0.0 if bypass_cache.get() else cache_ttl_s,
+            deadline_s=deadline_s,
+        )
+        response = await self.client.request(
+            method,
+            url,
+            params=params,
+            json=json,
+            data=data,
+            headers=headers,
+            extensions={OPTIONS_KEY: options},
+        )
+        report: CallReport = response.extensions[REPORT_KEY]
+        trace = call_trace.get()
+        if trace is not None:
+            trace.append(report)
+        return UpstreamResponse(response.status_code, response.headers, response.content, report)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

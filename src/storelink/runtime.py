@@ -1,0 +1,117 @@
+"""The one place that wires the parts together for the server, the pages and the CLI.
+
+``async with open_runtime(settings) as rt:`` decides each connector's mode once, builds its
+transport (the real network, a fake on loopback, or the fake in-process), opens the embedded
+store, and closes everything on the way out.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import httpx2
+
+from storelink.connectors.base import Connector, ConnectorContext
+from storelink.connectors.registry import Registry, builtin_connectors
+from storelink.errors import Mode
+from storelink.fakes.base import FakeUpstream, InProcessTransport
+from storelink.fakes.faults import parse_fault_spec
+from storelink.observability.logs import install_redaction
+from storelink.observability.metrics import Metrics
+from storelink.resilience.cache import ResponseCache
+from storelink.resilience.clock import Clock, LoopClock
+from storelink.settings import Settings
+from storelink.store import EmbeddedStore
+
+__all__ = ["Runtime", "decide_mode", "open_runtime"]
+
+log = logging.getLogger("storelink")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: EmbeddedStore
+    metrics: Metrics
+    clock: Clock
+    registry: Registry
+    cache: ResponseCache
+    fakes: dict[str, FakeUpstream] = field(default_factory=dict)
+
+
+def decide_mode(cls: type[Connector], settings: Settings) -> tuple[Mode, list[str]]:
+    """``disabled`` by flag; ``mock`` when forced or when live credentials are missing; else ``live``."""
+    missing = cls.missing_settings(settings)
+    if not settings.knobs(cls.name).enabled:
+        return "disabled", missing
+    if settings.mcp_force_mocks or missing:
+        return "mock", missing
+    return "live", missing
+
+
+def _pooled_transport(settings: Settings, name: str) -> httpx2.AsyncBaseTransport:
+    knobs = settings.knobs(name)
+    limits = httpx2.Limits(max_connections=knobs.pool_size, max_keepalive_connections=knobs.pool_size)
+    return httpx2.AsyncHTTPTransport(limits=limits, retries=0)
+
+
+@asynccontextmanager
+async def open_runtime(
+    settings: Settings,
+    *,
+    connectors: Sequence[type[Connector]] | None = None,
+    transports: dict[str, httpx2.AsyncBaseTransport] | None = None,
+    clock: Clock | None = None,
+    metrics: Metrics | None = None,
+    store: EmbeddedStore | None = None,
+    random_source: Callable[[], float] = random.random,
+) -> AsyncIterator[Runtime]:
+    """Open everything. ``transports`` replaces a connector's wire (tests point live mode at a fake)."""
+    install_redaction(settings)
+    store = store or EmbeddedStore.in_data_dir(settings.data_dir)
+    metrics = metrics or Metrics()
+    clock = clock or LoopClock()
+    cache = ResponseCache(store)
+    fault_plans = parse_fault_spec(settings.fake_faults)
+    fakes: dict[str, FakeUpstream] = {}
+    built: list[Connector] = []
+    for cls in connectors if connectors is not None else builtin_connectors():
+        mode, missing = decide_mode(cls, settings)
+        knobs = settings.knobs(cls.name)
+        override = (transports or {}).get(cls.name)
+        if override is not None:
+            inner, base_url = override, knobs.base_url or cls.fake_base_url(settings)
+        elif mode == "live" or knobs.base_url:
+            inner = _pooled_transport(settings, cls.name)
+            base_url = knobs.base_url or cls.live_base_url(settings)
+        else:
+            fake = cls.build_fake(settings)
+            if cls.name in fault_plans:
+                fake.faults = fault_plans[cls.name]
+            fakes[cls.name] = fake
+            inner, base_url = InProcessTransport(fake.app), cls.fake_base_url(settings)
+        ctx = ConnectorContext(
+            settings=settings,
+            mode=mode,
+            inner=inner,
+            base_url=base_url,
+            clock=clock,
+            metrics=metrics,
+            cache=cache,
+            random=random_source,
+            missing=missing,
+        )
+        built.append(cls(ctx))
+        log.info("connector %s: mode %s", cls.name, mode)
+    runtime = Runtime(settings, store, metrics, clock, Registry(built), cache, fakes)
+    try:
+        yield runtime
+    finally:
+        for connector in built:
+            await connector.aclose()
+        cache.flush()
+        store.close()

@@ -1,0 +1,83 @@
+"""The ``storelink serve`` app: health, metrics, and (in later issues) the MCP endpoint and pages.
+
+Liveness (``/healthz``) says the process answers; readiness (``/readyz``) says the runtime is
+open and the embedded store answers. Upstream health never fails readiness: one upstream's
+outage must not restart every replica (resilience.md §5.3); it is reported in
+``/app/metrics.json`` and ``storelink health`` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from storelink.observability.metrics import CONTENT_TYPE
+from storelink.runtime import Runtime, open_runtime
+from storelink.settings import Settings
+
+__all__ = ["create_app"]
+
+RuntimeFactory = Callable[[Settings], AbstractAsyncContextManager[Runtime]]
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    if runtime is None or not runtime.store.ping():
+        return JSONResponse({"status": "starting"}, 503)
+    modes = {c.name: c.mode for c in runtime.registry}
+    return JSONResponse({"status": "ready", "connectors": modes})
+
+
+async def metrics(request: Request) -> Response:
+    return Response(_runtime(request).metrics.render(), media_type=CONTENT_TYPE)
+
+
+async def metrics_json(request: Request) -> Response:
+    runtime = _runtime(request)
+    snapshot: dict[str, Any] = runtime.metrics.snapshot()
+    for connector in runtime.registry:
+        entry = snapshot["connectors"].setdefault(connector.name, {"operations": {}})
+        entry["mode"] = connector.mode
+        entry["breaker"] = connector.breaker.state.value
+        entry.setdefault("headroom", None)
+        if entry["headroom"] is None and (headroom := connector.limiter.headroom()) is not None:
+            entry["headroom"] = headroom.model_dump()
+    return JSONResponse(snapshot)
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    return PlainTextResponse("Not found. Try /healthz, /readyz, /metrics or /app/metrics.json.", 404)
+
+
+def create_app(settings: Settings, *, runtime_factory: RuntimeFactory = open_runtime) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with runtime_factory(settings) as runtime:
+            app.state.runtime = runtime
+            yield
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+            Route("/app/metrics.json", metrics_json),
+        ],
+        lifespan=lifespan,
+        exception_handlers={404: not_found},
+    )

@@ -1,0 +1,77 @@
+"""Shared fixtures: settings that ignore the developer's environment, the generic fake and a
+runtime wired to it. Pipeline tests run under ``looptime`` (fake loop time), so sleeps,
+timeouts and backoff are exact and instant."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storelink.fakes.base import InProcessTransport
+from storelink.fakes.faults import FaultPlan
+from storelink.fakes.generic import GenericFake
+from storelink.observability.metrics import Metrics
+from storelink.runtime import Runtime, open_runtime
+from storelink.settings import Settings
+from storelink.store import EmbeddedStore
+from tests.support.generic_connector import GenericConnector, generic_settings
+
+CANARY = "shpat_CANARY_9f8e7d6c5b4a"
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's credentials or .env file."""
+    for name in list(os.environ):
+        if (
+            name.startswith(("STORELINK_", "SHOPIFY_", "GA4_", "GSC_", "GOOGLE_", "BING_", "ZOHO_", "MCP_"))
+            or name == "ENABLE_MCP"
+        ):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    return Settings(_env_file=None, data_dir=tmp_path / "data", **overrides)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def fake() -> GenericFake:
+    return GenericFake(faults=FaultPlan())
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path, fake: GenericFake) -> AsyncIterator[Runtime]:
+    settings = generic_settings(tmp_path)
+    async with open_runtime(
+        settings,
+        connectors=[GenericConnector],
+        transports={"generic": InProcessTransport(fake.app)},
+        metrics=Metrics(),
+        store=EmbeddedStore(None),
+        random_source=lambda: 0.5,
+    ) as rt:
+        yield rt
+
+
+@asynccontextmanager
+async def open_generic_runtime(tmp_path: Path, fake: GenericFake, **knobs: Any) -> AsyncIterator[Runtime]:
+    async with open_runtime(
+        generic_settings(tmp_path, **knobs),
+        connectors=[GenericConnector],
+        transports={"generic": InProcessTransport(fake.app)},
+        metrics=Metrics(),
+        store=EmbeddedStore(None),
+        random_source=lambda: 0.5,
+    ) as rt:
+        yield rt
