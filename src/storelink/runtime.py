@@ -102,6 +102,7 @@ async def open_runtime(
             clock=clock,
             metrics=metrics,
             cache=cache,
+            store=store,
             random=random_source,
             missing=missing,
         )

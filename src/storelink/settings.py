@@ -127,6 +127,51 @@ class Settings(BaseSettings):
         None,
         description="FaultPlan for the fakes, e.g. `shopify:429=0.1,500=0.05;ga4:stall=0.02`.",
     )
+    allow_writes: str = Field(
+        "",
+        description="Write operations to allow: comma-separated `connector.operation` names, or `*`.",
+    )
+    redis_url: str | None = Field(None, description="Redis for state shared across replicas (limits, cache).")
+    replicas: int = Field(1, ge=1, description="Replicas sharing the upstream quotas (each takes 1/N without Redis).")
+
+    # --- MCP server and client ----------------------------------------------------------------
+    mcp_tools: str = Field(
+        "*", description="Tools to expose: comma-separated globs; a leading `-` excludes (`*,-zoho_*`)."
+    )
+    allowed_hosts: str = Field(
+        "", description="Extra Host names the HTTP endpoints accept (DNS-rebinding protection), comma-separated."
+    )
+    mcp_oauth_issuer: str | None = Field(
+        None, validation_alias="MCP_OAUTH_ISSUER", description="OAuth issuer whose JWTs the MCP endpoint accepts."
+    )
+    mcp_resource_url: str | None = Field(
+        None, description="This server's public MCP URL (the token audience); default from host and port."
+    )
+    mcp_client_id: str | None = Field(
+        None, validation_alias="MCP_CLIENT_ID", description="OAuth client of the MCP client."
+    )
+    mcp_refresh_token: SecretStr | None = _secret("MCP_REFRESH_TOKEN", "Refresh token of the MCP client.")
+
+    # --- dashboard ------------------------------------------------------------------------------
+    dashboard_password: SecretStr | None = Field(None, description="Password for the pages when bound beyond loopback.")
+    session_secret: SecretStr | None = Field(
+        None, description="Key that signs session cookies (random per process when unset)."
+    )
+    trusted_proxy_header: str | None = Field(
+        None, description="Header a trusted proxy sets with the signed-in user (e.g. `X-Forwarded-User`)."
+    )
+    sentry_dsn: SecretStr | None = _secret("SENTRY_DSN", "Send errors to Sentry (secrets scrubbed).")
+
+    # --- site knowledge (RAG) -------------------------------------------------------------------
+    site_url: str | None = Field(None, description="The store's website to discover and ingest.")
+    chroma_url: str | None = Field(None, description="A Chroma server; embedded Chroma under the data dir when unset.")
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint for answer synthesis.")
+    llm_api_key: SecretStr | None = Field(None, description="API key for the LLM endpoint.")
+    llm_model_small: str = Field("gpt-4o-mini", description="Model for short questions.")
+    llm_model_large: str = Field("gpt-4o", description="Model for long or escalated questions.")
+
+    # --- insights -------------------------------------------------------------------------------
+    lead_time_days: int = Field(14, ge=1, description="Supplier lead time for stock-out risk, days.")
 
     # --- names people already use ---------------------------------------------------------
     enable_mcp: bool = Field(True, validation_alias="ENABLE_MCP", description="Serve MCP at /mcp.")
@@ -152,6 +197,10 @@ class Settings(BaseSettings):
     google_client_secret: SecretStr | None = _secret("GOOGLE_CLIENT_SECRET", "OAuth client secret.")
     google_refresh_token: SecretStr | None = _secret("GOOGLE_REFRESH_TOKEN", "OAuth refresh token.")
 
+    google_token_url: str = Field(
+        "https://oauth2.googleapis.com/token", description="Google's OAuth token endpoint (a fake in tests)."
+    )
+
     bing_wmt_api_key: SecretStr | None = _secret("BING_WMT_API_KEY", "Bing Webmaster Tools API key.")
     bing_site_url: str | None = Field(None, validation_alias="BING_SITE_URL", description="Bing site.")
 
@@ -159,6 +208,12 @@ class Settings(BaseSettings):
     zoho_client_id: str | None = Field(None, validation_alias="ZOHO_CLIENT_ID", description="Zoho client.")
     zoho_client_secret: SecretStr | None = _secret("ZOHO_CLIENT_SECRET", "Zoho client secret.")
     zoho_refresh_token: SecretStr | None = _secret("ZOHO_REFRESH_TOKEN", "Zoho refresh token.")
+    zoho_account_id: str | None = Field(
+        None, validation_alias="ZOHO_ACCOUNT_ID", description="Zoho Mail account (the first one when unset)."
+    )
+    zoho_accounts_url: str | None = Field(
+        None, description="Zoho accounts (OAuth) host; derived from ZOHO_DC when unset (a fake in tests)."
+    )
 
     # --- per-connector knobs: STORELINK_<CONNECTOR>_<KNOB> ---------------------------------
     shopify: ShopifyKnobs = Field(default_factory=ShopifyKnobs)

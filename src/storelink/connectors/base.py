@@ -40,6 +40,7 @@ from storelink.resilience.limiter import RateLimiter, TokenBucketLimiter
 from storelink.resilience.pipeline import Authenticator, CallReport, Policy, ResilientTransport
 from storelink.resilience.retry import RetryBudget, RetryPolicy
 from storelink.settings import ConnectorKnobs, Settings
+from storelink.store import EmbeddedStore
 
 __all__ = [
     "Connector",
@@ -122,6 +123,7 @@ class ConnectorContext:
     clock: Clock
     metrics: Metrics
     cache: ResponseCache | None = None
+    store: EmbeddedStore | None = None
     random: Callable[[], float] = random.random
     missing: list[str] = field(default_factory=list)
 
