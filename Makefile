@@ -41,7 +41,7 @@ bench: $(STAMP_DEV)
 
 ## docs: regenerate the generated parts of docs/ (configuration reference)
 docs: $(STAMP_RUN)
-	$(BIN)/python -m storelink.docgen
+	$(BIN)/python -m storelink.cli.docgen
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .storelink

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from storelink.cli.docgen import configuration_table
 from storelink.connectors.base import Health
 from storelink.errors import ConfigurationError, ConnectorError, ErrorKind
 from storelink.observability.logs import configure_logging
@@ -64,7 +65,7 @@ def config(
 ) -> None:
     """Show the effective settings; every secret is masked."""
     if markdown:
-        out.print(configuration_markdown(), markup=False, highlight=False, soft_wrap=True)
+        print(configuration_table())
         return
     rows = describe_settings(_settings())
     if as_json:
@@ -76,17 +77,6 @@ def config(
         value = f"[bold]{row.value}[/bold]" if changed else row.value
         table.add_row(row.env, value, row.default, row.description)
     out.print(table)
-
-
-def configuration_markdown() -> str:
-    lines = [
-        "| variable | default | what it does |",
-        "|---|---|---|",
-    ]
-    for row in describe_settings(None):
-        default = f"`{row.default}`" if row.default else ("(secret)" if row.secret else "(unset)")
-        lines.append(f"| `{row.env}` | {default} | {row.description.replace('|', '/')} |")
-    return "\n".join(lines)
 
 
 @app.command()

@@ -1,0 +1,51 @@
+"""Regenerate the generated parts of docs/ (``make docs``); tests check they are current.
+
+Each generated part sits between ``<!-- BEGIN GENERATED: name -->`` and ``<!-- END GENERATED: name -->``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from storelink.settings import describe_settings
+
+__all__ = ["GENERATORS", "configuration_table", "render", "main"]
+
+
+def configuration_table() -> str:
+    lines = ["| variable | default | what it does |", "|---|---|---|"]
+    for row in describe_settings(None):
+        default = f"`{row.default}`" if row.default else ("(secret)" if row.secret else "(unset)")
+        lines.append(f"| `{row.env}` | {default} | {row.description.replace('|', '/')} |")
+    return "\n".join(lines)
+
+
+GENERATORS: dict[str, tuple[str, Callable[[], str]]] = {
+    "settings": ("docs/configuration.md", configuration_table),
+}
+
+
+def render(text: str, name: str, body: str) -> str:
+    pattern = re.compile(
+        rf"(<!-- BEGIN GENERATED: {name} -->\n)(?:.*?\n)?(<!-- END GENERATED: {name} -->)",
+        re.DOTALL,
+    )
+    if not pattern.search(text):
+        raise ValueError(f"no generated section {name!r}")
+    return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+
+
+def main(root: Path | None = None) -> int:
+    root = root or Path.cwd()
+    for name, (path, generate) in GENERATORS.items():
+        target = root / path
+        target.write_text(render(target.read_text(), name, generate()))
+        print(f"updated {path} ({name})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
