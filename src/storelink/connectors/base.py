@@ -71,14 +71,16 @@ class OperationSpec:
     result: Any
     write: bool
     handler: Callable[[Any, Any], Awaitable[Any]]
+    example: dict[str, Any] | None = None
 
 
 def operation(
-    *, write: bool = False
+    *, write: bool = False, example: dict[str, Any] | None = None
 ) -> Callable[[Callable[[C, Any], Awaitable[Any]]], Callable[[C, Any], Awaitable[Any]]]:
     """Declare a connector method as an operation. Its signature is the contract:
-    ``async def name(self, params: ParamsModel) -> ResultType``, and its docstring the
-    description agents and ``storelink call --help`` show."""
+    ``async def name(self, params: ParamsModel) -> ResultType``, its docstring the description
+    agents and ``storelink call`` show, and ``example`` a valid set of parameters (shown to agents,
+    and called by the tests against the fake)."""
 
     def decorate(fn: Callable[[C, Any], Awaitable[Any]]) -> Callable[[C, Any], Awaitable[Any]]:
         hints = get_type_hints(fn)
@@ -94,6 +96,7 @@ def operation(
             result=hints.get("return", Any),
             write=write,
             handler=fn,
+            example=example,
         )
         return fn
 

@@ -54,6 +54,9 @@ class FaultPlan:
     injected: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # Accept plain strings ("429", "stall") as well as Fault members.
+        self.rates = {Fault(k): float(v) for k, v in self.rates.items()}
+        self.script = deque(Fault(f) for f in self.script)
         total = sum(self.rates.values())
         if any(r < 0 for r in self.rates.values()) or total > 1.0:
             raise ConfigurationError(f"fault rates must be ≥ 0 and add up to ≤ 1 (got {total:g})")

@@ -118,7 +118,7 @@ class HttpClassifier:
         """Classify a fully read response. A JSON body is parsed once, here, and handed on in
         ``verdict.body`` so the connector does not parse it again."""
         content_type, request_id = _scan_headers(response)
-        body = _parse_json(response.content) if b"json" in content_type else _NOT_JSON
+        body = _parse_json(response.content) if _is_json(content_type) else _NOT_JSON
         verdict = self.classify_status(response, body)
         parsed = body is not _NOT_JSON and body is not _INVALID
         if parsed:
@@ -247,6 +247,12 @@ def _scan_headers(response: httpx2.Response) -> tuple[bytes, str | None]:
         elif lowered in _REQUEST_ID_HEADERS and request_id is None:
             request_id = value[:128].decode("latin-1")
     return content_type, request_id
+
+
+def _is_json(content_type: bytes) -> bool:
+    """``application/json`` and ``+json`` types; not JSON Lines (``application/jsonl``, ndjson)."""
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media.endswith((b"/json", b"+json"))
 
 
 def _parse_json(content: bytes) -> Any:
