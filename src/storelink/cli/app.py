@@ -167,7 +167,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (STORELINK_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (STORELINK_PORT).")] = None,
 ) -> None:
-    """Serve the app: /healthz, /readyz, /metrics, /app/metrics.json."""
+    """Serve the app: MCP at /mcp, /healthz, /readyz, /metrics, /app/metrics.json."""
     import uvicorn
 
     from storelink.web.app import create_app
@@ -175,8 +175,31 @@ def serve(
     settings = _settings()
     host = host or settings.host
     port = port or settings.port
-    err.print(f"storelink serving on http://{host}:{port}  (metrics: /metrics, /app/metrics.json)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    try:
+        application = create_app(settings, host=host, port=port)
+    except ConfigurationError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    mcp_note = f", MCP: http://{host}:{port}/mcp" if settings.enable_mcp else ""
+    err.print(f"storelink serving on http://{host}:{port} (metrics: /metrics, /app/metrics.json{mcp_note})")
+    uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower())
+
+
+@app.command("mcp")
+def mcp_stdio() -> None:
+    """Serve MCP over stdio, for desktop clients (Claude Desktop, Claude Code, Cursor)."""
+    from storelink.connectors.registry import builtin_connectors
+    from storelink.mcp_server.server import build_server
+
+    settings = _settings()  # logs go to stderr: stdout carries the protocol
+
+    async def run() -> None:
+        async with open_runtime(settings) as runtime:
+            server = build_server(settings, lambda: runtime, builtin_connectors())
+            await server.run_stdio_async()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
 
 
 def main() -> None:

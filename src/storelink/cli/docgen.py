@@ -23,8 +23,27 @@ def configuration_table() -> str:
     return "\n".join(lines)
 
 
+def tools_table() -> str:
+    """Every MCP tool the registry yields (write tools appear only when allowed)."""
+    from storelink.connectors.registry import builtin_connectors
+
+    lines = [
+        "| tool | kind | what it does |",
+        "|---|---|---|",
+        "| `storelink_capabilities` | read | What is configured: each source's mode, what it lacks, which tools are on. |",
+        "| `connector_health` | read | Probe one source (or all) and report ok / degraded / down / disabled. |",
+        "| `connector_metrics` | read | Error rate, latency percentiles, retries, throttles, breaker, headroom. |",
+    ]
+    for cls in builtin_connectors():
+        for spec in cls.operations.values():
+            kind = "write (off unless allowed)" if spec.write else "read"
+            lines.append(f"| `{cls.name}_{spec.name}` | {kind} | {spec.summary.replace('|', '/')} |")
+    return "\n".join(lines)
+
+
 GENERATORS: dict[str, tuple[str, Callable[[], str]]] = {
     "settings": ("docs/configuration.md", configuration_table),
+    "tools": ("docs/mcp.md", tools_table),
 }
 
 

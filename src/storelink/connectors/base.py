@@ -90,7 +90,7 @@ def operation(
         doc = (fn.__doc__ or "").strip()
         fn.__storelink_operation__ = OperationSpec(  # type: ignore[attr-defined]
             name=fn.__name__,
-            summary=doc.splitlines()[0] if doc else fn.__name__,
+            summary=" ".join(doc.split("\n\n")[0].split()) if doc else fn.__name__,
             description=doc,
             params=params,
             result=hints.get("return", Any),

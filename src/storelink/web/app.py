@@ -8,15 +8,17 @@ outage must not restart every replica (resilience.md §5.3); it is reported in
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
+from storelink.connectors.base import Connector
+from storelink.connectors.registry import builtin_connectors
 from storelink.observability.metrics import CONTENT_TYPE
 from storelink.runtime import Runtime, open_runtime
 from storelink.settings import Settings
@@ -64,20 +66,48 @@ async def not_found(request: Request, exc: Exception) -> Response:
     return PlainTextResponse("Not found. Try /healthz, /readyz, /metrics or /app/metrics.json.", 404)
 
 
-def create_app(settings: Settings, *, runtime_factory: RuntimeFactory = open_runtime) -> Starlette:
+def create_app(
+    settings: Settings,
+    *,
+    runtime_factory: RuntimeFactory = open_runtime,
+    connector_classes: Sequence[type[Connector]] | None = None,
+    host: str | None = None,
+    port: int | None = None,
+) -> Starlette:
+    """The one app: health, metrics and, unless ENABLE_MCP=false, the MCP endpoint at /mcp."""
+    host = host or settings.host
+    port = port or settings.port
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+        Route("/app/metrics.json", metrics_json),
+    ]
+    app_ref: list[Starlette] = []
+
+    def get_runtime() -> Runtime:
+        runtime: Runtime = app_ref[0].state.runtime
+        return runtime
+
+    endpoint = None
+    if settings.enable_mcp:
+        from storelink.mcp_server.http import mcp_endpoint
+
+        classes = connector_classes if connector_classes is not None else builtin_connectors()
+        endpoint = mcp_endpoint(settings, get_runtime, classes, host=host, port=port)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with runtime_factory(settings) as runtime:
+        async with runtime_factory(settings) as runtime, AsyncExitStack() as stack:
             app.state.runtime = runtime
+            if endpoint is not None:
+                await stack.enter_async_context(endpoint.lifespan())
             yield
 
-    return Starlette(
-        routes=[
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/metrics", metrics),
-            Route("/app/metrics.json", metrics_json),
-        ],
+    app = Starlette(
+        routes=routes + (endpoint.routes if endpoint else []),
         lifespan=lifespan,
         exception_handlers={404: not_found},
     )
+    app_ref.append(app)
+    return app

@@ -259,7 +259,7 @@ class ShopifyConnector(Connector):
 
     @operation(example={"query": "title:*brake*", "status": "active", "limit": 5})
     async def list_products(self, params: m.ListProductsParams) -> m.ProductPage:
-        """Products, newest first by id, filtered by search text, status, vendor or type.
+        """Products in id order, filtered by search text, status, vendor or type.
 
         `query` takes Shopify search syntax (`title:*brake*`, `tag:race`); `limit` caps the
         result (default 50); pass `next_cursor` back as `cursor` to continue. Scope: read_products."""

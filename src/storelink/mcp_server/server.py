@@ -1,0 +1,173 @@
+"""Build the MCP server from the connector registry.
+
+Tools are ``<connector>_<operation>`` adapters (tools.py), plus ``storelink_capabilities``,
+``connector_health`` and ``connector_metrics``. ``STORELINK_MCP_TOOLS`` selects tools by glob
+(``*,-zoho_*``: all but Zoho's), because too many tools confuse models; write tools exist only when
+``STORELINK_ALLOW_WRITES`` names them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.auth.provider import TokenVerifier
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field
+
+from storelink import __version__
+from storelink.connectors.base import Connector, Health
+from storelink.errors import Mode
+from storelink.mcp_server.schema import clean_schema
+from storelink.mcp_server.tools import operation_tool
+from storelink.observability.logs import install_redaction
+from storelink.runtime import Runtime
+from storelink.settings import Settings
+
+__all__ = ["INSTRUCTIONS", "build_server", "select_tools", "write_allowed"]
+
+INSTRUCTIONS = """\
+storelink reaches the store's business data: Shopify (products, orders, inventory, customers,
+sales), Google Analytics 4, Search Console, Bing Webmaster Tools and Zoho Mail. Start with
+`storelink_capabilities` to see which sources are configured (live) or simulated (mock).
+Tool names are <source>_<operation>. Dates are YYYY-MM-DD (UTC). List tools return at most
+`limit` items and a `next_cursor`; pass it back as `cursor` to continue. Every result carries
+`meta` (mode, source, attempts, latency). Errors start with their kind in brackets, e.g.
+[rate_limited] … (retry after 2.0 s): wait before retrying; [invalid_request]: fix the arguments.
+"""
+
+
+def select_tools(names: Sequence[str], spec: str) -> list[str]:
+    """Apply ``STORELINK_MCP_TOOLS``: comma-separated globs; a leading ``-`` excludes."""
+    patterns = [p.strip() for p in spec.split(",") if p.strip()] or ["*"]
+    include = [p for p in patterns if not p.startswith("-")] or ["*"]
+    exclude = [p[1:] for p in patterns if p.startswith("-")]
+    return [
+        n
+        for n in names
+        if any(fnmatch.fnmatchcase(n, p) for p in include) and not any(fnmatch.fnmatchcase(n, p) for p in exclude)
+    ]
+
+
+def write_allowed(settings: Settings, connector: str, operation: str) -> bool:
+    allowed = {w.strip() for w in settings.allow_writes.split(",") if w.strip()}
+    return "*" in allowed or f"{connector}.{operation}" in allowed
+
+
+class ConnectorStatus(BaseModel):
+    name: str
+    title: str
+    mode: Mode
+    breaker: str
+    missing: list[str] = Field(description="Settings live mode needs that are not set.")
+    tools: list[str]
+
+
+class Capabilities(BaseModel):
+    version: str
+    connectors: list[ConnectorStatus]
+    tools: list[str]
+    writes_enabled: list[str] = Field(description="Write tools that are on (all others are off).")
+
+
+class HealthReport(BaseModel):
+    connectors: list[Health]
+
+
+class MetricsReport(BaseModel):
+    connectors: dict[str, Any] = Field(description="Per connector: rolling windows, breaker, headroom, operations.")
+
+
+def build_server(
+    settings: Settings,
+    get_runtime: Callable[[], Runtime],
+    connector_classes: Sequence[type[Connector]],
+    *,
+    name: str = "storelink",
+    token_verifier: TokenVerifier | None = None,
+    auth: AuthSettings | None = None,
+) -> MCPServer[Any]:
+    server: MCPServer[Any] = MCPServer(
+        name,
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        token_verifier=token_verifier,
+        auth=auth,
+        log_level=settings.log_level,
+    )
+    install_redaction(settings)  # the SDK may have added a log handler of its own
+    candidates: dict[str, tuple[Any, ...]] = {}
+    per_connector: dict[str, list[str]] = {}
+    for cls in connector_classes:
+        for spec in cls.operations.values():
+            if spec.write and not write_allowed(settings, cls.name, spec.name):
+                continue
+            tool_name = f"{cls.name}_{spec.name}"
+            candidates[tool_name] = operation_tool(cls.name, spec, get_runtime)
+            per_connector.setdefault(cls.name, []).append(tool_name)
+
+    async def storelink_capabilities() -> Capabilities:
+        """What storelink can reach right now: each source's mode (live, mock, disabled), what it
+        lacks for live mode, and which tools are on. Call this first."""
+        runtime = get_runtime()
+        on = set(enabled)
+        return Capabilities(
+            version=__version__,
+            connectors=[
+                ConnectorStatus(
+                    name=c.name,
+                    title=c.title,
+                    mode=c.mode,
+                    breaker=c.breaker.state.value,
+                    missing=c.ctx.missing,
+                    tools=[t for t in per_connector.get(c.name, []) if t in on],
+                )
+                for c in runtime.registry
+            ],
+            tools=enabled,
+            writes_enabled=[t for t in enabled if t in writes],
+        )
+
+    async def connector_health(ctx: Context, connector: str | None = None) -> HealthReport:
+        """Probe one source (or all) with a cheap call and report ok / degraded / down / disabled,
+        the breaker state and what is wrong. `connector`: e.g. "shopify"; omit for all."""
+        runtime = get_runtime()
+        targets = list(runtime.registry) if connector is None else [_connector(runtime, connector)]
+        return HealthReport(connectors=[await c.health() for c in targets])
+
+    async def connector_metrics(connector: str | None = None) -> MetricsReport:
+        """Error rate and latency percentiles (1 m, 5 m, 1 h), retries, throttles, cache hits,
+        breaker state and rate-limit headroom per source. `connector`: omit for all."""
+        snapshot = get_runtime().metrics.snapshot()["connectors"]
+        if connector is not None:
+            snapshot = {connector: snapshot.get(connector, {})}
+        return MetricsReport(connectors=snapshot)
+
+    meta_tools: dict[str, Callable[..., Any]] = {
+        "storelink_capabilities": storelink_capabilities,
+        "connector_health": connector_health,
+        "connector_metrics": connector_metrics,
+    }
+    writes = {n for n, (fn, _, ann) in candidates.items() if ann.destructive_hint}
+    enabled = select_tools([*meta_tools, *candidates], settings.mcp_tools)
+    read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+    for tool_name in enabled:
+        if tool_name in meta_tools:
+            server.add_tool(meta_tools[tool_name], name=tool_name, annotations=read_only)
+        else:
+            fn, description, annotations = candidates[tool_name]
+            server.add_tool(fn, name=tool_name, description=description, annotations=annotations)
+    for tool in server._tool_manager.list_tools():  # schema hygiene for strict clients
+        tool.parameters = clean_schema(tool.parameters)
+    return server
+
+
+def _connector(runtime: Runtime, name: str) -> Connector:
+    if name not in runtime.registry.names():
+        raise ToolError(f"[invalid_request] No source {name!r}; sources: {', '.join(runtime.registry.names())}.")
+    return runtime.registry.get(name)

@@ -1,0 +1,137 @@
+"""One thin, typed adapter per connector operation: ``<connector>_<operation>``.
+
+The adapter's signature is the operation's params model, field by field, so the SDK derives the
+input schema (with descriptions) from it; its return type is ``ToolResult[Result]``, so the SDK
+publishes an output schema and validates every result against it. The adapter does three things:
+forwards progress, calls the connector, and bounds the output. Errors become ``ToolError`` whose
+text leads with the error kind, so an agent can branch on it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field
+
+from storelink.connectors.base import OperationSpec
+from storelink.connectors.progress import progress_listener
+from storelink.errors import ConnectorError, Envelope, Meta
+from storelink.mcp_server.auth import WRITE_SCOPE
+from storelink.runtime import Runtime
+
+__all__ = ["MAX_OUTPUT_BYTES", "ToolResult", "bound_output", "describe_error", "operation_tool"]
+
+T = TypeVar("T")
+
+# What one tool result may weigh. ~100 kB of JSON is ~25k tokens: past that, agents lose the
+# thread; the cursor fetches more.
+MAX_OUTPUT_BYTES = 100_000
+
+
+class ToolResult(BaseModel, Generic[T]):
+    """A tool's structured result: the operation's data, how it was obtained, and a note when
+    the output was cut to stay within bounds."""
+
+    data: T
+    meta: Meta
+    note: str | None = Field(None, description="Set when the result was cut; says how to get the rest.")
+
+
+def describe_error(err: ConnectorError) -> str:
+    """The text an agent reads: the kind first (to branch on), then what to do."""
+    text = f"[{err.kind.value}] {err.message}"
+    if err.retry_after_s is not None:
+        text += f" (retry after {err.retry_after_s:.1f} s)"
+    if err.request_id:
+        text += f" (request id {err.request_id})"
+    return text
+
+
+def bound_output(result: ToolResult[Any], max_bytes: int = MAX_OUTPUT_BYTES) -> ToolResult[Any]:
+    """Cut the longest list in ``data`` until the JSON fits, and say so in ``note``."""
+    size = len(result.model_dump_json())
+    if size <= max_bytes:
+        return result
+    data = result.data
+    found = _longest_list(data)
+    if found is None:
+        return result
+    owner, attribute, items = found
+    keep = len(items)
+    while keep > 1 and size > max_bytes:
+        keep = max(1, int(keep * max_bytes / size * 0.9))
+        setattr(owner, attribute, items[:keep])
+        size = len(result.model_dump_json())
+    if hasattr(data, "truncated"):
+        data.truncated = True
+    result.note = (
+        f"Output cut to {keep} of {len(items)} items to stay under {max_bytes // 1000} kB; "
+        "ask for a smaller `limit`, narrow the query, or continue with the cursor."
+    )
+    return result
+
+
+def _longest_list(data: Any) -> tuple[Any, str, list[Any]] | None:
+    if not isinstance(data, BaseModel):
+        return None
+    best: tuple[Any, str, list[Any]] | None = None
+    for name in type(data).model_fields:
+        value = getattr(data, name)
+        if isinstance(value, list) and (
+            best is None or len(json.dumps(value, default=str)) > len(json.dumps(best[2], default=str))
+        ):
+            best = (data, name, value)
+    return best
+
+
+def operation_tool(
+    connector: str, spec: OperationSpec, get_runtime: Callable[[], Runtime]
+) -> tuple[Callable[..., Awaitable[Any]], str, ToolAnnotations]:
+    """Build the adapter function, its description and its annotations for one operation."""
+
+    async def tool(ctx: Context, **arguments: Any) -> ToolResult[Any]:
+        if spec.write:
+            access = get_access_token()  # None over stdio, in-memory, or with the static key
+            if access is not None and WRITE_SCOPE not in access.scopes:
+                raise ToolError(f"[forbidden] This tool writes; the access token needs the {WRITE_SCOPE} scope.")
+        runtime = get_runtime()
+
+        async def forward(done: float, total: float | None, message: str) -> None:
+            await ctx.report_progress(done, total, message)
+
+        token = progress_listener.set(forward)
+        try:
+            envelope: Envelope[Any] = await runtime.registry.get(connector).call(spec.name, arguments)
+        except ConnectorError as err:
+            raise ToolError(describe_error(err)) from None
+        finally:
+            progress_listener.reset(token)
+        return bound_output(ToolResult[Any](data=envelope.data, meta=envelope.meta))
+
+    result_type = ToolResult[spec.result]  # type: ignore[name-defined]
+    parameters = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
+    for name, field in spec.params.model_fields.items():
+        parameters.append(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=field.annotation, default=field)
+        )
+    tool.__signature__ = inspect.Signature(parameters, return_annotation=result_type)  # type: ignore[attr-defined]
+    tool.__annotations__ = {"ctx": Context, "return": result_type}
+    tool.__name__ = f"{connector}_{spec.name}"
+    annotations = ToolAnnotations(
+        title=f"{connector}: {spec.summary}",
+        read_only_hint=not spec.write,
+        destructive_hint=spec.write,
+        idempotent_hint=not spec.write,
+        open_world_hint=True,
+    )
+    description = spec.description or spec.summary
+    if spec.example:
+        description += f"\n\nExample arguments: {json.dumps(spec.example)}"
+    return tool, description, annotations

@@ -1,0 +1,145 @@
+"""Every tool over the in-memory SDK client in mock mode: results match their output schemas,
+errors come back as `is_error` with the kind, inputs are schemas strict clients accept."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from mcp import Client
+
+from storelink.connectors.registry import builtin_connectors
+from storelink.fakes.faults import FaultPlan
+from storelink.mcp_server.server import build_server, select_tools
+from storelink.runtime import Runtime, open_runtime
+from storelink.store import EmbeddedStore
+from tests.conftest import make_settings
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
+    async with open_runtime(make_settings(tmp_path), store=EmbeddedStore(None)) as rt:
+        yield rt
+
+
+@asynccontextmanager
+async def connect(runtime: Runtime) -> AsyncIterator[Client]:
+    """The in-memory SDK client. (Not a fixture: the SDK's task group must close in the task that
+    opened it.)"""
+    server = build_server(runtime.settings, lambda: runtime, builtin_connectors())
+    async with Client(server) as c:
+        yield c
+
+
+def examples() -> dict[str, dict[str, Any]]:
+    found = {"storelink_capabilities": {}, "connector_health": {}, "connector_metrics": {}}
+    for cls in builtin_connectors():
+        for spec in cls.operations.values():
+            found[f"{cls.name}_{spec.name}"] = spec.example or {}
+    return found
+
+
+async def test_every_tool_answers_within_its_output_schema(runtime: Runtime) -> None:
+    async with connect(runtime) as client:
+        listed = {t.name: t for t in (await client.list_tools()).tools}
+        calls = examples()
+        assert set(calls) <= set(listed) | {n for n in calls if "send" in n or "submit" in n}
+        for name, tool in listed.items():
+            result = await client.call_tool(name, calls[name])
+            assert not result.is_error, (name, result.content)
+            assert tool.output_schema is not None, name
+            jsonschema.validate(result.structured_content, tool.output_schema)
+            if "meta" in (result.structured_content or {}):
+                assert result.structured_content["meta"]["mode"] == "mock"
+
+
+async def test_capabilities_describe_modes_and_tools(runtime: Runtime) -> None:
+    async with connect(runtime) as client:
+        caps = (await client.call_tool("storelink_capabilities", {})).structured_content
+        assert caps is not None
+        shopify = next(c for c in caps["connectors"] if c["name"] == "shopify")
+        assert shopify["mode"] == "mock"
+        assert "SHOPIFY_SHOP" in shopify["missing"]
+        assert "shopify_list_products" in shopify["tools"]
+
+
+async def test_error_paths_carry_the_kind(runtime: Runtime) -> None:
+    async with connect(runtime) as client:
+        missing = await client.call_tool("shopify_get_order", {"id": "#424242424"})
+        assert missing.is_error
+        assert "[not_found]" in missing.content[0].text
+        runtime.fakes["shopify"].faults = FaultPlan(rates={"500": 1.0})
+        down = await client.call_tool("shopify_shop_info", {})
+        assert down.is_error
+        assert "[unavailable]" in down.content[0].text
+
+
+async def test_invalid_arguments_get_a_validation_message(runtime: Runtime) -> None:
+    async with connect(runtime) as client:
+        bad = await client.call_tool("shopify_list_products", {"limit": 0})
+        assert bad.is_error
+        assert "limit" in bad.content[0].text
+        bad_range = await client.call_tool("shopify_sales_summary", {"start": "2026-02-01", "end": "2026-01-01"})
+        assert bad_range.is_error
+        assert "[invalid_request]" in bad_range.content[0].text
+
+
+async def test_json_strings_are_accepted_where_structures_are_expected(runtime: Runtime) -> None:
+    async with connect(runtime) as client:
+        # Some clients send numbers and booleans as JSON text.
+        result = await client.call_tool("shopify_inventory_levels", {"only_low": "true", "limit": "3"})
+        assert not result.is_error
+        assert len(result.structured_content["data"]["rows"]) <= 3
+
+
+async def test_progress_is_reported_for_bulk_exports(runtime: Runtime) -> None:
+    async with connect(runtime) as client:
+        messages: list[str] = []
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            messages.append(message or "")
+
+        result = await client.call_tool(
+            "shopify_bulk_export",
+            {"resource": "orders", "sample": 1, "poll_interval_s": 0.01},
+            progress_callback=on_progress,
+        )
+        assert not result.is_error
+        assert any("bulk operation" in m for m in messages)
+
+
+async def test_input_schemas_suit_strict_clients(runtime: Runtime) -> None:
+    async with connect(runtime) as client:
+        for tool in (await client.list_tools()).tools:
+            text = json.dumps(tool.input_schema)
+            assert '"type": "null"' not in text, tool.name
+            assert tool.input_schema["additionalProperties"] is False, tool.name
+            assert "required" in tool.input_schema, tool.name
+            assert tool.description, tool.name
+
+
+async def test_annotations_say_read_only(runtime: Runtime) -> None:
+    async with connect(runtime) as client:
+        for tool in (await client.list_tools()).tools:
+            assert tool.annotations is not None
+            assert tool.annotations.read_only_hint is True, tool.name  # no writes are allowed by default
+
+
+def test_tool_selection_globs() -> None:
+    names = ["storelink_capabilities", "shopify_list_products", "shopify_get_order", "zoho_send_message"]
+    assert select_tools(names, "*") == names
+    assert select_tools(names, "shopify_*") == ["shopify_list_products", "shopify_get_order"]
+    assert select_tools(names, "*,-shopify_get_*,-zoho_*") == ["storelink_capabilities", "shopify_list_products"]
+
+
+async def test_selected_tools_only(runtime: Runtime, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, mcp_tools="storelink_*,shopify_list_*")
+    server = build_server(settings, lambda: runtime, builtin_connectors())
+    async with Client(server) as c:
+        names = {t.name for t in (await c.list_tools()).tools}
+    assert names == {"storelink_capabilities", "shopify_list_products", "shopify_list_orders", "shopify_list_customers"}
