@@ -107,7 +107,7 @@ async def open_runtime(
             missing=missing,
         )
         built.append(cls(ctx))
-        log.info("connector %s: mode %s", cls.name, mode)
+        log.debug("connector %s: mode %s", cls.name, mode)
     runtime = Runtime(settings, store, metrics, clock, Registry(built), cache, fakes)
     try:
         yield runtime

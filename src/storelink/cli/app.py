@@ -202,6 +202,43 @@ def mcp_stdio() -> None:
         asyncio.run(run())
 
 
+@app.command("mcp-login")
+def mcp_login(
+    client_id: Annotated[str | None, typer.Option(help="OAuth client id (MCP_CLIENT_ID).")] = None,
+    scope: Annotated[str, typer.Option(help="Scopes to ask for.")] = "storelink:read",
+) -> None:
+    """Mint MCP client credentials: authorization code + PKCE with a loopback redirect.
+
+    Prints the refresh token once and keeps it in the embedded store; set MCP_CLIENT_ID and
+    MCP_REFRESH_TOKEN from it."""
+    import webbrowser
+
+    from storelink.mcp_server.client import TokenStore, login
+    from storelink.store import EmbeddedStore
+
+    settings = _settings()
+    client = client_id or settings.mcp_client_id
+    if not settings.mcp_api_url or not client:
+        err.print("[red]Set MCP_API_URL (the MCP endpoint) and MCP_CLIENT_ID (or --client-id) first.[/red]")
+        raise typer.Exit(2)
+    url = settings.mcp_api_url
+
+    async def show(address: str) -> None:
+        err.print(f"Open this address to approve storelink:\n  {address}")
+        webbrowser.open(address)
+
+    try:
+        refresh_token = asyncio.run(login(url, client, open_url=show, scope=scope))
+    except (ConnectorError, TimeoutError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    store = EmbeddedStore.in_data_dir(settings.data_dir)
+    TokenStore(store).save(url, client, refresh_token)
+    store.close()
+    print(f"MCP_CLIENT_ID={client}")
+    print(f"MCP_REFRESH_TOKEN={refresh_token}")
+
+
 def main() -> None:
     try:
         app()

@@ -19,8 +19,9 @@ def available_fakes(settings: Settings) -> dict[str, Callable[[], FakeUpstream]]
     """Every fake storelink ships, by name."""
     from storelink.connectors.registry import builtin_connectors
     from storelink.fakes.generic import GenericFake
+    from storelink.fakes.oauth import FakeAuthorizationServer
 
-    found: dict[str, Callable[[], FakeUpstream]] = {"generic": GenericFake}
+    found: dict[str, Callable[[], FakeUpstream]] = {"generic": GenericFake, "oauth": FakeAuthorizationServer}
     for cls in builtin_connectors():
         found[cls.name] = lambda cls=cls: cls.build_fake(settings)  # type: ignore[misc]
     return found

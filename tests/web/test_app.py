@@ -1,0 +1,32 @@
+"""The serve app: health, readiness, metrics in both forms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+from storelink.web.app import create_app
+from tests.conftest import make_settings
+
+
+def test_health_ready_and_metrics(tmp_path: Path) -> None:
+    with TestClient(create_app(make_settings(tmp_path))) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        ready = client.get("/readyz").json()
+        assert ready["status"] == "ready"
+        assert ready["connectors"]["shopify"] == "mock"
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        client.portal.call(runtime.registry.get("shopify").call, "shop_info", {})  # type: ignore[union-attr]
+        text = client.get("/metrics").text
+        assert 'storelink_requests_total{connector="shopify",operation="shop_info",outcome="ok"} 1.0' in text
+        assert "storelink_request_duration_seconds_bucket" in text
+        snapshot = client.get("/app/metrics.json").json()["connectors"]["shopify"]
+        assert snapshot["mode"] == "mock"
+        assert snapshot["windows"]["1m"]["count"] == 1
+        assert snapshot["headroom"]["unit"] == "points"
+
+
+def test_mcp_off_when_disabled(tmp_path: Path) -> None:
+    with TestClient(create_app(make_settings(tmp_path, enable_mcp=False))) as client:
+        assert client.post("/mcp", json={}).status_code == 404
