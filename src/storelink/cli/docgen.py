@@ -12,7 +12,7 @@ from pathlib import Path
 
 from storelink.settings import describe_settings
 
-__all__ = ["GENERATORS", "configuration_table", "render", "main"]
+__all__ = ["GENERATORS", "configuration_table", "main", "render", "tools_table"]
 
 
 def configuration_table() -> str:
@@ -27,13 +27,13 @@ def tools_table() -> str:
     """Every MCP tool the registry yields (write tools appear only when allowed)."""
     from storelink.connectors.registry import builtin_connectors
 
-    lines = [
-        "| tool | kind | what it does |",
-        "|---|---|---|",
-        "| `storelink_capabilities` | read | What is configured: each source's mode, what it lacks, which tools are on. |",
-        "| `connector_health` | read | Probe one source (or all) and report ok / degraded / down / disabled. |",
-        "| `connector_metrics` | read | Error rate, latency percentiles, retries, throttles, breaker, headroom. |",
-    ]
+    meta = {
+        "storelink_capabilities": "What is configured: each source's mode, what it lacks, which tools are on.",
+        "connector_health": "Probe one source (or all) and report ok / degraded / down / disabled.",
+        "connector_metrics": "Error rate, latency percentiles, retries, throttles, breaker, headroom.",
+    }
+    lines = ["| tool | kind | what it does |", "|---|---|---|"]
+    lines += [f"| `{name}` | read | {text} |" for name, text in meta.items()]
     for cls in builtin_connectors():
         for spec in cls.operations.values():
             kind = "write (off unless allowed)" if spec.write else "read"
