@@ -23,7 +23,7 @@ call_trace: ContextVar[list[CallReport] | None] = ContextVar("storelink_call_tra
 bypass_cache: ContextVar[bool] = ContextVar("storelink_bypass_cache", default=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UpstreamResponse:
     status: int
     headers: httpx2.Headers

@@ -3,17 +3,20 @@
 Label values are connector and operation names and outcome kinds: closed sets written in code,
 never URLs, ids or anything a caller typed, so no secret can reach a label.
 
-The hot path touches pre-bound children (:class:`OperationMetrics`), so recording a call costs a
-few dictionary lookups and counter increments.
+The hot path records into plain per-operation numbers (:class:`OperationMetrics`), which a
+collector turns into Prometheus families when /metrics is scraped.
 """
 
 from __future__ import annotations
 
+import bisect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from storelink.errors import Headroom
 from storelink.observability.rolling import WINDOWS, RollingStats, WindowSummary
@@ -27,50 +30,119 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 
 class OperationMetrics:
-    """Pre-bound instruments of one (connector, operation)."""
+    """The counters of one (connector, operation), kept as plain numbers.
+
+    Calls are recorded on the event loop's thread, so no lock is needed; prometheus-client's own
+    instruments take a lock per increment, which cost more than the rest of the metrics path. The
+    registry reads these numbers at scrape time through :class:`_OperationCollector`.
+    """
+
+    __slots__ = (
+        "_m",
+        "attempts",
+        "cache_results",
+        "connector",
+        "latency_buckets",
+        "latency_count",
+        "latency_sum",
+        "limiter_wait_s",
+        "operation",
+        "outcomes",
+        "retries",
+        "rolling",
+        "throttles",
+    )
 
     def __init__(self, metrics: Metrics, connector: str, operation: str) -> None:
         self._m = metrics
         self.connector = connector
         self.operation = operation
-        self._latency = metrics.latency.labels(connector, operation)
-        self._attempts = metrics.attempts.labels(connector, operation)
-        self._throttles = metrics.throttles.labels(connector, operation)
-        self._limiter_wait = metrics.limiter_wait.labels(connector, operation)
-        self._requests: dict[str, Any] = {}
-        self._retries: dict[str, Any] = {}
-        self._cache: dict[str, Any] = {}
+        self.outcomes: dict[str, int] = {}
+        self.latency_buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # per bucket, not cumulative; last is +Inf
+        self.latency_sum = 0.0
+        self.latency_count = 0
+        self.attempts = 0
+        self.retries: dict[str, int] = {}
+        self.throttles = 0
+        self.limiter_wait_s = 0.0
+        self.cache_results: dict[str, int] = {}
         self.rolling = RollingStats(metrics.clock)
 
     def observe(self, *, outcome: str, latency_s: float, attempts: int) -> None:
-        child = self._requests.get(outcome)
-        if child is None:
-            child = self._requests[outcome] = self._m.requests.labels(self.connector, self.operation, outcome)
-        child.inc()
-        self._latency.observe(latency_s)
-        self._attempts.inc(attempts)
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        self.latency_buckets[bisect.bisect_left(LATENCY_BUCKETS, latency_s)] += 1
+        self.latency_sum += latency_s
+        self.latency_count += 1
+        self.attempts += attempts
         error = outcome != "ok"
         self.rolling.record(latency_s, error=error)
         if error:
             self._m.last_errors[self.connector] = (outcome, self.operation, time.time())
 
     def retry(self, reason: str) -> None:
-        child = self._retries.get(reason)
-        if child is None:
-            child = self._retries[reason] = self._m.retries.labels(self.connector, self.operation, reason)
-        child.inc()
+        self.retries[reason] = self.retries.get(reason, 0) + 1
 
     def throttled(self) -> None:
-        self._throttles.inc()
+        self.throttles += 1
 
     def limiter_waited(self, seconds: float) -> None:
-        self._limiter_wait.inc(seconds)
+        self.limiter_wait_s += seconds
 
     def cache(self, result: str) -> None:
-        child = self._cache.get(result)
-        if child is None:
-            child = self._cache[result] = self._m.cache.labels(self.connector, self.operation, result)
-        child.inc()
+        self.cache_results[result] = self.cache_results.get(result, 0) + 1
+
+
+class _OperationCollector(Collector):
+    """Exports every OperationMetrics as Prometheus families at scrape time."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._m = metrics
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # families are known only once operations have run
+
+    def collect(self) -> Iterable[Metric]:
+        requests = CounterMetricFamily(
+            "storelink_requests", "Calls by outcome kind (ok or an error kind).", labels=_OP + ["outcome"]
+        )
+        latency = HistogramMetricFamily(
+            "storelink_request_duration_seconds", "Call latency, retries and waits included.", labels=_OP
+        )
+        attempts = CounterMetricFamily(
+            "storelink_attempts", "Attempts sent upstream (first tries and retries).", labels=_OP
+        )
+        retries = CounterMetricFamily(
+            "storelink_retries", "Retries by the error kind that caused them.", labels=_OP + ["reason"]
+        )
+        throttles = CounterMetricFamily(
+            "storelink_throttles", "Attempts the upstream refused for rate (429, THROTTLED, quota).", labels=_OP
+        )
+        waits = CounterMetricFamily(
+            "storelink_limiter_wait_seconds", "Time spent waiting for the local rate limiter.", labels=_OP
+        )
+        cache = CounterMetricFamily(
+            "storelink_cache", "Cache lookups: fresh, revalidated or miss.", labels=_OP + ["result"]
+        )
+        for (connector, operation), om in list(self._m._operations.items()):
+            labels = [connector, operation]
+            for outcome, n in om.outcomes.items():
+                requests.add_metric([*labels, outcome], n)
+            cumulative, running = [], 0
+            for bound, n in zip((*LATENCY_BUCKETS, float("inf")), om.latency_buckets, strict=True):
+                running += n
+                cumulative.append(("+Inf" if bound == float("inf") else repr(bound), running))
+            latency.add_metric(labels, cumulative, om.latency_sum)
+            attempts.add_metric(labels, om.attempts)
+            for reason, n in om.retries.items():
+                retries.add_metric([*labels, reason], n)
+            throttles.add_metric(labels, om.throttles)
+            waits.add_metric(labels, om.limiter_wait_s)
+            for result, n in om.cache_results.items():
+                cache.add_metric([*labels, result], n)
+        yield from (requests, latency, attempts, retries, throttles, waits, cache)
+
+
+_OP = ["connector", "operation"]
 
 
 class Metrics:
@@ -80,49 +152,6 @@ class Metrics:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         self.clock = clock
         r = self.registry
-        self.requests = Counter(
-            "storelink_requests",
-            "Calls by outcome kind (ok or an error kind).",
-            ["connector", "operation", "outcome"],
-            registry=r,
-        )
-        self.latency = Histogram(
-            "storelink_request_duration_seconds",
-            "Call latency, retries and waits included.",
-            ["connector", "operation"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.attempts = Counter(
-            "storelink_attempts",
-            "Attempts sent upstream (first tries and retries).",
-            ["connector", "operation"],
-            registry=r,
-        )
-        self.retries = Counter(
-            "storelink_retries",
-            "Retries by the error kind that caused them.",
-            ["connector", "operation", "reason"],
-            registry=r,
-        )
-        self.throttles = Counter(
-            "storelink_throttles",
-            "Attempts the upstream refused for rate (429, THROTTLED, quota).",
-            ["connector", "operation"],
-            registry=r,
-        )
-        self.limiter_wait = Counter(
-            "storelink_limiter_wait_seconds",
-            "Time spent waiting for the local rate limiter.",
-            ["connector", "operation"],
-            registry=r,
-        )
-        self.cache = Counter(
-            "storelink_cache",
-            "Cache lookups: fresh, revalidated or miss.",
-            ["connector", "operation", "result"],
-            registry=r,
-        )
         self.breaker_state = Gauge(
             "storelink_breaker_state",
             "Circuit breaker: 0 closed, 1 half-open, 2 open.",
@@ -145,6 +174,7 @@ class Metrics:
             "storelink_ratelimit_maximum", "Rate-limit budget size, as last known.", ["connector"], registry=r
         )
         self._operations: dict[tuple[str, str], OperationMetrics] = {}
+        r.register(_OperationCollector(self))
         self._breaker: dict[str, str] = {}
         self._headroom: dict[str, Headroom] = {}
         self.last_errors: dict[str, tuple[str, str, float]] = {}
