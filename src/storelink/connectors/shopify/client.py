@@ -204,6 +204,7 @@ class ShopifyConnector(Connector):
         page_cap = max(1, min(MAX_PAGE, (MAX_QUERY_COST - 2) // per_node))
         remaining = limit
         after = cursor
+        pages = 0
         while remaining > 0:
             first = min(page_cap, remaining)
             data = await self.graphql(
@@ -215,6 +216,9 @@ class ShopifyConnector(Connector):
             connection = data.get(root) or {}
             edges = connection.get("edges") or []
             has_next = bool((connection.get("pageInfo") or {}).get("hasNextPage"))
+            pages += 1
+            done = limit - remaining + min(len(edges), remaining)
+            await report_progress(done, limit if has_next else done, f"{root}: page {pages}, {done} read")
             for index, edge in enumerate(edges[:remaining]):
                 yield edge["node"], edge["cursor"], has_next or index < len(edges) - 1
             remaining -= len(edges)
