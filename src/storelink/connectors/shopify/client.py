@@ -463,7 +463,6 @@ class ShopifyConnector(Connector):
         currency = "USD"
         span = (end - start).days + 1
         if span <= PAGED_SALES_MAX_DAYS:
-            total = 0
             async for node, _, _ in self.paginate(
                 q.ORDER_TOTALS,
                 "orders",
@@ -474,9 +473,6 @@ class ShopifyConnector(Connector):
             ):
                 currency = _currency(node.get("subtotalPriceSet"), currency)
                 per_day[_day(node["createdAt"])].add(node)
-                total += 1
-                if total % 250 == 0:
-                    await report_progress(total, None, f"{total} orders read")
         else:
             async for row in self.bulk_rows("orders", search, operation="sales_summary"):
                 if "__parentId" in row:
