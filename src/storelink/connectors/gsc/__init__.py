@@ -1,0 +1,1 @@
+"""Google Search Console: see :mod:`storelink.connectors.gsc.client`."""

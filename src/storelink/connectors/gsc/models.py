@@ -1,0 +1,199 @@
+"""Search Console parameters and results (names follow the API in snake_case)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+__all__ = [
+    "DIMENSIONS",
+    "MAX_ROWS_PER_REQUEST",
+    "Filter",
+    "InspectParams",
+    "InspectionResult",
+    "SearchAnalyticsParams",
+    "SearchAnalyticsResult",
+    "SearchRow",
+    "Site",
+    "SiteList",
+    "Sitemap",
+    "SitemapContent",
+    "SitemapList",
+    "SitemapsParams",
+]
+
+MAX_ROWS_PER_REQUEST = 25_000  # the API's rowLimit range is 1..25,000
+Dimension = Literal["query", "page", "country", "device", "date", "searchAppearance"]
+DIMENSIONS: tuple[str, ...] = ("query", "page", "country", "device", "date", "searchAppearance")
+Operator = Literal["equals", "notEquals", "contains", "notContains", "includingRegex", "excludingRegex"]
+
+# `dimension<op>value` shorthands, longest operator first.
+_SHORT_OPERATORS = (
+    ("!=~", "excludingRegex"),
+    ("=~", "includingRegex"),
+    ("!~", "notContains"),
+    ("!=", "notEquals"),
+    ("~", "contains"),
+    ("=", "equals"),
+)
+
+
+def _default_dimensions() -> list[Dimension]:
+    return ["query"]
+
+
+def _split_names(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Filter(BaseModel):
+    """One dimension filter. As text: ``query~brake`` (contains), ``country=usa``, ``page!~/blogs/``,
+    ``query=~^apex`` (regex), ``query!=~x`` (not regex), ``device!=TABLET``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dimension: Dimension
+    operator: Operator = "equals"
+    expression: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse_text(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        for symbol, operator in _SHORT_OPERATORS:
+            name, found, expression = value.partition(symbol)
+            if found and re.fullmatch(r"[A-Za-z]+", name.strip()):
+                return {"dimension": name.strip(), "operator": operator, "expression": expression}
+        raise ValueError(f"{value!r} is not a filter; write e.g. `query~brake pads` or `country=usa`")
+
+    def wire(self) -> dict[str, str]:
+        return {"dimension": self.dimension, "operator": self.operator, "expression": self.expression}
+
+
+class SearchAnalyticsParams(BaseModel):
+    """``searchanalytics.query``: clicks, impressions, CTR and position grouped by `dimensions`.
+    Rows beyond 25,000 are fetched page by page (``startRow``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    days: int = Field(28, ge=1, le=486, description="The last N days with data (ending 3 days ago for final data).")
+    start_date: dt.date | None = Field(None, description="First day (Pacific time); overrides `days`.")
+    end_date: dt.date | None = Field(None, description="Last day, inclusive.")
+    dimensions: Annotated[list[Dimension], BeforeValidator(_split_names)] = Field(
+        default_factory=lambda: _default_dimensions(),
+        description="Comma-separated or a list: query,page,country,device,date.",
+    )
+    filters: Annotated[list[Filter], BeforeValidator(_split_names)] = Field(
+        default_factory=list, description="`query~brake`, `country=usa`, … (all must match)."
+    )
+    search_type: Literal["web", "image", "video", "news", "discover", "googleNews"] = "web"
+    data_state: Literal["final", "all", "hourly_all"] = "final"
+    aggregation_type: Literal["auto", "byPage", "byProperty", "byNewsShowcasePanel"] = "auto"
+    row_limit: int = Field(1000, ge=1, le=5_000_000, description="Rows to return in all.")
+    start_row: int = Field(0, ge=0, description="Rows to skip.")
+    page_size: int = Field(MAX_ROWS_PER_REQUEST, ge=1, le=MAX_ROWS_PER_REQUEST, description="Rows per request.")
+
+    @model_validator(mode="after")
+    def _check(self) -> SearchAnalyticsParams:
+        if len(set(self.dimensions)) != len(self.dimensions):
+            raise ValueError("dimensions repeat a name")
+        if "searchAppearance" in self.dimensions and len(self.dimensions) > 1:
+            raise ValueError(
+                "searchAppearance cannot be grouped with other dimensions: list the appearances first, then "
+                "filter by one (`searchAppearance=PRODUCT_SNIPPETS`) with other dimensions"
+            )
+        if (self.start_date is None) != (self.end_date is None):
+            raise ValueError("give both start_date and end_date, or neither")
+        if self.start_date and self.end_date and self.start_date > self.end_date:
+            raise ValueError("start_date is after end_date")
+        return self
+
+
+class SearchRow(BaseModel):
+    keys: dict[str, str]
+    clicks: int  # doubles on the wire, integral in practice
+    impressions: int
+    ctr: float
+    position: float
+
+
+class SearchAnalyticsResult(BaseModel):
+    site_url: str
+    start_date: dt.date
+    end_date: dt.date
+    dimensions: list[str]
+    search_type: str
+    rows: list[SearchRow]
+    requests: int
+    truncated: bool = Field(description="The row limit was reached and more rows may exist.")
+    response_aggregation_type: str | None = None
+    first_incomplete_date: str | None = None
+
+
+class Site(BaseModel):
+    site_url: str
+    permission_level: str
+
+
+class SiteList(BaseModel):
+    sites: list[Site]
+
+
+class SitemapsParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sitemap_index: str | None = Field(None, description="List the children of this sitemap index instead.")
+
+
+class SitemapContent(BaseModel):
+    type: str
+    submitted: int
+    indexed: int | None = None
+
+
+class Sitemap(BaseModel):
+    path: str
+    last_submitted: str | None = None
+    last_downloaded: str | None = None
+    is_pending: bool = False
+    is_sitemaps_index: bool = False
+    type: str | None = None
+    warnings: int = 0
+    errors: int = 0
+    contents: list[SitemapContent] = Field(default_factory=list)
+
+
+class SitemapList(BaseModel):
+    site_url: str
+    sitemaps: list[Sitemap]
+
+
+class InspectParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(..., min_length=1, description="The page: an absolute URL, or a path on the site.")
+    language_code: str = "en-US"
+
+
+class InspectionResult(BaseModel):
+    url: str
+    verdict: str
+    coverage_state: str | None = None
+    robots_txt_state: str | None = None
+    indexing_state: str | None = None
+    page_fetch_state: str | None = None
+    last_crawl_time: str | None = None
+    google_canonical: str | None = None
+    user_canonical: str | None = None
+    crawled_as: str | None = None
+    sitemaps: list[str] = Field(default_factory=list)
+    referring_urls: list[str] = Field(default_factory=list)
+    mobile_usability_verdict: str | None = None
+    rich_results_verdict: str | None = None
+    inspection_link: str | None = None

@@ -1,0 +1,130 @@
+"""Pacing to Search Console's usage limits (api-facts.md §3.5): the :class:`GscLimiter`.
+
+Search Console reports no quota state, so the model is local, one budget per resource, all for
+the one site a connector serves and the one user its credentials are:
+
+==================  =========================================  ====================================
+category            limit (per site / per user)                 local model
+==================  =========================================  ====================================
+search_analytics    1,200 queries per minute                    token bucket, burst ``RATE_BURST``
+                                                                (20), rate so that any 60 s admits
+                                                                at most 1,200
+inspection          600 per minute, 2,000 per day per site     token bucket (10, 590/60 s) and a
+                                                                day counter reset at midnight Pacific
+other (sites,       20 per second, 200 per minute per user     token bucket (20, 180/60 s)
+sitemaps)
+==================  =========================================  ====================================
+
+A throttling answer (:class:`~storelink.connectors.gsc.errors.GscThrottleHint`) holds its
+category back for the wait the classifier computed; the daily inspection budget, once spent,
+holds inspections until midnight Pacific without asking. The per-project limits (40,000 QPM,
+30 M per day) are far above what one site's connector can send and are not modelled. The
+connector names each call's category in :data:`gsc_category`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from storelink.connectors.ga4.errors import PACIFIC, seconds_to_pacific_midnight
+from storelink.connectors.gsc.errors import GscThrottleHint
+from storelink.errors import Headroom
+from storelink.resilience.classify import RateHint
+from storelink.resilience.clock import Clock
+from storelink.resilience.limiter import Reservation, TokenBucketLimiter
+
+__all__ = ["CATEGORIES", "GscLimiter", "gsc_category", "paced_as"]
+
+SEARCH_ANALYTICS_PER_MINUTE = 1200
+INSPECTIONS_PER_MINUTE = 600
+INSPECTIONS_PER_DAY = 2000
+OTHER_PER_MINUTE = 200
+OTHER_PER_SECOND = 20
+CATEGORIES = ("search_analytics", "inspection", "other")
+
+gsc_category: ContextVar[str] = ContextVar("storelink_gsc_category", default="search_analytics")
+
+
+@contextmanager
+def paced_as(category: str) -> Iterator[None]:
+    token = gsc_category.set(category)
+    try:
+        yield
+    finally:
+        gsc_category.reset(token)
+
+
+def per_minute_bucket(per_minute: float, burst: float, clock: Clock, unit: str) -> TokenBucketLimiter:
+    """A bucket whose every 60 s window admits at most ``per_minute`` (burst + rate·60 ≤ per_minute)."""
+    burst = min(burst, per_minute / 2)
+    return TokenBucketLimiter(rate=(per_minute - burst) / 60.0, capacity=burst, clock=clock, unit=unit)
+
+
+@dataclass(slots=True)
+class _Held:
+    category: str
+    inner: Reservation
+
+
+class GscLimiter:
+    def __init__(self, *, clock: Clock, wall: Callable[[], float], rate: float, burst: float) -> None:
+        self._clock = clock
+        self._wall = wall
+        analytics_per_minute = min(SEARCH_ANALYTICS_PER_MINUTE, rate * 60.0 + burst)
+        self.buckets = {
+            "search_analytics": per_minute_bucket(analytics_per_minute, burst, clock, "queries"),
+            "inspection": per_minute_bucket(INSPECTIONS_PER_MINUTE, 10, clock, "inspections"),
+            "other": per_minute_bucket(OTHER_PER_MINUTE, OTHER_PER_SECOND, clock, "requests"),
+        }
+        self._blocked_until = dict.fromkeys(CATEGORIES, 0.0)
+        self._inspections_day: dt.date | None = None
+        self.inspections_today = 0
+        self._held: dict[int, _Held] = {}
+        self._ids = itertools.count(1)
+
+    def _pacific_today(self) -> dt.date:
+        return dt.datetime.fromtimestamp(self._wall(), PACIFIC).date()
+
+    async def reserve(self, cost: float) -> Reservation:
+        category = gsc_category.get()
+        now = self._clock.now()
+        inner = await self.buckets[category].reserve(cost)
+        waits = [inner.wait_s, self._blocked_until[category] - now]
+        if category == "inspection":
+            today = self._pacific_today()
+            if today != self._inspections_day:
+                self._inspections_day, self.inspections_today = today, 0
+            if self.inspections_today + 1 > INSPECTIONS_PER_DAY:
+                waits.append(seconds_to_pacific_midnight(self._wall()))
+            else:
+                self.inspections_today += 1
+        reservation = Reservation(cost=cost, wait_s=max(0.0, *waits), id=next(self._ids))
+        self._held[reservation.id] = _Held(category, inner)
+        return reservation
+
+    async def cancel(self, reservation: Reservation) -> None:
+        held = self._held.pop(reservation.id, None)
+        if held is not None:
+            await self.buckets[held.category].cancel(held.inner)
+            if held.category == "inspection" and reservation.wait_s < 3600 and self.inspections_today:
+                self.inspections_today -= 1
+
+    async def settle(self, reservation: Reservation, hint: RateHint | None) -> None:
+        held = self._held.pop(reservation.id, None)
+        if isinstance(hint, GscThrottleHint) and hint.blocked_s > 0:
+            category = hint.category if hint.category in self._blocked_until else (held.category if held else "other")
+            self._blocked_until[category] = max(self._blocked_until[category], self._clock.now() + hint.blocked_s)
+
+    def headroom(self) -> Headroom | None:
+        bucket = self.buckets["search_analytics"]
+        return Headroom(
+            available=max(0.0, round(bucket.tokens, 3)),
+            maximum=bucket.capacity,
+            unit="queries",
+            restore_per_s=bucket.rate,
+        )
