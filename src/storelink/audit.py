@@ -1,0 +1,327 @@
+"""The audit log of write operations, kept in the embedded store.
+
+Two tables, so that what was *asked* and what was *sent* are both on record:
+
+``write_calls``
+    one row per idempotency key: the logical call (connector, operation, a secret-free summary,
+    a digest of its parameters), its final outcome and, when it succeeded, the result a replay
+    returns. ``uses`` counts the times the key came back (replays and re-runs of a failed call).
+``write_attempts``
+    one row per request that reached the wire. It is written *before* the request is sent, with
+    outcome ``unknown``, and settled after it; a process that dies mid-request therefore leaves
+    ``unknown`` behind, which is the truth.
+
+Outcomes mean the same in both tables:
+
+* ``ok``: the upstream acted;
+* ``failed``: the upstream certainly did not act (it refused: 4xx, 429, a local refusal, a
+  connection that never opened);
+* ``unknown``: it may have acted (a timeout, a 5xx, a connection that broke, a reply that did not
+  parse). Such a call is never retried or replayed blindly.
+
+Nothing here stores a URL, a header or a credential: Bing's API key travels in its URLs, and the
+log must be safe to show (``storelink audit``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from storelink.store import EmbeddedStore
+
+__all__ = ["AuditAttempt", "AuditCall", "AuditLog", "Outcome"]
+
+Outcome = Literal["ok", "failed", "unknown"]
+
+_SCHEMA = (
+    """
+    CREATE TABLE IF NOT EXISTS write_calls (
+        idempotency_key  TEXT PRIMARY KEY,
+        connector        TEXT NOT NULL,
+        operation        TEXT NOT NULL,
+        mode             TEXT NOT NULL,
+        params_digest    TEXT NOT NULL,
+        summary          TEXT NOT NULL,
+        outcome          TEXT NOT NULL,
+        error_kind       TEXT,
+        error_message    TEXT,
+        result           TEXT,
+        started_at       REAL NOT NULL,
+        finished_at      REAL,
+        uses             INTEGER NOT NULL DEFAULT 1,
+        replays          INTEGER NOT NULL DEFAULT 0
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS write_calls_started ON write_calls (started_at)",
+    """
+    CREATE TABLE IF NOT EXISTS write_attempts (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        idempotency_key  TEXT NOT NULL,
+        connector        TEXT NOT NULL,
+        operation        TEXT NOT NULL,
+        started_at       REAL NOT NULL,
+        finished_at      REAL,
+        outcome          TEXT NOT NULL,
+        status           INTEGER,
+        error_kind       TEXT,
+        detail           TEXT,
+        request_id       TEXT
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS write_attempts_key ON write_attempts (idempotency_key)",
+)
+
+_CALL_COLUMNS = (
+    "idempotency_key, connector, operation, mode, params_digest, summary, outcome, error_kind, "
+    "error_message, result, started_at, finished_at, uses, replays"
+)
+_ATTEMPT_COLUMNS = (
+    "id, idempotency_key, connector, operation, started_at, finished_at, outcome, status, error_kind, "
+    "detail, request_id"
+)
+_DETAIL_MAX = 500
+
+
+class AuditAttempt(BaseModel):
+    """One request of a write that reached the wire."""
+
+    id: int
+    idempotency_key: str
+    connector: str
+    operation: str
+    started_at: float = Field(description="Wall-clock seconds since the epoch, written before sending.")
+    finished_at: float | None = Field(description="None while in flight (or if the process died mid-request).")
+    outcome: Outcome
+    status: int | None = None
+    error_kind: str | None = None
+    detail: str | None = None
+    request_id: str | None = None
+
+
+class AuditCall(BaseModel):
+    """One logical write call: everything done under one idempotency key."""
+
+    idempotency_key: str
+    connector: str
+    operation: str
+    mode: str
+    params_digest: str
+    summary: str
+    outcome: Outcome
+    error_kind: str | None = None
+    error_message: str | None = None
+    result: Any = None
+    started_at: float
+    finished_at: float | None = None
+    uses: int = 1
+    replays: int = 0
+    attempts: list[AuditAttempt] = Field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.finished_at is not None
+
+
+class AuditLog:
+    """Reads and writes the two audit tables. Every method is one short SQLite statement or two,
+    run on the calling thread (the event loop's, for connectors): microseconds, like the cache."""
+
+    def __init__(self, store: EmbeddedStore, *, wall: Callable[[], float] = time.time) -> None:
+        self.db = store.db
+        self.wall = wall
+        for statement in _SCHEMA:
+            self.db.execute(statement)
+
+    # -- calls -----------------------------------------------------------------------------------
+    def claim(
+        self, *, key: str, connector: str, operation: str, mode: str, params_digest: str, summary: str
+    ) -> AuditCall | None:
+        """Record a new call under ``key``, in flight (outcome ``unknown``). If the key is already
+        known nothing is written and the existing record is returned: the caller decides between a
+        replay and a re-run. Atomic: SQLite's primary key settles races between processes."""
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO write_calls (idempotency_key, connector, operation, mode, params_digest, "
+            "summary, outcome, started_at) VALUES (?, ?, ?, ?, ?, ?, 'unknown', ?)",
+            (key, connector, operation, mode, params_digest, summary[:_DETAIL_MAX], self.wall()),
+        )
+        if cursor.rowcount == 1:
+            return None
+        return self.call(key)
+
+    def rerun(self, key: str, *, mode: str, summary: str) -> None:
+        """Take a finished call whose outcome was ``failed`` back in flight, for another try."""
+        self.db.execute(
+            "UPDATE write_calls SET outcome = 'unknown', error_kind = NULL, error_message = NULL, result = NULL, "
+            "finished_at = NULL, started_at = ?, mode = ?, summary = ?, uses = uses + 1 WHERE idempotency_key = ?",
+            (self.wall(), mode, summary[:_DETAIL_MAX], key),
+        )
+
+    def finish(
+        self,
+        key: str,
+        outcome: Outcome,
+        *,
+        error_kind: str | None = None,
+        error_message: str | None = None,
+        result: Any = None,
+    ) -> None:
+        self.db.execute(
+            "UPDATE write_calls SET outcome = ?, error_kind = ?, error_message = ?, result = ?, finished_at = ? "
+            "WHERE idempotency_key = ?",
+            (
+                outcome,
+                error_kind,
+                error_message[:_DETAIL_MAX] if error_message else None,
+                json.dumps(result, separators=(",", ":")) if result is not None else None,
+                self.wall(),
+                key,
+            ),
+        )
+
+    def note_replay(self, key: str) -> None:
+        self.db.execute(
+            "UPDATE write_calls SET replays = replays + 1, uses = uses + 1 WHERE idempotency_key = ?", (key,)
+        )
+
+    def call(self, key: str, *, with_attempts: bool = False) -> AuditCall | None:
+        row = self.db.execute(
+            f"SELECT {_CALL_COLUMNS} FROM write_calls WHERE idempotency_key = ?",  # noqa: S608  (fixed column list)
+            (key,),
+        ).fetchone()
+        if row is None:
+            return None
+        call = _call(row)
+        if with_attempts:
+            call.attempts = self.attempts(key)
+        return call
+
+    def recent(self, *, limit: int = 50, connector: str | None = None, key: str | None = None) -> list[AuditCall]:
+        """The latest calls first, each with its attempts."""
+        where, args = [], []
+        if connector:
+            where.append("connector = ?")
+            args.append(connector)
+        if key:
+            where.append("idempotency_key = ?")
+            args.append(key)
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        rows = self.db.execute(
+            f"SELECT {_CALL_COLUMNS} FROM write_calls {clause}ORDER BY started_at DESC, rowid DESC LIMIT ?",  # noqa: S608  (clause is built from fixed strings)
+            (*args, limit),
+        ).fetchall()
+        calls = [_call(r) for r in rows]
+        for call in calls:
+            call.attempts = self.attempts(call.idempotency_key)
+        return calls
+
+    # -- attempts ---------------------------------------------------------------------------------
+    def begin_attempt(self, *, key: str, connector: str, operation: str) -> int:
+        """Written before the request is sent: outcome ``unknown`` until :meth:`end_attempt`."""
+        cursor = self.db.execute(
+            "INSERT INTO write_attempts (idempotency_key, connector, operation, started_at, outcome) "
+            "VALUES (?, ?, ?, ?, 'unknown')",
+            (key, connector, operation, self.wall()),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def end_attempt(
+        self,
+        attempt_id: int,
+        outcome: Outcome,
+        *,
+        status: int | None = None,
+        error_kind: str | None = None,
+        detail: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.db.execute(
+            "UPDATE write_attempts SET outcome = ?, status = ?, error_kind = ?, detail = ?, request_id = ?, "
+            "finished_at = ? WHERE id = ?",
+            (
+                outcome,
+                status,
+                error_kind,
+                detail[:_DETAIL_MAX] if detail else None,
+                request_id,
+                self.wall(),
+                attempt_id,
+            ),
+        )
+
+    def attempts(self, key: str) -> list[AuditAttempt]:
+        rows = self.db.execute(
+            f"SELECT {_ATTEMPT_COLUMNS} FROM write_attempts WHERE idempotency_key = ? ORDER BY id",  # noqa: S608
+            (key,),
+        ).fetchall()
+        return [_attempt(r) for r in rows]
+
+    def count_attempts(self, *, connector: str | None = None, operation: str | None = None) -> int:
+        where, args = [], []
+        if connector:
+            where.append("connector = ?")
+            args.append(connector)
+        if operation:
+            where.append("operation = ?")
+            args.append(operation)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        row = self.db.execute(f"SELECT COUNT(*) FROM write_attempts{clause}", args).fetchone()  # noqa: S608
+        return int(row[0])
+
+
+def _call(row: sqlite3.Row | tuple[Any, ...]) -> AuditCall:
+    (
+        key,
+        connector,
+        operation,
+        mode,
+        digest,
+        summary,
+        outcome,
+        kind,
+        message,
+        result,
+        started,
+        finished,
+        uses,
+        replays,
+    ) = row
+    return AuditCall(
+        idempotency_key=key,
+        connector=connector,
+        operation=operation,
+        mode=mode,
+        params_digest=digest,
+        summary=summary,
+        outcome=outcome,
+        error_kind=kind,
+        error_message=message,
+        result=json.loads(result) if result else None,
+        started_at=started,
+        finished_at=finished,
+        uses=uses,
+        replays=replays,
+    )
+
+
+def _attempt(row: sqlite3.Row | tuple[Any, ...]) -> AuditAttempt:
+    (attempt_id, key, connector, operation, started, finished, outcome, status, kind, detail, request_id) = row
+    return AuditAttempt(
+        id=attempt_id,
+        idempotency_key=key,
+        connector=connector,
+        operation=operation,
+        started_at=started,
+        finished_at=finished,
+        outcome=outcome,
+        status=status,
+        error_kind=kind,
+        detail=detail,
+        request_id=request_id,
+    )

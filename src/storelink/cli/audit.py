@@ -1,0 +1,88 @@
+"""``storelink audit``: the write audit log, newest first.
+
+Wire it with ``app.command("audit")(audit)``. Reads the embedded store under
+``STORELINK_DATA_DIR`` without opening connectors, so it works while writes are off and with no
+credentials. Nothing it prints is secret: the log holds no URL, header or credential.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from storelink.audit import AuditCall, AuditLog
+from storelink.settings import load_settings
+from storelink.store import EmbeddedStore
+
+__all__ = ["audit", "describe_outcome"]
+
+_COLOURS = {"ok": "green", "failed": "yellow", "unknown": "red"}
+
+
+def _when(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def describe_outcome(call: AuditCall) -> str:
+    """``unknown`` while in flight reads differently from ``unknown`` after the fact."""
+    if not call.finished:
+        return "in flight (unknown)"
+    return call.outcome
+
+
+def audit(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: calls with their attempts.")] = False,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many calls, newest first.")] = 20,
+    connector: Annotated[str | None, typer.Option("--connector", "-c", help="Only this connector.")] = None,
+    key: Annotated[str | None, typer.Option("--key", "-k", help="Only this idempotency key.")] = None,
+) -> None:
+    """Show the audit log of write operations: every call, every attempt, and its outcome."""
+    err = Console(stderr=True)
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        err.print(f"[red]Invalid configuration:[/red] {exc.error_count()} problem(s); see `storelink config`.")
+        raise typer.Exit(2) from None
+    path = settings.data_dir / "storelink.db"
+    if not path.exists():
+        if as_json:
+            print("[]")
+        else:
+            err.print(f"No audit log yet: nothing has been written ({path} does not exist).")
+        return
+    store = EmbeddedStore(path)
+    try:
+        calls = AuditLog(store).recent(limit=limit, connector=connector, key=key)
+    finally:
+        store.close()
+    if as_json:
+        print(json.dumps([c.model_dump(mode="json") for c in calls], indent=2))
+        return
+    if not calls:
+        err.print("No write calls recorded" + (" for that filter." if connector or key else "."))
+        return
+    table = Table("started (UTC)", "operation", "mode", "outcome", "attempts", "what", "idempotency key / error")
+    for call in calls:
+        colour = _COLOURS.get(call.outcome, "white")
+        attempts = ", ".join(a.outcome + (f" {a.status}" if a.status else "") for a in call.attempts) or "none sent"
+        if call.replays:
+            attempts += f"; {call.replays} replay(s)"
+        note = call.idempotency_key + (f"\n{call.error_message}" if call.error_message else "")
+        table.add_row(
+            _when(call.started_at),
+            f"{call.connector}.{call.operation}",
+            call.mode,
+            f"[{colour}]{describe_outcome(call)}[/]",
+            attempts,
+            call.summary,
+            note,
+        )
+    Console().print(table)

@@ -1,0 +1,372 @@
+"""Writes: off unless allowed, keyed once, audited before and after, never sent twice.
+
+How one write operation runs (:meth:`WriteGuard.run`)::
+
+    allowed?   STORELINK_ALLOW_WRITES names `connector.operation`, `connector.*` or `*`
+               └─ no ─► ConnectorError(disabled); recorded as a failed call, nothing sent
+    key        the caller's `idempotency_key`, or a new one: made once per logical call, so
+               every attempt the pipeline makes for it carries the same key
+    claim      audit.write_calls row; a key already there is a replay:
+                 ok       ─► the recorded result (replayed=True); nothing sent
+                 unknown  ─► an error saying so; nothing sent (it may have been applied)
+                 failed   ─► the upstream certainly did nothing: run again under the same key
+                 running  ─► an error (the first call has not finished)
+    send       the operation's own code, under a write context: every request marked
+               ``write=True`` that reaches the wire is an attempt row, written ``unknown`` before
+               it is sent and settled after it (:class:`AuditedTransport`)
+    finish     ok, or failed / unknown from the attempts: unknown as soon as one of them may
+               have been applied
+
+Retries: the pipeline retries a write only when the upstream certainly did not act (429,
+connection refused) or when the operation declares that the upstream honours the idempotency key
+(``idempotent=True`` on the request). Neither Bing nor Zoho documents such a key, so their writes
+are never retried after a timeout or a 5xx; the caller hears ``unknown`` and what to check.
+
+A write request that reaches the wire outside :meth:`WriteGuard.run` is a programming error and
+is refused there, so no write can bypass the allow-list or the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Annotated, TypeVar
+
+import httpx2
+from pydantic import BaseModel, Field
+
+from storelink.audit import AuditCall, AuditLog, Outcome
+from storelink.errors import ConnectorError, ErrorKind, Mode
+from storelink.resilience.classify import Classifier, Verdict
+from storelink.resilience.pipeline import OPTIONS_KEY, CallOptions
+from storelink.settings import Settings
+from storelink.store import EmbeddedStore
+
+__all__ = [
+    "ALLOW_WRITES_ENV",
+    "AuditedTransport",
+    "IdempotencyKey",
+    "WriteGuard",
+    "WriteReceipt",
+    "allowed_writes",
+    "attempt_outcome",
+    "is_write_allowed",
+    "new_idempotency_key",
+    "params_digest",
+    "require_write_allowed",
+]
+
+log = logging.getLogger("storelink.writes")
+
+ALLOW_WRITES_ENV = "STORELINK_ALLOW_WRITES"
+# A call still "in flight" this long after its deadline belongs to a process that died mid-call.
+STALE_MARGIN_S = 60.0
+
+R = TypeVar("R", bound="WriteReceipt")
+
+IdempotencyKey = Annotated[
+    str | None,
+    Field(
+        None,
+        min_length=8,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="Makes retries safe: a second call with the same key returns the first call's recorded "
+        "outcome instead of writing again. Default: a new key per call.",
+    ),
+]
+
+
+class WriteReceipt(BaseModel):
+    """The part every write result shares: the key it ran under and whether this is a replay."""
+
+    idempotency_key: str = Field("", description="Pass it again to get this outcome back without writing twice.")
+    replayed: bool = Field(False, description="True when this result was recorded earlier and nothing was sent now.")
+
+
+# -- the allow-list ------------------------------------------------------------------------------
+def allowed_writes(spec: str) -> frozenset[str]:
+    """``"bing.submit_urls, zoho.*"`` -> the set of entries (lower-case, blanks dropped)."""
+    return frozenset(entry.strip().lower() for entry in spec.split(",") if entry.strip())
+
+
+def is_write_allowed(spec: str, connector: str, operation: str) -> bool:
+    entries = allowed_writes(spec)
+    return bool(entries & {"*", f"{connector}.*", f"{connector}.{operation}".lower()})
+
+
+def require_write_allowed(settings: Settings, *, connector: str, operation: str, title: str) -> None:
+    if is_write_allowed(settings.allow_writes, connector, operation):
+        return
+    name = f"{connector}.{operation}"
+    raise ConnectorError(
+        ErrorKind.DISABLED,
+        f"Writes are off: {name} is not allowed, so nothing was sent to {title}. To allow it, add `{name}` "
+        f"to {ALLOW_WRITES_ENV} (comma-separated; `*` allows every write); every attempt is then recorded "
+        "in the audit log (`storelink audit`).",
+        connector=connector,
+        operation=operation,
+        retryable=False,
+    )
+
+
+# -- keys -----------------------------------------------------------------------------------------
+def new_idempotency_key() -> str:
+    return f"sl-{uuid.uuid4().hex}"
+
+
+def params_digest(params: BaseModel) -> str:
+    """What a key is bound to: the parameters, minus the key itself. The digest, not the text, is
+    stored, so a mail body never lands in the audit log."""
+    data = params.model_dump(mode="json", exclude={"idempotency_key"})
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# -- attempts at the wire -------------------------------------------------------------------------
+def attempt_outcome(verdict: Verdict) -> Outcome:
+    """ok, failed (the upstream certainly did nothing) or unknown (it may have acted)."""
+    if verdict.ok:
+        return "ok"
+    if not verdict.maybe_applied:
+        return "failed"
+    if verdict.kind in (ErrorKind.TIMEOUT, ErrorKind.UNAVAILABLE, ErrorKind.UPSTREAM_ERROR):
+        return "unknown"
+    return "failed"  # a refusal: 400, 401, 403, 404 …
+
+
+@dataclass(slots=True)
+class _WriteContext:
+    key: str
+    connector: str
+    operation: str
+    audit: AuditLog
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def may_have_applied(self) -> bool:
+        return any(o in ("ok", "unknown") for o in self.outcomes)
+
+
+_current_write: ContextVar[_WriteContext | None] = ContextVar("storelink_current_write", default=None)
+
+
+class AuditedTransport(httpx2.AsyncBaseTransport):
+    """Sits under the pipeline, just above the wire: each write request is an audit row before it
+    is sent and is settled after, whatever the pipeline then does (retry, give up, raise).
+
+    Reads pass straight through. ``classifier`` is the connector's, so the outcome of an attempt is
+    judged exactly as the pipeline judges it."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, *, classifier: Classifier) -> None:
+        self.inner = inner
+        self.classifier = classifier
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        options = request.extensions.get(OPTIONS_KEY)
+        if not (isinstance(options, CallOptions) and options.write):
+            return await self.inner.handle_async_request(request)
+        ctx = _current_write.get()
+        if ctx is None:
+            raise RuntimeError(
+                f"write request for {options.operation!r} outside WriteGuard.run: refused before sending "
+                "(writes must pass the allow-list and the audit log)"
+            )
+        attempt = ctx.audit.begin_attempt(key=ctx.key, connector=ctx.connector, operation=ctx.operation)
+        try:
+            response = await self.inner.handle_async_request(request)
+            await response.aread()
+        except (httpx2.HTTPError, TimeoutError, OSError) as exc:
+            self._settle(ctx, attempt, self._classify_exception(exc))
+            raise
+        except BaseException as exc:
+            ctx.outcomes.append("unknown")
+            ctx.audit.end_attempt(attempt, "unknown", detail=f"interrupted while in flight ({type(exc).__name__})")
+            raise
+        self._settle(ctx, attempt, self.classifier.classify_response(response), status=response.status_code)
+        return response
+
+    def _classify_exception(self, exc: Exception) -> Verdict:
+        try:
+            return self.classifier.classify_exception(exc)
+        except Exception:  # noqa: BLE001  (one the classifier does not know: assume the worst)
+            return Verdict(ErrorKind.UNAVAILABLE, f"{type(exc).__name__} while in flight")
+
+    @staticmethod
+    def _settle(ctx: _WriteContext, attempt: int, verdict: Verdict, *, status: int | None = None) -> None:
+        outcome = attempt_outcome(verdict)
+        ctx.outcomes.append(outcome)
+        ctx.audit.end_attempt(
+            attempt,
+            outcome,
+            status=status if status is not None else verdict.status,
+            error_kind=verdict.kind.value if verdict.kind else None,
+            detail=verdict.message or None,
+            request_id=verdict.request_id,
+        )
+
+
+# -- the guard ------------------------------------------------------------------------------------
+class WriteGuard:
+    """What a connector's write operation runs inside. One per connector."""
+
+    def __init__(
+        self,
+        *,
+        connector: str,
+        title: str,
+        settings: Settings,
+        mode: Mode,
+        store: EmbeddedStore | None,
+        deadline_s: float,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.connector = connector
+        self.title = title
+        self.settings = settings
+        self.mode = mode
+        self.audit = AuditLog(store, wall=wall) if store is not None else None
+        self.stale_after_s = deadline_s + STALE_MARGIN_S
+        self.wall = wall
+
+    def _error(self, kind: ErrorKind, message: str, operation: str, *, retryable: bool = False) -> ConnectorError:
+        return ConnectorError(kind, message, connector=self.connector, operation=operation, retryable=retryable)
+
+    async def run(
+        self,
+        operation: str,
+        params: BaseModel,
+        *,
+        summary: str,
+        effect: str,
+        result_type: type[R],
+        send: Callable[[str], Awaitable[R]],
+    ) -> R:
+        """Run ``send(key)`` as one audited write. ``summary`` says what is written, for the log
+        (no secret, no mail body); ``effect`` completes "<Title> may have …" (e.g. "sent the
+        message") in messages about an unknown outcome."""
+        audit = self.audit
+        if audit is None:
+            raise self._error(
+                ErrorKind.NOT_CONFIGURED,
+                "Writes need the embedded store for their audit log, and this runtime has none; nothing was sent.",
+                operation,
+            )
+        key: str = getattr(params, "idempotency_key", None) or new_idempotency_key()
+        digest = params_digest(params)
+        previous = audit.claim(
+            key=key,
+            connector=self.connector,
+            operation=operation,
+            mode=self.mode,
+            params_digest=digest,
+            summary=summary,
+        )
+        if previous is not None:
+            replayed = self._replay(previous, key, operation, digest, effect, result_type)
+            if replayed is not None:
+                return replayed
+            audit.rerun(key, mode=self.mode, summary=summary)
+        try:
+            require_write_allowed(self.settings, connector=self.connector, operation=operation, title=self.title)
+        except ConnectorError as err:
+            audit.finish(key, "failed", error_kind=err.kind.value, error_message=err.message)
+            raise
+        return await self._send(audit, key, operation, effect, send)
+
+    async def _send(
+        self, audit: AuditLog, key: str, operation: str, effect: str, send: Callable[[str], Awaitable[R]]
+    ) -> R:
+        ctx = _WriteContext(key=key, connector=self.connector, operation=operation, audit=audit)
+        token = _current_write.set(ctx)
+        try:
+            result = await send(key)
+        except ConnectorError as err:
+            outcome: Outcome = "unknown" if ctx.may_have_applied() else "failed"
+            if outcome == "unknown":
+                err.message = (
+                    f"{err.message} The outcome is unknown: {self.title} may have {effect}. It was not retried. "
+                    f"Check before trying again; calling again with idempotency_key={key} will not do it twice "
+                    "(`storelink audit` shows every attempt)."
+                )
+                err.retryable = False
+            audit.finish(key, outcome, error_kind=err.kind.value, error_message=err.message)
+            log.warning("write %s.%s key=%s outcome=%s (%s)", self.connector, operation, key, outcome, err.kind.value)
+            raise
+        except BaseException as exc:
+            outcome = "unknown" if ctx.may_have_applied() else "failed"  # nothing on the wire: failed
+            audit.finish(key, outcome, error_kind=None, error_message=f"interrupted: {type(exc).__name__}")
+            raise
+        finally:
+            _current_write.reset(token)
+        result = result.model_copy(update={"idempotency_key": key, "replayed": False})
+        audit.finish(key, "ok", result=result.model_dump(mode="json"))
+        log.info("write %s.%s key=%s outcome=ok attempts=%d", self.connector, operation, key, len(ctx.outcomes))
+        return result
+
+    def _replay(
+        self,
+        previous: AuditCall,
+        key: str,
+        operation: str,
+        digest: str,
+        effect: str,
+        result_type: type[R],
+    ) -> R | None:
+        """The recorded outcome of ``key``, or None when the call should run (again)."""
+        assert self.audit is not None
+        if previous.connector != self.connector or previous.operation != operation or previous.params_digest != digest:
+            raise self._error(
+                ErrorKind.INVALID_REQUEST,
+                f"idempotency_key {key} was first used for a different call ({previous.connector}."
+                f"{previous.operation} with other parameters); nothing was sent. Use a new key for a new call.",
+                operation,
+            )
+        when = dt.datetime.fromtimestamp(previous.started_at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        if not previous.finished:
+            if self.wall() - previous.started_at < self.stale_after_s:
+                raise self._error(
+                    ErrorKind.INVALID_REQUEST,
+                    f"A call with idempotency_key {key} is still in progress (started {when}); nothing was sent. "
+                    "Call again with the same key once it has finished to get its outcome.",
+                    operation,
+                )
+            # Its process died mid-call: whatever it sent may have been applied.
+            self.audit.finish(
+                key, "unknown", error_kind=None, error_message="never finished (the process stopped mid-call)"
+            )
+            found = self.audit.call(key)
+            assert found is not None
+            previous = found
+        if previous.outcome == "failed":
+            return None
+        self.audit.note_replay(key)
+        if previous.outcome == "ok":
+            if previous.result is None:
+                raise self._error(
+                    ErrorKind.UPSTREAM_ERROR,
+                    f"The call with idempotency_key {key} ({when}) was applied, but its result was not recorded; "
+                    "nothing was sent again.",
+                    operation,
+                )
+            result = result_type.model_validate(previous.result)
+            log.info("write %s.%s key=%s replayed (recorded ok)", self.connector, operation, key)
+            return result.model_copy(update={"idempotency_key": key, "replayed": True})
+        known = {k.value for k in ErrorKind}
+        kind = ErrorKind(previous.error_kind) if previous.error_kind in known else ErrorKind.UNAVAILABLE
+        raise self._error(
+            kind,
+            f"An earlier call with idempotency_key {key} ({when}) ended with an unknown outcome: {self.title} may "
+            f"have {effect}. Nothing was sent this time. Check whether it was applied; to do it anyway, call "
+            "again with a new idempotency_key.",
+            operation,
+        )

@@ -1,0 +1,133 @@
+"""send_message: off unless allowed, sent once, audited before and after every attempt, even when
+timeouts and 5xx strike before the upstream acts and after it did (the reply lost)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from storelink.audit import AuditLog
+from storelink.errors import ConnectorError, ErrorKind
+from storelink.fakes.faults import Fault, FaultPlan
+from storelink.fakes.zoho import ACCOUNT_ID, ZohoFake
+from tests.connectors.zoho.conftest import live_zoho
+
+pytestmark = pytest.mark.looptime
+
+SEND = f"POST /api/accounts/{ACCOUNT_ID}/messages"
+MAIL = {"to": ["ava.smith@example.net"], "subject": "Re: Order #6690", "content": "Hi Ava,\nIt ships today."}
+
+
+async def test_refused_unless_allowed(zoho_fake: ZohoFake, tmp_path: Path) -> None:
+    async with live_zoho(zoho_fake, tmp_path, allow_writes="bing.submit_urls") as rt:
+        with pytest.raises(ConnectorError) as info:
+            await rt.registry.get("zoho").call("send_message", MAIL)
+    assert info.value.kind is ErrorKind.DISABLED
+    assert "STORELINK_ALLOW_WRITES" in info.value.message and "zoho.send_message" in info.value.message
+    assert zoho_fake.deliveries == [] and zoho_fake.stats[SEND] == 0
+
+
+async def test_sent_once_and_visible_in_sent(zoho_fake: ZohoFake, tmp_path: Path) -> None:
+    async with live_zoho(zoho_fake, tmp_path, allow_writes="zoho.send_message") as rt:
+        zoho = rt.registry.get("zoho")
+        mail = {**MAIL, "cc": "orders@apexperformanceparts.example"}
+        sent = (await zoho.call("send_message", mail)).data
+        box = (await zoho.call("list_messages", {"folder": "Sent", "limit": 1})).data
+        again = (await zoho.call("send_message", {**mail, "idempotency_key": sent.idempotency_key})).data
+        audit = AuditLog(rt.store).call(sent.idempotency_key, with_attempts=True)
+    assert sent.message_id and sent.from_address == "support@apexperformanceparts.example"
+    assert box.items[0].message_id == sent.message_id and box.items[0].subject == MAIL["subject"]
+    assert again.replayed and again.message_id == sent.message_id
+    assert len(zoho_fake.deliveries) == 1
+    delivered = zoho_fake.deliveries[0]
+    assert delivered["toAddress"] == "ava.smith@example.net" and delivered["mailFormat"] == "plaintext"
+    assert delivered["ccAddress"] == "orders@apexperformanceparts.example"
+    assert audit is not None and audit.outcome == "ok" and audit.replays == 1
+    assert [a.outcome for a in audit.attempts] == ["ok"]
+    assert "ava.smith@example.net" in audit.summary and "It ships today" not in audit.summary  # no body
+
+
+async def test_from_must_be_the_accounts(zoho_fake: ZohoFake, tmp_path: Path) -> None:
+    async with live_zoho(zoho_fake, tmp_path, allow_writes="*") as rt:
+        with pytest.raises(ConnectorError) as info:
+            await rt.registry.get("zoho").call("send_message", {**MAIL, "from_address": "ceo@elsewhere.example"})
+    assert info.value.kind is ErrorKind.INVALID_REQUEST and "nothing was sent" in info.value.message
+    assert zoho_fake.stats[SEND] == 0
+
+
+def test_addresses_are_checked_before_anything() -> None:
+    from storelink.connectors.zoho.models import SendMessageParams
+
+    assert SendMessageParams(to="a@x.example, b@y.example", subject="s", content="c").to == [
+        "a@x.example",
+        "b@y.example",
+    ]
+    with pytest.raises(ValueError, match="not an e-mail address"):
+        SendMessageParams(to=["Ava <ava@example.net>"], subject="s", content="c")
+
+
+async def test_reply_lost_after_delivery_is_unknown_and_not_resent(zoho_fake: ZohoFake, tmp_path: Path) -> None:
+    zoho_fake.after_delivery = FaultPlan.scripted("500")
+    async with live_zoho(zoho_fake, tmp_path, allow_writes="zoho.send_message") as rt:
+        zoho = rt.registry.get("zoho")
+        with pytest.raises(ConnectorError) as info:
+            await zoho.call("send_message", {**MAIL, "idempotency_key": "reply-6690-001"})
+        with pytest.raises(ConnectorError) as replay:
+            await zoho.call("send_message", {**MAIL, "idempotency_key": "reply-6690-001"})
+    assert info.value.kind is ErrorKind.UNAVAILABLE and "may have sent the message" in info.value.message
+    assert "Nothing was sent this time" in replay.value.message
+    assert len(zoho_fake.deliveries) == 1 and zoho_fake.stats[SEND] == 1
+
+
+async def test_under_timeouts_and_5xx_nothing_is_sent_twice_and_every_attempt_is_audited(
+    zoho_fake: ZohoFake, tmp_path: Path
+) -> None:
+    """20 mails, each tried up to 3 times by a caller who reuses its key, while the upstream fails
+    before acting (FaultPlan) and after acting (reply lost)."""
+    zoho_fake.rate_limit_per_min = None
+    async with live_zoho(
+        zoho_fake, tmp_path, allow_writes="zoho.send_message", zoho={"timeout": 3.0, "breaker_min_calls": 1000}
+    ) as rt:
+        zoho = rt.registry.get("zoho")
+        await zoho.call("list_accounts", {})  # token and account first, so faults land on sends
+        zoho_fake.faults = FaultPlan(
+            rates={Fault.SERVER_ERROR: 0.15, Fault.UNAVAILABLE: 0.1, Fault.STALL: 0.1, Fault.RATE_LIMITED: 0.1},
+            retry_after_s=1.0,
+            seed=3,
+        )
+        zoho_fake.after_delivery = FaultPlan(rates={Fault.SERVER_ERROR: 0.15, Fault.STALL: 0.15}, seed=4)
+        outcomes: Counter[str] = Counter()
+        for i in range(20):
+            params = {**MAIL, "subject": f"Mail {i}", "idempotency_key": f"chaos-mail-{i:04d}"}
+            for _ in range(3):
+                try:
+                    result = (await zoho.call("send_message", params)).data
+                except ConnectorError as err:
+                    outcomes[err.kind.value] += 1
+                    continue
+                outcomes["replayed" if result.replayed else "sent"] += 1
+        log = AuditLog(rt.store)
+        calls = {c.idempotency_key: c for c in log.recent(limit=100)}
+        counted = log.count_attempts(operation="send_message")
+
+    # Every kind struck: before the upstream acted, and after it did.
+    assert {"429", "500", "503", "stall"} <= set(zoho_fake.faults.injected)
+    assert {"500", "stall"} <= set(zoho_fake.after_delivery.injected)
+    delivered = Counter(d["subject"] for d in zoho_fake.deliveries)
+    assert delivered and max(delivered.values()) == 1  # never twice
+    assert outcomes["sent"] > 0 and (outcomes["unavailable"] + outcomes["timeout"]) > 0  # the chaos happened
+    # Every request that reached the upstream is an attempt row, settled.
+    attempts = [a for c in calls.values() for a in c.attempts]
+    assert len(attempts) == zoho_fake.stats[SEND] == counted
+    assert all(a.finished_at is not None for a in attempts)
+    for i in range(20):
+        call = calls[f"chaos-mail-{i:04d}"]
+        was_delivered = delivered[f"Mail {i}"] == 1
+        if call.outcome == "ok":
+            assert was_delivered
+        if call.outcome == "failed":
+            assert not was_delivered
+        if was_delivered:
+            assert call.outcome in ("ok", "unknown")
