@@ -94,7 +94,8 @@ class BingKnobs(ConnectorKnobs):
 
 
 class ZohoKnobs(ConnectorKnobs):
-    rate_limit: float = Field(5.0, gt=0, description="Requests per second.")
+    rate_limit: float = Field(1 / 3, gt=0, description="Requests per second (Zoho allows 30 a minute).")
+    rate_burst: float = Field(10.0, gt=0, description="Local token bucket capacity.")
 
 
 CONNECTOR_NAMES = ("shopify", "ga4", "gsc", "bing", "zoho")

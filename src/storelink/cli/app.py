@@ -13,6 +13,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from storelink.cli.audit import audit
+from storelink.cli.auth import auth_app
 from storelink.cli.docgen import configuration_table
 from storelink.connectors.base import Health
 from storelink.errors import ConfigurationError, ConnectorError, ErrorKind
@@ -30,6 +32,8 @@ app = typer.Typer(
 )
 fakes_app = typer.Typer(help="Faithful local fakes of every upstream.", no_args_is_help=True)
 app.add_typer(fakes_app, name="fakes")
+app.add_typer(auth_app, name="auth")
+app.command("audit")(audit)
 
 out = Console()
 err = Console(stderr=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx2
 
+from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience.pipeline import OPTIONS_KEY, REPORT_KEY, CallOptions, CallReport
 
 __all__ = ["Upstream", "UpstreamResponse", "bypass_cache", "call_trace"]
@@ -66,15 +67,18 @@ class Upstream:
             cache_ttl_s=0.0 if bypass_cache.get() else cache_ttl_s,
             deadline_s=deadline_s,
         )
-        response = await self.client.request(
-            method,
-            url,
-            params=params,
-            json=json,
-            data=data,
-            headers=headers,
-            extensions={OPTIONS_KEY: options},
-        )
+        try:
+            response = await self.client.request(
+                method, url, params=params, json=json, data=data, headers=headers, extensions={OPTIONS_KEY: options}
+            )
+        except (httpx2.InvalidURL, httpx2.UnsupportedProtocol) as exc:
+            # A parameter that cannot be part of a URL (a control character in an id) is the caller's
+            # input: say so, rather than failing as an internal error.
+            raise ConnectorError(
+                ErrorKind.INVALID_REQUEST,
+                f"The request could not be built from these parameters ({exc}); check the ids and values given.",
+                operation=operation,
+            ) from None
         report: CallReport = response.extensions[REPORT_KEY]
         trace = call_trace.get()
         if trace is not None:

@@ -12,9 +12,13 @@ __all__ = ["Registry", "builtin_connectors"]
 
 def builtin_connectors() -> list[type[Connector]]:
     """Every connector storelink ships, in display order."""
+    from storelink.connectors.bing import BingConnector
+    from storelink.connectors.ga4.client import Ga4Connector
+    from storelink.connectors.gsc.client import GscConnector
     from storelink.connectors.shopify.client import ShopifyConnector
+    from storelink.connectors.zoho import ZohoConnector
 
-    return [ShopifyConnector]
+    return [ShopifyConnector, Ga4Connector, GscConnector, BingConnector, ZohoConnector]
 
 
 class Registry:

@@ -21,7 +21,8 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from storelink import __version__
-from storelink.connectors.base import Connector, Health
+from storelink.connectors.base import Connector, Health, OperationSpec
+from storelink.connectors.writes import is_write_allowed
 from storelink.errors import Mode
 from storelink.mcp_server.schema import clean_schema
 from storelink.mcp_server.tools import operation_tool
@@ -29,7 +30,7 @@ from storelink.observability.logs import install_redaction
 from storelink.runtime import Runtime
 from storelink.settings import Settings
 
-__all__ = ["INSTRUCTIONS", "build_server", "select_tools", "write_allowed"]
+__all__ = ["INSTRUCTIONS", "build_server", "select_tools"]
 
 INSTRUCTIONS = """\
 storelink reaches the store's business data: Shopify (products, orders, inventory, customers,
@@ -52,11 +53,6 @@ def select_tools(names: Sequence[str], spec: str) -> list[str]:
         for n in names
         if any(fnmatch.fnmatchcase(n, p) for p in include) and not any(fnmatch.fnmatchcase(n, p) for p in exclude)
     ]
-
-
-def write_allowed(settings: Settings, connector: str, operation: str) -> bool:
-    allowed = {w.strip() for w in settings.allow_writes.split(",") if w.strip()}
-    return "*" in allowed or f"{connector}.{operation}" in allowed
 
 
 class ConnectorStatus(BaseModel):
@@ -102,13 +98,15 @@ def build_server(
     )
     install_redaction(settings)  # the SDK may have added a log handler of its own
     candidates: dict[str, tuple[Any, ...]] = {}
+    specs: dict[str, OperationSpec] = {}
     per_connector: dict[str, list[str]] = {}
     for cls in connector_classes:
         for spec in cls.operations.values():
-            if spec.write and not write_allowed(settings, cls.name, spec.name):
+            if spec.write and not is_write_allowed(settings.allow_writes, cls.name, spec.name):
                 continue
             tool_name = f"{cls.name}_{spec.name}"
             candidates[tool_name] = operation_tool(cls.name, spec, get_runtime)
+            specs[tool_name] = spec
             per_connector.setdefault(cls.name, []).append(tool_name)
 
     async def storelink_capabilities() -> Capabilities:
@@ -162,8 +160,12 @@ def build_server(
         else:
             fn, description, annotations = candidates[tool_name]
             server.add_tool(fn, name=tool_name, description=description, annotations=annotations)
-    for tool in server._tool_manager.list_tools():  # schema hygiene for strict clients
-        tool.parameters = clean_schema(tool.parameters)
+    params_of = {name: spec.params for name, spec in specs.items()}
+    for tool in server._tool_manager.list_tools():
+        # Operation tools publish their params model's own schema (the adapter may be looser);
+        # every schema is cleaned for strict clients.
+        model = params_of.get(tool.name)
+        tool.parameters = clean_schema(model.model_json_schema() if model else tool.parameters)
     return server
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
@@ -91,6 +91,14 @@ def _longest_list(data: Any) -> tuple[Any, str, list[Any]] | None:
     return best
 
 
+def _fields_with_before_validators(model: type[BaseModel]) -> set[str]:
+    names: set[str] = set()
+    for decorator in model.__pydantic_decorators__.field_validators.values():
+        if decorator.info.mode in ("before", "wrap", "plain"):
+            names.update(decorator.info.fields)
+    return names
+
+
 def operation_tool(
     connector: str, spec: OperationSpec, get_runtime: Callable[[], Runtime]
 ) -> tuple[Callable[..., Awaitable[Any]], str, ToolAnnotations]:
@@ -117,10 +125,18 @@ def operation_tool(
 
     result_type = ToolResult[spec.result]  # type: ignore[name-defined]
     parameters = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
+    loose = _fields_with_before_validators(spec.params)
     for name, field in spec.params.model_fields.items():
-        parameters.append(
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=field.annotation, default=field)
-        )
+        # The adapter's own validation must accept all the params model accepts: keep each field's
+        # metadata (validators, constraints) and leave fields with model-level "before" validators
+        # (e.g. "-sessions" accepted for a list) to the params model, which validates every call.
+        if name in loose:
+            annotation: Any = Any
+        elif field.metadata:
+            annotation = Annotated[(field.annotation, *field.metadata)]
+        else:
+            annotation = field.annotation
+        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=field))
     tool.__signature__ = inspect.Signature(parameters, return_annotation=result_type)  # type: ignore[attr-defined]
     tool.__annotations__ = {"ctx": Context, "return": result_type}
     tool.__name__ = f"{connector}_{spec.name}"
