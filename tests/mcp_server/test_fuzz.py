@@ -18,13 +18,18 @@ from storelink.runtime import open_runtime
 from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
 
+# The site-knowledge tools ingest the demo site on first use; they are fuzzed in test_knowledge.py.
+CONNECTOR_TOOLS = "*,-search,-fetch,-site_answer"
+
 # Tools whose valid calls are slow by design (bulk operations poll): their malformed inputs are
 # still fuzzed, their valid ones are covered in test_tools.py.
 SLOW = {"shopify_bulk_export", "shopify_inventory_levels", "shopify_sales_summary"}
 
 
 async def _schemas() -> dict[str, dict[str, Any]]:
-    async with open_runtime(make_settings(Path(tempfile.mkdtemp())), store=EmbeddedStore(None)) as rt:
+    async with open_runtime(
+        make_settings(Path(tempfile.mkdtemp()), mcp_tools=CONNECTOR_TOOLS), store=EmbeddedStore(None)
+    ) as rt:
         async with Client(build_server(rt.settings, lambda: rt, builtin_connectors())) as client:
             return {t.name: t.input_schema for t in (await client.list_tools()).tools}
 
@@ -81,14 +86,16 @@ def calls(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
 
 
 async def _call(name: str, arguments: dict[str, Any]) -> tuple[bool, str]:
-    async with open_runtime(make_settings(Path(tempfile.mkdtemp())), store=EmbeddedStore(None)) as rt:
+    async with open_runtime(
+        make_settings(Path(tempfile.mkdtemp()), mcp_tools=CONNECTOR_TOOLS), store=EmbeddedStore(None)
+    ) as rt:
         async with Client(build_server(rt.settings, lambda: rt, builtin_connectors())) as client:
             result = await client.call_tool(name, arguments)
     text = result.content[0].text if result.content else ""
     return result.is_error, text
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(calls())
 def test_no_argument_causes_an_internal_error(call: tuple[str, dict[str, Any]]) -> None:
     name, arguments = call

@@ -473,7 +473,9 @@ def _matches(expr: dict[str, Any], values: dict[str, Any]) -> bool:
         return any(_matches(e, values) for e in expr["orGroup"].get("expressions", []))
     if "notExpression" in expr:
         return not _matches(expr["notExpression"], values)
-    spec = expr["filter"]
+    spec = expr.get("filter")
+    if not isinstance(spec, dict) or "fieldName" not in spec:
+        raise _BadRequest("A FilterExpression needs andGroup, orGroup, notExpression or filter with a fieldName.")
     value = values.get(spec["fieldName"])
     if "stringFilter" in spec:
         return _string_match(spec["stringFilter"], str(value))
@@ -1048,6 +1050,9 @@ class Ga4Fake(FakeUpstream):
                 response, cost = self._reporter.run_realtime(body)
         except _BadRequest as exc:
             return google_error(400, str(exc))
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            # The real API rejects any request it cannot read with 400 INVALID_ARGUMENT.
+            return google_error(400, f"Invalid request: {type(exc).__name__} in the request body.")
         self._charge(property_id, category, cost)
         if body.get("returnPropertyQuota"):
             response["propertyQuota"] = self._quota(property_id, category, cost)

@@ -341,6 +341,7 @@ class ResilientTransport(httpx2.AsyncBaseTransport):
         response: httpx2.Response | None = None
         try:
             response = await self.inner.handle_async_request(request)
+            response.request = request  # the client sets it only after the transport returns
             await response.aread()
         except (httpx2.HTTPError, TimeoutError, OSError) as exc:
             if response is not None:
