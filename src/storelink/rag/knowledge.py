@@ -1,0 +1,240 @@
+"""Site knowledge, assembled: the fetcher, the document store, the hybrid index and the router.
+
+The CLI, the MCP tools and the pages all hold one :class:`SiteKnowledge`::
+
+    async with open_runtime(settings) as rt:
+        kb = await SiteKnowledge.open(settings, store=rt.store, metrics=rt.metrics,
+                                      cache=rt.cache, registry=rt.registry)
+        answer = await kb.answer("How do I bed in new brake pads?")
+        await kb.aclose()
+
+In mock mode (no ``STORELINK_SITE_URL``) the site is the demo store's website, served
+in-process, and the first search or answer discovers and ingests it (about 5 s lexical, plus
+about a minute of embedding on 2 cores the first time; the embedding cache makes later runs cheap).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx2
+
+from storelink.connectors.registry import Registry
+from storelink.errors import Mode
+from storelink.observability.metrics import Metrics
+from storelink.rag.corrections import Corrections, load_corrections
+from storelink.rag.discover import CrawlLimits, DiscoverReport, discover
+from storelink.rag.docstore import KnowledgeStore, PageRow, page_id
+from storelink.rag.embed import Embedder, ModelUnavailable, load_embedder
+from storelink.rag.fetch import SiteFetcher
+from storelink.rag.fusion import FusionWeights, tuned_weights
+from storelink.rag.index import HybridIndex, RetrievalMode
+from storelink.rag.ingest import IngestReport, ingest
+from storelink.rag.models import Answer, Passage
+from storelink.rag.router import Router
+from storelink.rag.synth import Synthesizer
+from storelink.rag.urls import canonical_url, origin_of
+from storelink.rag.vectors import VectorStore, open_chroma
+from storelink.resilience.cache import ResponseCache
+from storelink.resilience.clock import Clock
+from storelink.settings import Settings
+from storelink.store import EmbeddedStore
+
+__all__ = ["SiteKnowledge", "open_knowledge"]
+
+log = logging.getLogger("storelink.rag")
+
+
+def _dense_parts(
+    settings: Settings, dense: bool | None, vectors: VectorStore | None
+) -> tuple[Embedder | None, VectorStore | None, str | None]:
+    """The embedder and vector store, or why there are none (retrieval is then lexical-only)."""
+    if dense is False:
+        return None, None, "Dense retrieval is turned off; lexical-only (BM25)."
+    try:
+        embedder = load_embedder()
+    except ModelUnavailable as exc:
+        log.warning("%s", exc)
+        return None, None, str(exc)
+    if vectors is not None:
+        return embedder, vectors, None
+    try:
+        store = open_chroma(data_dir=settings.data_dir, chroma_url=settings.chroma_url, model_id=embedder.model_id)
+    except ImportError:
+        reason = "chromadb is not installed (`pip install chromadb`); lexical-only (BM25)."
+        log.warning("%s", reason)
+        return None, None, reason
+    return embedder, store, None
+
+
+class SiteKnowledge:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        docs: KnowledgeStore,
+        fetcher: SiteFetcher,
+        index: HybridIndex,
+        router: Router,
+        corrections: Corrections,
+        synthesizer: Synthesizer | None,
+    ) -> None:
+        self.settings = settings
+        self.docs = docs
+        self.fetcher = fetcher
+        self.index = index
+        self.router = router
+        self.corrections = corrections
+        self.synthesizer = synthesizer
+        self._ready = asyncio.Lock()
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        store: EmbeddedStore,
+        metrics: Metrics | None = None,
+        cache: ResponseCache | None = None,
+        registry: Registry | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        llm_transport: httpx2.AsyncBaseTransport | None = None,
+        dense: bool | None = None,
+        vectors: VectorStore | None = None,
+        weights: FusionWeights | None = None,
+        clock: Clock | None = None,
+    ) -> SiteKnowledge:
+        """``dense=None`` loads the embedding model when it is installed; ``False`` stays lexical.
+        ``transport`` replaces the site's wire; ``llm_transport`` the LLM endpoint's."""
+        metrics = metrics or Metrics()
+        docs = KnowledgeStore(store)
+        fetcher = SiteFetcher.for_settings(
+            settings, metrics=metrics, cache=cache or ResponseCache(store), transport=transport, clock=clock
+        )
+        embedder, vector_store, reason = await asyncio.to_thread(_dense_parts, settings, dense, vectors)
+        index = HybridIndex(
+            docs,
+            weights=weights or tuned_weights(),
+            index_dir=settings.data_dir / "rag" / "bm25",
+            embedder=embedder,
+            vectors=vector_store,
+            dense_unavailable=reason,
+        )
+        origin = docs.get_state("origin") or origin_of(fetcher.base_url)
+        corrections = load_corrections(origin=origin, data_dir=settings.data_dir, embedder=embedder)
+        synthesizer = (
+            Synthesizer(settings, metrics=metrics, transport=llm_transport, clock=clock)
+            if settings.llm_base_url
+            else None
+        )
+        kb = cls(
+            settings,
+            docs=docs,
+            fetcher=fetcher,
+            index=index,
+            router=Router(
+                corrections=corrections,
+                docs=docs,
+                search=lambda q, k: kb.search(q, k),
+                registry=registry,
+                synthesizer=synthesizer,
+            ),
+            corrections=corrections,
+            synthesizer=synthesizer,
+        )
+        return kb
+
+    @property
+    def mode(self) -> Mode:
+        return self.fetcher.mode
+
+    # -- building --------------------------------------------------------------------------------
+    async def discover(self, url: str | None = None, *, limits: CrawlLimits | None = None) -> DiscoverReport:
+        return await discover(self.fetcher, self.docs, start_url=url, limits=limits)
+
+    async def ingest(self, url: str | None = None, *, embed: bool = True) -> IngestReport:
+        return await ingest(self.fetcher, self.docs, self.index, url=url, embed=embed)
+
+    async def ensure_ready(self) -> IngestReport | None:
+        """Mock mode's first use: discover and ingest the demo site when nothing is ingested yet."""
+        if self.mode != "mock" or self.docs.page_count() > 0:
+            return None
+        async with self._ready:
+            if self.docs.page_count() > 0:
+                return None
+            log.info("site knowledge: first use in mock mode; ingesting the demo site")
+            return await self.ingest()
+
+    # -- reading ---------------------------------------------------------------------------------
+    async def search(self, query: str, k: int = 10, *, mode: RetrievalMode | None = None) -> tuple[list[Passage], str]:
+        """Ranked passages and the retrieval mode that produced them."""
+        await self.ensure_ready()
+        used: str = mode or self.index.mode
+        if self.index.embedder is None:
+            used = "lexical"
+        hits = await asyncio.to_thread(self.index.search, query, k, mode=mode)
+        passages = [
+            Passage(
+                id=row.id,
+                page_id=page_id(row.url),
+                url=row.url,
+                title=row.title,
+                heading=row.heading,
+                text=row.text,
+                score=round(hit.score, 6),
+                lexical_rank=hit.lexical_rank,
+                dense_rank=hit.dense_rank,
+            )
+            for hit, row in self.index.chunks_for(hits)
+        ]
+        return passages, used
+
+    async def page(self, url_or_id: str) -> PageRow | None:
+        """A stored page by URL (any spelling of it), page id or chunk id."""
+        await self.ensure_ready()
+        found = self.docs.page_by_id(url_or_id)
+        if found is None and url_or_id.startswith(("http://", "https://", "/")):
+            origin = self.docs.get_state("origin") or origin_of(self.fetcher.base_url)
+            canonical = canonical_url(url_or_id, origin)
+            found = self.docs.page(canonical) if canonical else None
+        if found is None:
+            chunk = self.docs.chunks_by_id([url_or_id]).get(url_or_id)
+            found = self.docs.page(chunk.url) if chunk else None
+        return found
+
+    async def answer(self, question: str, *, k: int = 5, escalate: bool = False) -> Answer:
+        return await self.router.route(question, k=k, escalate=escalate)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "site": self.docs.get_state("origin") or self.fetcher.base_url,
+            "urls": len(self.docs.urls()),
+            "pages": self.docs.page_count(),
+            "chunks": self.docs.chunk_count(),
+            "retrieval": self.index.mode,
+            "dense_note": self.index.dense_unavailable,
+            "fusion": self.index.weights.describe(),
+            "corrections": len(self.corrections.entries),
+            "synthesis": bool(self.synthesizer),
+            "last_discover": self.docs.get_json("last_discover"),
+            "last_ingest": self.docs.get_json("last_ingest"),
+        }
+
+    async def aclose(self) -> None:
+        await self.fetcher.aclose()
+        if self.synthesizer is not None:
+            await self.synthesizer.aclose()
+
+
+@asynccontextmanager
+async def open_knowledge(settings: Settings, **kwargs: Any) -> AsyncIterator[SiteKnowledge]:
+    kb = await SiteKnowledge.open(settings, **kwargs)
+    try:
+        yield kb
+    finally:
+        await kb.aclose()

@@ -1,0 +1,150 @@
+"""The router: who answers a question, in a fixed order.
+
+1. **Corrections** (``corrections.yaml``): an operator's curated answer wins over everything.
+2. **Live-data intents** (:mod:`storelink.rag.intents`): "orders yesterday" goes to Shopify's
+   ``sales_summary``, "top queries" to Search Console's ``search_analytics``. When the connector
+   is missing or fails, the router says so in ``notes`` and falls through to retrieval.
+3. **Retrieval**: hybrid search over the site; the answer is synthesised by the LLM endpoint when
+   one is configured, else extracted from the best passages. Either way it carries citations.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+
+from pydantic import BaseModel
+
+from storelink.connectors.registry import Registry
+from storelink.errors import ConnectorError
+from storelink.rag.corrections import Corrections
+from storelink.rag.docstore import KnowledgeStore
+from storelink.rag.extractive import extractive_answer
+from storelink.rag.intents import INTENTS, Intent, match_intent, summarise
+from storelink.rag.models import Answer, Citation, LiveAnswer, Passage
+from storelink.rag.synth import Synthesizer
+
+__all__ = ["Router", "Search"]
+
+Search = Callable[[str, int], Awaitable[tuple[list[Passage], str]]]
+_CITED = re.compile(r"\[(\d{1,2})\]")
+
+
+def _citations(passages: list[Passage], indexes: list[int]) -> list[Citation]:
+    seen: set[str] = set()
+    out: list[Citation] = []
+    for i in indexes:
+        if 0 <= i < len(passages) and passages[i].url not in seen:
+            seen.add(passages[i].url)
+            out.append(Citation(url=passages[i].url, title=passages[i].title, heading=passages[i].heading or None))
+    return out
+
+
+class Router:
+    def __init__(
+        self,
+        *,
+        corrections: Corrections,
+        docs: KnowledgeStore,
+        search: Search,
+        registry: Registry | None = None,
+        synthesizer: Synthesizer | None = None,
+        intents: tuple[Intent, ...] = INTENTS,
+    ) -> None:
+        self.corrections = corrections
+        self.docs = docs
+        self.search = search
+        self.registry = registry
+        self.synthesizer = synthesizer
+        self.intents = intents
+
+    async def route(self, question: str, *, k: int = 5, escalate: bool = False, live: bool = True) -> Answer:
+        question = " ".join(question.split())
+        match = self.corrections.match(question)
+        if match is not None:
+            self.docs.log_correction(match.correction.id, question, match.how)
+            return Answer(
+                question=question,
+                route="correction",
+                answer=match.correction.answer,
+                citations=list(match.correction.sources),
+                correction_id=match.correction.id,
+                notes=[f"curated correction {match.correction.id!r} matched ({match.how})"],
+            )
+        notes: list[str] = []
+        intent = match_intent(question, self.intents) if live else None
+        live_answer: LiveAnswer | None = None
+        if intent is not None:
+            live_answer = await self._live(intent, question)
+            if live_answer.error is None:
+                return Answer(
+                    question=question, route="live", answer=summarise(intent, live_answer.data), live=live_answer
+                )
+            notes.append(live_answer.error)
+        return await self._retrieve(question, k=k, escalate=escalate, notes=notes, live=live_answer)
+
+    async def _live(self, intent: Intent, question: str) -> LiveAnswer:
+        params = intent.params(question)
+        answer = LiveAnswer(intent=intent.name, connector=intent.connector, operation=intent.operation, params=params)
+        if self.registry is None or intent.connector not in self.registry.names():
+            answer.error = (
+                f"{intent.connector}.{intent.operation} would answer this live, but the {intent.connector} "
+                "connector is not available here; answered from the site instead."
+            )
+            return answer
+        try:
+            envelope = await self.registry.get(intent.connector).call(intent.operation, params)
+        except ConnectorError as err:
+            answer.error = f"{intent.connector}.{intent.operation} failed ({err.kind.value}): {err.message}"
+            return answer
+        data = envelope.data
+        answer.data = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
+        return answer
+
+    async def _retrieve(
+        self, question: str, *, k: int, escalate: bool, notes: list[str], live: LiveAnswer | None
+    ) -> Answer:
+        passages, mode = await self.search(question, k)
+        if not passages:
+            return Answer(
+                question=question,
+                route="none",
+                answer="Nothing on the site answers this.",
+                retrieval_mode=mode,
+                notes=notes,
+                live=live,
+            )
+        if self.synthesizer is not None:
+            try:
+                synthesis = await self.synthesizer.answer(question, passages, escalate=escalate)
+            except ConnectorError as err:
+                notes.append(f"synthesis failed ({err.kind.value}): {err.message}; answered extractively")
+            else:
+                if synthesis is not None:
+                    cited = [int(n) - 1 for n in _CITED.findall(synthesis.text)] or [0]
+                    return Answer(
+                        question=question,
+                        route="retrieval",
+                        answer=synthesis.text,
+                        citations=_citations(passages, cited),
+                        passages=passages,
+                        synthesized_by=synthesis.model,
+                        retrieval_mode=mode,
+                        notes=[*notes, "escalated to the large model"] if synthesis.escalated else notes,
+                        live=live,
+                    )
+                notes.append("the language model found no answer in the passages; answered extractively")
+        text, cited = extractive_answer(question, passages)
+        if not text:
+            best = passages[0]
+            text, cited = f"{best.text[:400]} [1]", [0]
+        return Answer(
+            question=question,
+            route="retrieval",
+            answer=text,
+            citations=_citations(passages, cited),
+            passages=passages,
+            retrieval_mode=mode,
+            notes=notes,
+            live=live,
+        )

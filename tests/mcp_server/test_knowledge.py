@@ -1,0 +1,47 @@
+"""The site-knowledge tools (`search`, `fetch`, `site_answer`) over MCP, on the demo site.
+
+Lexical-only here: embedding the demo site takes a minute on this hardware; the dense path is
+tested in tests/rag."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+from mcp import Client
+
+from storelink.connectors.registry import builtin_connectors
+from storelink.mcp_server.server import build_server
+from storelink.rag.knowledge import SiteKnowledge
+from storelink.runtime import open_runtime
+from storelink.store import EmbeddedStore
+from tests.conftest import make_settings
+
+
+async def test_search_fetch_and_answer(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, mcp_tools="search,fetch,site_answer")
+    async with open_runtime(settings, store=EmbeddedStore(None)) as rt:
+        rt._knowledge = await SiteKnowledge.open(
+            settings, store=rt.store, metrics=rt.metrics, cache=rt.cache, registry=rt.registry, dense=False
+        )
+        async with Client(build_server(settings, lambda: rt, builtin_connectors())) as client:
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+            assert set(tools) == {"search", "fetch", "site_answer"}
+            found = await client.call_tool("search", {"query": "return policy", "limit": 3})
+            assert not found.is_error, found.content
+            jsonschema.validate(found.structured_content, tools["search"].output_schema)
+            results = found.structured_content["results"]
+            assert 1 <= len(results) <= 3
+            assert all(r["url"].startswith("https://") for r in results)
+            page = await client.call_tool("fetch", {"id": results[0]["id"]})
+            assert not page.is_error, page.content
+            assert page.structured_content["url"] == results[0]["url"]
+            assert page.structured_content["text"]
+            answer = await client.call_tool("site_answer", {"question": "How long do I have to return a part?"})
+            assert not answer.is_error, answer.content
+            jsonschema.validate(answer.structured_content, tools["site_answer"].output_schema)
+            missing = await client.call_tool("fetch", {"id": "https://www.apexperformanceparts.example/nope"})
+            assert missing.is_error
+            assert missing.content[0].text.startswith("Error executing tool fetch: [")
+            empty = await client.call_tool("search", {"query": ""})
+            assert empty.is_error

