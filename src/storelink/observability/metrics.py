@@ -103,7 +103,7 @@ class _OperationCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         requests = CounterMetricFamily(
-            "storelink_requests", "Calls by outcome kind (ok or an error kind).", labels=_OP + ["outcome"]
+            "storelink_requests", "Calls by outcome kind (ok or an error kind).", labels=[*_OP, "outcome"]
         )
         latency = HistogramMetricFamily(
             "storelink_request_duration_seconds", "Call latency, retries and waits included.", labels=_OP
@@ -112,7 +112,7 @@ class _OperationCollector(Collector):
             "storelink_attempts", "Attempts sent upstream (first tries and retries).", labels=_OP
         )
         retries = CounterMetricFamily(
-            "storelink_retries", "Retries by the error kind that caused them.", labels=_OP + ["reason"]
+            "storelink_retries", "Retries by the error kind that caused them.", labels=[*_OP, "reason"]
         )
         throttles = CounterMetricFamily(
             "storelink_throttles", "Attempts the upstream refused for rate (429, THROTTLED, quota).", labels=_OP
@@ -121,7 +121,7 @@ class _OperationCollector(Collector):
             "storelink_limiter_wait_seconds", "Time spent waiting for the local rate limiter.", labels=_OP
         )
         cache = CounterMetricFamily(
-            "storelink_cache", "Cache lookups: fresh, revalidated or miss.", labels=_OP + ["result"]
+            "storelink_cache", "Cache lookups: fresh, revalidated or miss.", labels=[*_OP, "result"]
         )
         for (connector, operation), om in list(self._m._operations.items()):
             labels = [connector, operation]

@@ -22,6 +22,8 @@ from storelink.connectors.registry import builtin_connectors
 from storelink.observability.metrics import CONTENT_TYPE
 from storelink.runtime import Runtime, open_runtime
 from storelink.settings import Settings
+from storelink.web.dashboard import dashboard_middleware, dashboard_routes
+from storelink.web.state import dashboard_services
 
 __all__ = ["create_app"]
 
@@ -73,8 +75,10 @@ def create_app(
     connector_classes: Sequence[type[Connector]] | None = None,
     host: str | None = None,
     port: int | None = None,
+    history_interval_s: float | None = None,
+    health_interval_s: float | None = None,
 ) -> Starlette:
-    """The one app: health, metrics and, unless ENABLE_MCP=false, the MCP endpoint at /mcp."""
+    """The one app: the dashboard, health, metrics and, unless ENABLE_MCP=false, MCP at /mcp."""
     host = host or settings.host
     port = port or settings.port
     routes: list[BaseRoute] = [
@@ -82,6 +86,7 @@ def create_app(
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         Route("/app/metrics.json", metrics_json),
+        *dashboard_routes(),  # before the MCP endpoint's Mount("/"), which would catch "/"
     ]
     app_ref: list[Starlette] = []
 
@@ -100,12 +105,21 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with runtime_factory(settings) as runtime, AsyncExitStack() as stack:
             app.state.runtime = runtime
+            intervals = {
+                k: v
+                for k, v in (("history_interval_s", history_interval_s), ("health_interval_s", health_interval_s))
+                if v is not None
+            }
+            app.state.dashboard = await stack.enter_async_context(dashboard_services(runtime, **intervals))
             if endpoint is not None:
                 await stack.enter_async_context(endpoint.lifespan())
             yield
 
     app = Starlette(
         routes=routes + (endpoint.routes if endpoint else []),
+        # The pages and /app/metrics.json need a login beyond loopback; /healthz, /readyz and
+        # /metrics stay open for probes and scrapers.
+        middleware=dashboard_middleware(settings, host=host),
         lifespan=lifespan,
         exception_handlers={404: not_found},
     )

@@ -1,0 +1,291 @@
+"""The operations dashboard: pages over the registry, the metrics, the history and the SLOs.
+
+Mounted by ``create_app`` (web/app.py)::
+
+    from storelink.web.dashboard import dashboard_middleware, dashboard_routes
+    from storelink.web.state import dashboard_services
+
+    Starlette(routes=[...core routes..., *dashboard_routes()],
+              middleware=dashboard_middleware(settings), lifespan=...)
+
+Pages (all guarded by :mod:`storelink.web.auth`):
+
+=================================  ==========================================================
+``/``                              one card per connector: mode, health, breaker, 5-minute error
+                                   rate and p95, throttles, headroom, cache hits, last error
+``/app/connectors/<name>``         1 h / 24 h charts, retries and throttles, recent errors,
+                                   operations; ``POST …/probe`` probes now
+``/app/metrics``                   every connector's and operation's figures (JSON: the core's
+                                   ``/app/metrics.json``)
+``/app/settings``                  flags, connector modes, missing credentials and how to set
+                                   them, the effective configuration with secrets masked
+``/app/slo``                       each SLO's target, budget left and burn over 5m … 3d
+``/app/events``                    Server-Sent Events: the overview's figures every 2 s
+``/app/login`` ``/app/logout``     password sign-in (when ``STORELINK_DASHBOARD_PASSWORD`` is set)
+=================================  ==========================================================
+
+Every page renders (status 200) whatever the connectors do: unauthorized, forbidden, timing out
+or down, it says so on the card. Pages read local state only and never wait on an upstream,
+except ``POST …/probe``, which is bounded by the health board's timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from storelink.observability.logs import redact
+from storelink.settings import Settings
+from storelink.web import views
+from storelink.web.auth import CSRF_FIELD, AccessPolicy, CsrfError, DashboardGuard, require_csrf
+from storelink.web.state import DashboardState, state_for
+
+__all__ = ["EVENTS_INTERVAL_S", "dashboard_middleware", "dashboard_routes"]
+
+log = logging.getLogger("storelink.web")
+
+HERE = Path(__file__).parent
+EVENTS_INTERVAL_S = 2.0
+STREAM_MAX_S = 120.0  # then the browser reconnects; keeps shutdowns from waiting on open streams
+
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.filters["ms"] = views.fmt_ms
+templates.env.filters["pct"] = views.fmt_pct
+templates.env.filters["ago"] = views.fmt_ago
+templates.env.globals["CSRF_FIELD"] = CSRF_FIELD
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+# Pages load only their own CSS and JS; nothing may frame them (clickjacking) or cache them.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def _policy(request: Request) -> AccessPolicy | None:
+    found = request.scope.get("state", {}).get("dashboard_policy")
+    return found if isinstance(found, AccessPolicy) else None
+
+
+def render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
+    state = request.scope.get("state", {})
+    policy = _policy(request)
+    base = {
+        "user": state.get("dashboard_user"),
+        "csrf_token": state.get("csrf_token", ""),
+        "access_mode": policy.mode if policy else "unguarded",
+        "path": request.url.path,
+        "now": time.time(),
+    }
+    response = templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def page(handler: Handler) -> Handler:
+    """Refuse when the guard is missing; turn any failure into a page that says what went wrong."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: Request) -> Response:
+        if _policy(request) is None:
+            return Response(
+                "The dashboard's access guard is not installed: add dashboard_middleware(settings) to the app.",
+                503,
+                media_type="text/plain",
+            )
+        try:
+            return await handler(request)
+        except CsrfError as exc:
+            return render(request, "problem.html", {"title": "Form refused", "message": str(exc)}, 403)
+        except Exception as exc:
+            log.exception("dashboard page %s failed", request.url.path)
+            secrets = _secrets(request)
+            message = redact(f"{type(exc).__name__}: {exc}", secrets)[:500]
+            return render(request, "problem.html", {"title": "This page could not be built", "message": message})
+
+    return wrapped
+
+
+def _secrets(request: Request) -> list[str]:
+    runtime = getattr(request.app.state, "runtime", None)
+    return runtime.settings.secret_values() if runtime is not None else []
+
+
+def _state(request: Request) -> DashboardState:
+    return state_for(request.app.state)
+
+
+@page
+async def overview(request: Request) -> Response:
+    state = _state(request)
+    found, problems = views.cards(state)
+    return render(request, "overview.html", {"cards": found, "problems": problems, "nav": "overview"})
+
+
+@page
+async def connector_detail(request: Request) -> Response:
+    state = _state(request)
+    name = request.path_params["name"]
+    if name not in state.runtime.registry.names():
+        known = ", ".join(state.runtime.registry.names()) or "none"
+        return render(request, "problem.html", {"title": "No such connector", "message": f"Connectors: {known}."}, 404)
+    connector = state.runtime.registry.get(name)
+    detail = views.connector_page(state, connector)
+    return render(request, "connector.html", {"page": detail, "c": detail.card, "nav": "overview"})
+
+
+@page
+async def probe_now(request: Request) -> Response:
+    await require_csrf(request)
+    state = _state(request)
+    name = request.path_params["name"]
+    if name not in state.runtime.registry.names():
+        return render(request, "problem.html", {"title": "No such connector", "message": name}, 404)
+    await state.board.probe(state.runtime.registry.get(name))
+    return RedirectResponse(f"/app/connectors/{name}", 303)
+
+
+@page
+async def metrics_page(request: Request) -> Response:
+    state = _state(request)
+    snapshot = state.runtime.metrics.snapshot()
+    return render(request, "metrics.html", {"snapshot": snapshot, "nav": "metrics"})
+
+
+@page
+async def settings_page(request: Request) -> Response:
+    state = _state(request)
+    policy = _policy(request)
+    detail = views.settings_page(state, policy.mode if policy else "unguarded")
+    return render(request, "settings.html", {"page": detail, "nav": "settings"})
+
+
+@page
+async def slo_page(request: Request) -> Response:
+    state = _state(request)
+    statuses, problems = views.slo_rows(state)
+    return render(
+        request,
+        "slo.html",
+        {"statuses": statuses, "problems": problems, "spec": state.slos, "nav": "slo", "state": state},
+    )
+
+
+@page
+async def events(request: Request) -> Response:
+    state = _state(request)
+    interval = float(request.query_params.get("interval", EVENTS_INTERVAL_S))
+    interval = min(max(interval, 0.2), 60.0)
+
+    async def stream() -> AsyncIterator[str]:
+        yield "retry: 3000\n\n"
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + STREAM_MAX_S
+        while loop.time() < ends:
+            try:
+                payload = views.live_payload(state)
+            except Exception as exc:  # noqa: BLE001
+                payload = {"at": time.time(), "problems": [f"{type(exc).__name__}"], "connectors": {}}
+            yield f"event: snapshot\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n"
+            await asyncio.sleep(interval)
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
+
+
+def _safe_next(target: str | None) -> str:
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+@page
+async def login_form(request: Request) -> Response:
+    policy = _policy(request)
+    return render(
+        request,
+        "login.html",
+        {"next": _safe_next(request.query_params.get("next")), "error": None, "policy": policy, "nav": ""},
+    )
+
+
+@page
+async def login(request: Request) -> Response:
+    fields = await require_csrf(request)
+    policy = _policy(request)
+    assert policy is not None
+    target = _safe_next(fields.get("next"))
+    client = request.client.host if request.client else "?"
+    context: dict[str, Any] = {"next": target, "policy": policy, "nav": ""}
+    if policy.mode != "password":
+        return render(request, "login.html", {**context, "error": "Password sign-in is not configured."}, 400)
+    wait = policy.logins.blocked(client)
+    if wait:
+        return render(request, "login.html", {**context, "error": f"Too many attempts; wait {wait:.0f} s."}, 429)
+    if not policy.check_password(fields.get("password", "")):
+        policy.logins.failed(client)
+        return render(request, "login.html", {**context, "error": "Wrong password."}, 401)
+    policy.logins.succeeded(client)
+    response = RedirectResponse(target, 303)
+    response.headers.append(
+        "set-cookie", policy.cookie(policy.new_session("admin"), secure=request.url.scheme == "https")
+    )
+    return response
+
+
+@page
+async def logout(request: Request) -> Response:
+    await require_csrf(request)
+    policy = _policy(request)
+    assert policy is not None
+    response = RedirectResponse("/app/login" if policy.mode == "password" else "/", 303)
+    response.headers.append("set-cookie", policy.cookie(policy.new_session(), secure=request.url.scheme == "https"))
+    return response
+
+
+async def app_root(request: Request) -> Response:
+    return RedirectResponse("/", 307)
+
+
+def dashboard_routes() -> list[BaseRoute]:
+    return [
+        Route("/", overview, methods=["GET"]),
+        Route("/app", app_root, methods=["GET"]),
+        Route("/app/connectors/{name}", connector_detail, methods=["GET"]),
+        Route("/app/connectors/{name}/probe", probe_now, methods=["POST"]),
+        Route("/app/metrics", metrics_page, methods=["GET"]),
+        Route("/app/settings", settings_page, methods=["GET"]),
+        Route("/app/slo", slo_page, methods=["GET"]),
+        Route("/app/events", events, methods=["GET"]),
+        Route("/app/login", login_form, methods=["GET"]),
+        Route("/app/login", login, methods=["POST"]),
+        Route("/app/logout", logout, methods=["POST"]),
+        Mount("/app/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+
+
+def dashboard_middleware(settings: Settings, *, host: str | None = None) -> list[Middleware]:
+    """The access guard (login, session, CSRF token, loopback and Host checks) for the pages.
+    ``host`` is the address actually bound when it differs from ``STORELINK_HOST``."""
+    return [Middleware(DashboardGuard, policy=AccessPolicy(settings, host=host))]
