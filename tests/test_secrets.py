@@ -77,8 +77,9 @@ async def test_errors_logs_and_metrics_never_carry_the_canary(tmp_path: Path, ca
 
 def test_pages_and_metrics_never_carry_the_canary(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, shopify_shop="apex-demo.myshopify.com", shopify_access_token=CANARY)
-    with TestClient(create_app(settings)) as client:
-        for path in ("/healthz", "/readyz", "/metrics", "/app/metrics.json"):
+    with TestClient(create_app(settings), base_url="http://127.0.0.1:8765", client=("127.0.0.1", 50123)) as client:
+        pages = ("/", "/app/settings", "/app/slo", "/app/metrics", "/app/connectors/shopify")
+        for path in ("/healthz", "/readyz", "/metrics", "/app/metrics.json", *pages):
             response = client.get(path)
             assert response.status_code == 200, path
             assert CANARY not in response.text

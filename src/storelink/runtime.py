@@ -7,11 +7,13 @@ store, and closes everything on the way out.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx2
 
@@ -20,12 +22,16 @@ from storelink.connectors.registry import Registry, builtin_connectors
 from storelink.errors import Mode
 from storelink.fakes.base import FakeUpstream, InProcessTransport
 from storelink.fakes.faults import parse_fault_spec
+from storelink.observability.errors_log import ErrorLog
 from storelink.observability.logs import install_redaction
 from storelink.observability.metrics import Metrics
 from storelink.resilience.cache import ResponseCache
 from storelink.resilience.clock import Clock, LoopClock
 from storelink.settings import Settings
 from storelink.store import EmbeddedStore
+
+if TYPE_CHECKING:
+    from storelink.rag.knowledge import SiteKnowledge
 
 __all__ = ["Runtime", "decide_mode", "open_runtime"]
 
@@ -41,6 +47,25 @@ class Runtime:
     registry: Registry
     cache: ResponseCache
     fakes: dict[str, FakeUpstream] = field(default_factory=dict)
+    errors: ErrorLog | None = None
+    _knowledge: SiteKnowledge | None = None
+    _knowledge_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def knowledge(self) -> SiteKnowledge:
+        """The site knowledge base, opened on first use (it loads an embedding model)."""
+        if self._knowledge is None:
+            async with self._knowledge_lock:
+                if self._knowledge is None:
+                    from storelink.rag.knowledge import SiteKnowledge
+
+                    self._knowledge = await SiteKnowledge.open(
+                        self.settings, store=self.store, metrics=self.metrics, cache=self.cache, registry=self.registry
+                    )
+        return self._knowledge
+
+    async def aclose(self) -> None:
+        if self._knowledge is not None:
+            await self._knowledge.aclose()
 
 
 def decide_mode(cls: type[Connector], settings: Settings) -> tuple[Mode, list[str]]:
@@ -76,6 +101,7 @@ async def open_runtime(
     metrics = metrics or Metrics()
     clock = clock or LoopClock()
     cache = ResponseCache(store)
+    errors = ErrorLog(secrets=settings.secret_values())
     fault_plans = parse_fault_spec(settings.fake_faults)
     fakes: dict[str, FakeUpstream] = {}
     built: list[Connector] = []
@@ -103,15 +129,17 @@ async def open_runtime(
             metrics=metrics,
             cache=cache,
             store=store,
+            errors=errors,
             random=random_source,
             missing=missing,
         )
         built.append(cls(ctx))
         log.debug("connector %s: mode %s", cls.name, mode)
-    runtime = Runtime(settings, store, metrics, clock, Registry(built), cache, fakes)
+    runtime = Runtime(settings, store, metrics, clock, Registry(built), cache, fakes, errors)
     try:
         yield runtime
     finally:
+        await runtime.aclose()
         for connector in built:
             await connector.aclose()
         cache.flush()

@@ -28,6 +28,7 @@ __all__ = [
     "SettingRow",
     "Settings",
     "ShopifyKnobs",
+    "SiteKnobs",
     "ZohoKnobs",
     "describe_settings",
     "load_settings",
@@ -96,6 +97,16 @@ class BingKnobs(ConnectorKnobs):
 class ZohoKnobs(ConnectorKnobs):
     rate_limit: float = Field(1 / 3, gt=0, description="Requests per second (Zoho allows 30 a minute).")
     rate_burst: float = Field(10.0, gt=0, description="Local token bucket capacity.")
+
+
+class SiteKnobs(ConnectorKnobs):
+    """The store's own website, fetched for site knowledge (RAG): polite, and cached a day."""
+
+    rate_limit: float = Field(10.0, gt=0, description="Pages per second.")
+    max_in_flight: int = Field(4, ge=1, description="Pages fetched at once.")
+    pool_size: int = Field(4, ge=1, description="HTTP connection pool size.")
+    max_retries: int = Field(2, ge=0, le=10, description="Retries after the first attempt.")
+    cache_ttl: float = Field(86_400.0, ge=0, description="Pages are revalidated (ETag/Last-Modified) after this.")
 
 
 CONNECTOR_NAMES = ("shopify", "ga4", "gsc", "bing", "zoho")
@@ -222,6 +233,7 @@ class Settings(BaseSettings):
     gsc: GscKnobs = Field(default_factory=GscKnobs)
     bing: BingKnobs = Field(default_factory=BingKnobs)
     zoho: ZohoKnobs = Field(default_factory=ZohoKnobs)
+    site: SiteKnobs = Field(default_factory=SiteKnobs)
 
     def knobs(self, connector: str) -> ConnectorKnobs:
         value = getattr(self, connector, None)

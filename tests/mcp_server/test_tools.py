@@ -23,7 +23,9 @@ from tests.conftest import make_settings
 
 @pytest.fixture
 async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
-    async with open_runtime(make_settings(tmp_path), store=EmbeddedStore(None)) as rt:
+    # Site-knowledge tools are tested in test_knowledge.py (they ingest the demo site first).
+    settings = make_settings(tmp_path, mcp_tools="*,-search,-fetch,-site_answer")
+    async with open_runtime(settings, store=EmbeddedStore(None)) as rt:
         yield rt
 
 

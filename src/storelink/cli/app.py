@@ -13,10 +13,11 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from storelink.cli import ops
 from storelink.cli.audit import audit
 from storelink.cli.auth import auth_app
 from storelink.cli.docgen import configuration_table
-from storelink.connectors.base import Health
+from storelink.cli.rag import rag_app
 from storelink.errors import ConfigurationError, ConnectorError, ErrorKind
 from storelink.observability.logs import configure_logging
 from storelink.runtime import open_runtime
@@ -33,6 +34,8 @@ app = typer.Typer(
 fakes_app = typer.Typer(help="Faithful local fakes of every upstream.", no_args_is_help=True)
 app.add_typer(fakes_app, name="fakes")
 app.add_typer(auth_app, name="auth")
+app.add_typer(rag_app, name="rag")
+ops.register(app)  # health, synthetic, soak, live-check
 app.command("audit")(audit)
 
 out = Console()
@@ -122,29 +125,6 @@ def call(
     )
 
 
-@app.command()
-def health(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Probe every connector once and show its mode, health and breaker."""
-    settings = _settings()
-
-    async def run() -> list[Health]:
-        async with open_runtime(settings) as rt:
-            return list(await asyncio.gather(*(c.health() for c in rt.registry)))
-
-    reports = asyncio.run(run())
-    if as_json:
-        print(json.dumps([r.model_dump(mode="json") for r in reports], indent=2))
-    else:
-        colours = {"ok": "green", "degraded": "yellow", "down": "red", "disabled": "dim"}
-        table = Table("connector", "mode", "health", "breaker", "detail")
-        for r in reports:
-            detail = r.message + (f" (missing: {', '.join(r.missing)})" if r.missing and r.mode != "live" else "")
-            table.add_row(r.title, r.mode, f"[{colours[r.status]}]{r.status}[/]", r.breaker.value, detail)
-        out.print(table)
-    if any(r.status == "down" for r in reports):
-        raise typer.Exit(1)
-
-
 @fakes_app.command("serve")
 def fakes_serve(
     names: Annotated[list[str] | None, typer.Argument(help="Fakes to serve (default: all).")] = None,
@@ -186,7 +166,8 @@ def serve(
         raise typer.Exit(2) from None
     mcp_note = f", MCP: http://{host}:{port}/mcp" if settings.enable_mcp else ""
     err.print(f"storelink serving on http://{host}:{port} (metrics: /metrics, /app/metrics.json{mcp_note})")
-    uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower())
+    # Live-update streams close by themselves; don't let them hold a shutdown for long.
+    uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower(), timeout_graceful_shutdown=5)
 
 
 @app.command("mcp")

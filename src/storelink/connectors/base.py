@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from storelink.connectors.http import Upstream, bypass_cache, call_trace
 from storelink.errors import ConnectorError, Envelope, ErrorKind, Meta, Mode, Source
 from storelink.fakes.base import FakeUpstream
+from storelink.observability.errors_log import ErrorLog
 from storelink.observability.metrics import Metrics
 from storelink.resilience.breaker import BreakerPolicy, BreakerState, CircuitBreaker
 from storelink.resilience.cache import ResponseCache
@@ -127,6 +128,7 @@ class ConnectorContext:
     metrics: Metrics
     cache: ResponseCache | None = None
     store: EmbeddedStore | None = None
+    errors: ErrorLog | None = None
     random: Callable[[], float] = random.random
     missing: list[str] = field(default_factory=list)
 
@@ -280,7 +282,10 @@ class Connector:
         try:
             data = await spec.handler(self, validated)
         except ConnectorError as err:
-            raise err.with_context(connector=self.name, operation=operation) from None
+            err = err.with_context(connector=self.name, operation=operation)
+            if self.ctx.errors is not None:
+                self.ctx.errors.record(err)  # recent errors, redacted, for the pages
+            raise err from None
         finally:
             call_trace.reset(token)
         return Envelope[Any](data=data, meta=self._meta(operation, trace, self.clock.now() - started))

@@ -19,9 +19,16 @@ def available_fakes(settings: Settings) -> dict[str, Callable[[], FakeUpstream]]
     """Every fake storelink ships, by name."""
     from storelink.connectors.registry import builtin_connectors
     from storelink.fakes.generic import GenericFake
+    from storelink.fakes.google_auth import GoogleTokenFake
     from storelink.fakes.oauth import FakeAuthorizationServer
+    from storelink.fakes.site import SiteFake
 
-    found: dict[str, Callable[[], FakeUpstream]] = {"generic": GenericFake, "oauth": FakeAuthorizationServer}
+    found: dict[str, Callable[[], FakeUpstream]] = {
+        "generic": GenericFake,
+        "oauth": FakeAuthorizationServer,
+        "google_auth": GoogleTokenFake,
+        "site": SiteFake,
+    }
     for cls in builtin_connectors():
         found[cls.name] = lambda cls=cls: cls.build_fake(settings)  # type: ignore[misc]
     return found

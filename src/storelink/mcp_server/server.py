@@ -25,7 +25,7 @@ from storelink.connectors.base import Connector, Health, OperationSpec
 from storelink.connectors.writes import is_write_allowed
 from storelink.errors import Mode
 from storelink.mcp_server.schema import clean_schema
-from storelink.mcp_server.tools import operation_tool
+from storelink.mcp_server.tools import knowledge_tools, operation_tool
 from storelink.observability.logs import install_redaction
 from storelink.runtime import Runtime
 from storelink.settings import Settings
@@ -152,15 +152,23 @@ def build_server(
         "connector_metrics": connector_metrics,
     }
     writes = {n for n, (fn, _, ann) in candidates.items() if ann.destructive_hint}
-    enabled = select_tools([*meta_tools, *candidates], settings.mcp_tools)
+    knowledge_names = ["search", "fetch", "site_answer"]
+    enabled = select_tools([*meta_tools, *knowledge_names, *candidates], settings.mcp_tools)
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+    # Site-knowledge tools load the retrieval stack; only when they are on.
+    knowledge = knowledge_tools(get_runtime) if set(knowledge_names) & set(enabled) else {}
+    params_of: dict[str, type[BaseModel]] = {name: spec.params for name, spec in specs.items()}
     for tool_name in enabled:
         if tool_name in meta_tools:
             server.add_tool(meta_tools[tool_name], name=tool_name, annotations=read_only)
+        elif tool_name in knowledge:
+            fn, description, params_model = knowledge[tool_name]
+            params_of[tool_name] = params_model
+            site = ToolAnnotations(title=f"site: {tool_name}", read_only_hint=True, open_world_hint=True)
+            server.add_tool(fn, name=tool_name, description=description, annotations=site)
         else:
             fn, description, annotations = candidates[tool_name]
             server.add_tool(fn, name=tool_name, description=description, annotations=annotations)
-    params_of = {name: spec.params for name, spec in specs.items()}
     for tool in server._tool_manager.list_tools():
         # Operation tools publish their params model's own schema (the adapter may be looser);
         # every schema is cleaned for strict clients.

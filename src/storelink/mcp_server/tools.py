@@ -18,15 +18,23 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
-from storelink.connectors.base import OperationSpec
+from storelink.connectors.base import OperationSpec, describe_validation_error
 from storelink.connectors.progress import progress_listener
 from storelink.errors import ConnectorError, Envelope, Meta
 from storelink.mcp_server.auth import WRITE_SCOPE
 from storelink.runtime import Runtime
 
-__all__ = ["MAX_OUTPUT_BYTES", "ToolResult", "bound_output", "describe_error", "operation_tool"]
+__all__ = [
+    "MAX_OUTPUT_BYTES",
+    "ToolResult",
+    "bound_output",
+    "describe_error",
+    "give_signature",
+    "knowledge_tools",
+    "operation_tool",
+]
 
 T = TypeVar("T")
 
@@ -99,6 +107,62 @@ def _fields_with_before_validators(model: type[BaseModel]) -> set[str]:
     return names
 
 
+def give_signature(tool: Callable[..., Any], params: type[BaseModel], result_type: Any) -> None:
+    """Make ``tool(ctx, **arguments)`` look to the SDK like a function of ``params``' fields.
+
+    The adapter's own validation must accept all the params model accepts: each field keeps its
+    metadata (validators, constraints), and fields with model-level "before" validators (e.g.
+    "-sessions" accepted for a list) are left to the params model, which validates every call."""
+    parameters = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
+    loose = _fields_with_before_validators(params)
+    for name, field in params.model_fields.items():
+        if name in loose:
+            annotation: Any = Any
+        elif field.metadata:
+            annotation = Annotated[(field.annotation, *field.metadata)]
+        else:
+            annotation = field.annotation
+        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=field))
+    tool.__signature__ = inspect.Signature(parameters, return_annotation=result_type)  # type: ignore[attr-defined]
+    tool.__annotations__ = {"ctx": Context, "return": result_type}
+
+
+def knowledge_tools(
+    get_runtime: Callable[[], Runtime],
+) -> dict[str, tuple[Callable[..., Awaitable[Any]], str, type[BaseModel]]]:
+    """``search``, ``fetch`` and ``site_answer`` over the store's website (site knowledge)."""
+    from storelink.rag import tools as rag
+    from storelink.rag.models import Answer
+
+    entries: dict[str, tuple[Callable[..., Awaitable[Any]], type[BaseModel], Any]] = {
+        "search": (rag.search, rag.SearchParams, rag.SearchResults),
+        "fetch": (rag.fetch, rag.FetchParams, rag.PageText),
+        "site_answer": (rag.site_answer, rag.SiteAnswerParams, Answer),
+    }
+    built: dict[str, tuple[Callable[..., Awaitable[Any]], str, type[BaseModel]]] = {}
+    for name, (function, params_model, result_type) in entries.items():
+
+        async def tool(
+            ctx: Context,
+            _function: Callable[..., Awaitable[Any]] = function,
+            _params: type[BaseModel] = params_model,
+            **arguments: Any,
+        ) -> Any:
+            try:
+                params = _params.model_validate(arguments)
+                knowledge = await get_runtime().knowledge()
+                return await _function(knowledge, params)
+            except ValidationError as exc:
+                raise ToolError(f"[invalid_request] {describe_validation_error(exc)}") from None
+            except ConnectorError as err:
+                raise ToolError(describe_error(err)) from None
+
+        give_signature(tool, params_model, result_type)
+        tool.__name__ = name
+        built[name] = (tool, " ".join((function.__doc__ or name).split()), params_model)
+    return built
+
+
 def operation_tool(
     connector: str, spec: OperationSpec, get_runtime: Callable[[], Runtime]
 ) -> tuple[Callable[..., Awaitable[Any]], str, ToolAnnotations]:
@@ -124,21 +188,7 @@ def operation_tool(
         return bound_output(ToolResult[Any](data=envelope.data, meta=envelope.meta))
 
     result_type = ToolResult[spec.result]  # type: ignore[name-defined]
-    parameters = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
-    loose = _fields_with_before_validators(spec.params)
-    for name, field in spec.params.model_fields.items():
-        # The adapter's own validation must accept all the params model accepts: keep each field's
-        # metadata (validators, constraints) and leave fields with model-level "before" validators
-        # (e.g. "-sessions" accepted for a list) to the params model, which validates every call.
-        if name in loose:
-            annotation: Any = Any
-        elif field.metadata:
-            annotation = Annotated[(field.annotation, *field.metadata)]
-        else:
-            annotation = field.annotation
-        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=field))
-    tool.__signature__ = inspect.Signature(parameters, return_annotation=result_type)  # type: ignore[attr-defined]
-    tool.__annotations__ = {"ctx": Context, "return": result_type}
+    give_signature(tool, spec.params, result_type)
     tool.__name__ = f"{connector}_{spec.name}"
     annotations = ToolAnnotations(
         title=f"{connector}: {spec.summary}",
