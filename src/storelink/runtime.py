@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,7 @@ from storelink.observability.logs import install_redaction
 from storelink.observability.metrics import Metrics
 from storelink.resilience.cache import ResponseCache
 from storelink.resilience.clock import Clock, LoopClock
+from storelink.resilience.shared import SharedState, shared_state
 from storelink.settings import Settings
 from storelink.store import EmbeddedStore
 
@@ -48,6 +49,7 @@ class Runtime:
     cache: ResponseCache
     fakes: dict[str, FakeUpstream] = field(default_factory=dict)
     errors: ErrorLog | None = None
+    shared: SharedState | None = None
     _knowledge: SiteKnowledge | None = None
     _knowledge_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -100,7 +102,10 @@ async def open_runtime(
     store = store or EmbeddedStore.in_data_dir(settings.data_dir)
     metrics = metrics or Metrics()
     clock = clock or LoopClock()
-    cache = ResponseCache(store)
+    exit_stack = AsyncExitStack()
+    # With STORELINK_REDIS_URL, limits and the cache are shared across replicas (None otherwise).
+    shared = await exit_stack.enter_async_context(shared_state(settings, metrics=metrics, clock=clock))
+    cache = shared.response_cache(store) if shared is not None else ResponseCache(store)
     errors = ErrorLog(secrets=settings.secret_values())
     fault_plans = parse_fault_spec(settings.fake_faults)
     fakes: dict[str, FakeUpstream] = {}
@@ -130,12 +135,13 @@ async def open_runtime(
             cache=cache,
             store=store,
             errors=errors,
+            shared=shared,
             random=random_source,
             missing=missing,
         )
         built.append(cls(ctx))
         log.debug("connector %s: mode %s", cls.name, mode)
-    runtime = Runtime(settings, store, metrics, clock, Registry(built), cache, fakes, errors)
+    runtime = Runtime(settings, store, metrics, clock, Registry(built), cache, fakes, errors, shared)
     try:
         yield runtime
     finally:
@@ -143,4 +149,5 @@ async def open_runtime(
         for connector in built:
             await connector.aclose()
         cache.flush()
+        await exit_stack.aclose()  # after the flush, which may write to Redis
         store.close()

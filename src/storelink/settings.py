@@ -143,7 +143,9 @@ class Settings(BaseSettings):
         "",
         description="Write operations to allow: comma-separated `connector.operation` names, or `*`.",
     )
-    redis_url: str | None = Field(None, description="Redis for state shared across replicas (limits, cache).")
+    redis_url: SecretStr | None = Field(
+        None, description="Redis for state shared across replicas (limits, cache); it may carry a password."
+    )
     replicas: int = Field(1, ge=1, description="Replicas sharing the upstream quotas (each takes 1/N without Redis).")
 
     # --- MCP server and client ----------------------------------------------------------------

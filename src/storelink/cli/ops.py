@@ -119,8 +119,13 @@ def health(
         headroom = c.limiter.headroom()
         return found, headroom.model_dump() if headroom is not None else None
 
+    shared_note: list[str] = []
+
     async def run() -> list[tuple[Health, dict[str, Any] | None]]:
         async with open_runtime(settings) as rt:
+            if rt.shared is not None:
+                await rt.shared.ping()
+                shared_note.append(rt.shared.status().message)
             return list(await asyncio.gather(*(probe(c) for c in rt.registry)))
 
     try:
@@ -142,6 +147,8 @@ def health(
             headroom = f"{room['available']:,.0f}/{room['maximum']:,.0f} {room['unit']}" if room else "–"
             table.add_row(h.title, h.mode, _c(h.status), _c(h.breaker.value), _ms(h.latency_ms), headroom, detail)
         out.print(table)
+        for note in shared_note:  # shared state across replicas (STORELINK_REDIS_URL)
+            out.print(note)
     if any(h.status == "down" for h, _ in results):
         raise typer.Exit(1)
 

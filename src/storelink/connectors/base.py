@@ -23,7 +23,7 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, TypeVar, get_type_hints
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, get_type_hints
 
 import httpx2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -41,6 +41,9 @@ from storelink.resilience.limiter import RateLimiter, TokenBucketLimiter
 from storelink.resilience.pipeline import Authenticator, CallReport, Policy, ResilientTransport
 from storelink.resilience.retry import RetryBudget, RetryPolicy
 from storelink.settings import ConnectorKnobs, Settings
+
+if TYPE_CHECKING:
+    from storelink.resilience.shared import SharedState
 from storelink.store import EmbeddedStore
 
 __all__ = [
@@ -129,6 +132,7 @@ class ConnectorContext:
     cache: ResponseCache | None = None
     store: EmbeddedStore | None = None
     errors: ErrorLog | None = None
+    shared: SharedState | None = None
     random: Callable[[], float] = random.random
     missing: list[str] = field(default_factory=list)
 
@@ -228,6 +232,10 @@ class Connector:
             ratio=self.knobs.retry_budget_ratio, burst=self.knobs.retry_budget_burst, clock=ctx.clock
         )
         auth = self.make_auth()
+        if ctx.shared is not None:
+            # Replicas share the upstream's budget through Redis (after make_auth: the partition
+            # may depend on the credentials).
+            self.limiter = ctx.shared.limiter_for(self.name, self.limiter, partition=self.credential_partition())
         transport = ResilientTransport(
             ctx.inner,
             connector=self.name,

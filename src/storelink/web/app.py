@@ -54,6 +54,7 @@ async def metrics(request: Request) -> Response:
 async def metrics_json(request: Request) -> Response:
     runtime = _runtime(request)
     snapshot: dict[str, Any] = runtime.metrics.snapshot()
+    snapshot["shared"] = runtime.shared.status().to_json() if runtime.shared else None
     for connector in runtime.registry:
         entry = snapshot["connectors"].setdefault(connector.name, {"operations": {}})
         entry["mode"] = connector.mode

@@ -178,6 +178,9 @@ def cards(state: DashboardState) -> tuple[list[Card], list[str]]:
     connectors: list[Connector] = _attempt(
         problems, "the connector registry", lambda: list(state.runtime.registry), [], secrets
     )
+    shared = state.runtime.shared
+    if shared is not None and (status := shared.status()).degraded:
+        problems.append(status.message)  # Redis is down: each replica runs on its share of the budget
     found: list[Card] = []
     for connector in connectors:
         try:

@@ -1,0 +1,212 @@
+"""Real Redis for the shared-state tests: the machine's server on 6379, or a private one to kill.
+
+Lua must run on a real Redis (fakeredis' Lua differs; resilience.md §3), so these tests talk to
+``redis-server``. Tests that only need *a* Redis use the shared one on 127.0.0.1:6379 under a key
+prefix of their own, deleted afterwards; tests that stop Redis mid-run start their own server on
+a spare port, so they never disturb anyone else's.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+__all__ = ["SHARED_REDIS_URL", "RedisServer", "drop_prefix", "free_port", "redis_answers"]
+
+SHARED_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def redis_answers(url: str = SHARED_REDIS_URL) -> bool:
+    client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+def drop_prefix(url: str, prefix: str) -> None:
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+class RedisServer:
+    """A throwaway ``redis-server`` on a spare port: started, shut down and restarted at will."""
+
+    def __init__(self, port: int | None = None) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise FileNotFoundError("redis-server is not installed")
+        self.binary = binary
+        self.port = port or free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="storelink-redis-"))
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        subprocess.run(  # noqa: S603  (a fixed local binary)
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "yes",
+                "--dir",
+                str(self.dir),
+                "--logfile",
+                str(self.dir / "redis.log"),
+                "--pidfile",
+                str(self.dir / "redis.pid"),
+            ],
+            check=True,
+        )
+        for _ in range(100):
+            if redis_answers(self.url):
+                return
+            time.sleep(0.02)
+        raise RuntimeError(f"redis-server did not answer on port {self.port}")
+
+    def cleanup(self) -> None:
+        """Remove the server's directory (its log and pid file); call after :meth:`stop`."""
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def stop(self) -> None:
+        client = redis.Redis(port=self.port, socket_timeout=1.0, retry=Retry(NoBackoff(), 0))
+        try:
+            client.shutdown(nosave=True)
+        except (redis.RedisError, OSError):
+            pass  # already gone, or the connection closed as it went
+        finally:
+            client.close()
+        for _ in range(100):
+            if not redis_answers(self.url):
+                return
+            time.sleep(0.02)
+        raise RuntimeError(f"redis-server on port {self.port} did not stop")
+
+
+# -- a replica in its own process, for the multi-process tests --------------------------------------
+def _skew_clocks(offset_s: float) -> None:
+    """Shift this process's wall and monotonic clocks by ``offset_s`` (the event loop reads
+    ``time.monotonic``): a replica whose clock is wrong. Nothing shared may depend on them."""
+    real_time, real_time_ns = time.time, time.time_ns
+    real_mono, real_mono_ns = time.monotonic, time.monotonic_ns
+    shift_ns = int(offset_s * 1e9)
+    time.time = lambda: real_time() + offset_s
+    time.time_ns = lambda: real_time_ns() + shift_ns
+    time.monotonic = lambda: real_mono() + offset_s
+    time.monotonic_ns = lambda: real_mono_ns() + shift_ns
+
+
+async def _reserve_loop(args: dict[str, object]) -> dict[str, object]:
+    """Join a barrier of ``replicas`` processes in Redis, then reserve from one shared bucket in
+    ``tasks`` concurrent loops for ``seconds``, waiting each reservation out like the pipeline.
+    Records each admission (Redis time it may send, cost) and when it was really sent (Redis TIME
+    after the wait)."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from storelink.resilience.redis_limiter import EPOCH, RedisBucketLimiter
+
+    client = aioredis.Redis.from_url(str(args["url"]))
+    prefix = str(args["prefix"])
+    limiter = RedisBucketLimiter(
+        client,
+        bucket="skew",
+        rate=float(args["rate"]),  # type: ignore[arg-type]
+        capacity=float(args["capacity"]),  # type: ignore[arg-type]
+        prefix=prefix,
+    )
+    await client.incr(f"{prefix}barrier")
+    while int(await client.get(f"{prefix}barrier") or 0) < int(args["replicas"]):  # type: ignore[call-overload]  # noqa: ASYNC110  (a barrier across processes)
+        await asyncio.sleep(0.005)
+    admitted: list[tuple[float, float, float]] = []
+    loop = asyncio.get_running_loop()
+    stop = loop.time() + float(args["seconds"])  # type: ignore[arg-type]
+
+    async def one() -> None:
+        while loop.time() < stop:
+            reservation = await limiter.reserve(float(args["cost"]))  # type: ignore[arg-type]
+            await asyncio.sleep(reservation.wait_s)
+            seconds, micros = await client.time()
+            admitted.append((reservation.admit_at, reservation.cost, seconds - EPOCH + micros / 1e6))
+            await limiter.settle(reservation, None)
+
+    await asyncio.gather(*(one() for _ in range(int(args["tasks"]))))  # type: ignore[call-overload]
+    await client.aclose()
+    return {"admitted": admitted, "wall": time.time(), "mono": time.monotonic()}
+
+
+def _crash_holding_reservation(args: dict[str, object]) -> None:
+    """Reserve, say so, and die without settling: a replica that crashed mid-call."""
+    import asyncio
+    import os
+    import signal
+
+    import redis.asyncio as aioredis
+
+    from storelink.resilience.redis_limiter import RedisBucketLimiter
+
+    async def run() -> None:
+        client = aioredis.Redis.from_url(str(args["url"]))
+        limiter = RedisBucketLimiter(
+            client,
+            bucket=str(args["bucket"]),
+            rate=float(args["rate"]),  # type: ignore[arg-type]
+            capacity=float(args["capacity"]),  # type: ignore[arg-type]
+            prefix=str(args["prefix"]),
+            reservation_ttl_s=float(args["ttl"]),  # type: ignore[arg-type]
+        )
+        await limiter.reserve(float(args["cost"]))  # type: ignore[arg-type]
+        print("reserved", flush=True)
+
+    asyncio.run(run())
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def main() -> None:
+    import asyncio
+    import json
+    import sys
+
+    command, raw = sys.argv[1], json.loads(sys.argv[2])
+    if command == "reserve-loop":
+        _skew_clocks(float(raw.get("skew", 0.0)))
+        print(json.dumps(asyncio.run(_reserve_loop(raw))))
+    elif command == "crash":
+        _crash_holding_reservation(raw)
+    else:
+        raise SystemExit(f"unknown command {command}")
+
+
+if __name__ == "__main__":
+    main()
