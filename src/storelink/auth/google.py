@@ -40,6 +40,7 @@ from google.auth import jwt as google_jwt
 from pydantic import SecretStr
 
 from storelink.auth.tokens import CachedToken, TokenCache, fingerprint
+from storelink.connectors.http import SharedTransport
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience.clock import Clock
 from storelink.resilience.pipeline import Authenticator
@@ -491,16 +492,6 @@ def _scrub(text: str, secrets: list[str]) -> str:
         if secret:
             text = text.replace(secret, "********")
     return text[:200]
-
-
-class SharedTransport(httpx2.AsyncBaseTransport):
-    """The connector's wire, lent to the token client: closing the client leaves the wire open."""
-
-    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
-        self.inner = inner
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        return await self.inner.handle_async_request(request)
 
 
 def google_authenticator(

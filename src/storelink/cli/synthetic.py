@@ -29,6 +29,7 @@ from typing import Any, Literal
 import httpx2
 
 from storelink.connectors.base import Connector
+from storelink.connectors.http import SharedTransport
 from storelink.errors import ConnectorError
 from storelink.fakes.base import FakeUpstream, InProcessTransport
 from storelink.fakes.faults import Fault, FaultPlan
@@ -383,7 +384,7 @@ async def _drive(
 
     clock = _RecordingClock(FakeClock() if virtual_time else LoopClock(), current)
     metrics = _RecordingMetrics()
-    transport = _Unclosed(_RecordingTransport(InProcessTransport(fake.app), current))
+    transport = SharedTransport(_RecordingTransport(InProcessTransport(fake.app), current))
     for title, goal, body in PHASES:
         async with open_runtime(
             synthetic_settings(settings, [cls.name]),
@@ -405,19 +406,6 @@ async def _drive(
             run.phases.append(recorder.phase)
             await body(connector, fake, recorder, clock)
     run.metrics = _metrics_summary(metrics, cls.name)
-
-
-class _Unclosed(httpx2.AsyncBaseTransport):
-    """Shared by the phases' runtimes: each runtime closes its connectors, not this wire."""
-
-    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
-        self.inner = inner
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        return None
 
 
 async def run_synthetic(

@@ -17,7 +17,7 @@ import httpx2
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience.pipeline import OPTIONS_KEY, REPORT_KEY, CallOptions, CallReport
 
-__all__ = ["Upstream", "UpstreamResponse", "bypass_cache", "call_trace"]
+__all__ = ["SharedTransport", "Upstream", "UpstreamResponse", "bypass_cache", "call_trace"]
 
 call_trace: ContextVar[list[CallReport] | None] = ContextVar("storelink_call_trace", default=None)
 # Health probes must reach the upstream, not a cached answer.
@@ -87,3 +87,14 @@ class Upstream:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+class SharedTransport(httpx2.AsyncBaseTransport):
+    """A connector's wire lent to a side client (token exchanges, downloads): closing the side
+    client leaves the wire open for the connector, which closes it itself."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        return await self.inner.handle_async_request(request)

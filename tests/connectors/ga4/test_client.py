@@ -157,6 +157,11 @@ async def test_realtime_quota_is_separate_from_core(tmp_path: Path) -> None:
 async def test_resource_exhausted_is_rate_limited_until_the_window_resets(tmp_path: Path) -> None:
     fake = Ga4Fake(properties=[PROPERTY])
     async with google_runtime(live_settings(tmp_path), [Ga4Connector], {"ga4": fake}) as rt:
+        # Pin both sides' wall clocks to mid-hour, so the hourly window cannot roll over mid-test.
+        mid_hour = 1_795_003_000.0 - 1_795_003_000.0 % 3600 + 1800
+        fake._wall_anchor = mid_hour - fake.clock()
+        wall = rt.registry.get("ga4").wall  # type: ignore[attr-defined]
+        wall._anchor_wall, wall._anchor_mono = mid_hour, rt.clock.now()
         usage = fake.state[PROPERTY].usage["core"]
         fake._windows(usage)
         usage.day_tokens = fake.limits.tokens_per_day
@@ -178,6 +183,11 @@ async def test_resource_exhausted_is_rate_limited_until_the_window_resets(tmp_pa
 async def test_calls_are_held_back_before_the_hourly_tokens_run_out(tmp_path: Path) -> None:
     fake = Ga4Fake(properties=[PROPERTY])
     async with google_runtime(live_settings(tmp_path), [Ga4Connector], {"ga4": fake}) as rt:
+        # Pin both sides' wall clocks to mid-hour, so the hourly window cannot roll over mid-test.
+        mid_hour = 1_795_003_000.0 - 1_795_003_000.0 % 3600 + 1800
+        fake._wall_anchor = mid_hour - fake.clock()
+        wall = rt.registry.get("ga4").wall  # type: ignore[attr-defined]
+        wall._anchor_wall, wall._anchor_mono = mid_hour, rt.clock.now()
         usage = fake.state[PROPERTY].usage["core"]
         fake._windows(usage)
         usage.hour_tokens = usage.day_tokens = fake.limits.tokens_per_project_per_hour - 300  # 300 tokens left

@@ -20,6 +20,7 @@ import httpx2
 from pydantic import SecretStr
 
 from storelink.connectors.base import Connector, NoParams, operation
+from storelink.connectors.http import SharedTransport
 from storelink.connectors.progress import report_progress
 from storelink.connectors.shopify import models as m
 from storelink.connectors.shopify import queries as q
@@ -122,7 +123,8 @@ class ShopifyConnector(Connector):
         if s.shopify_access_token:
             return StaticTokenAuth(s.shopify_access_token, shop_host=self.shop_host)
         if s.shopify_client_id and s.shopify_client_secret:
-            self.token_client = httpx2.AsyncClient(transport=_Unclosed(self.ctx.inner), timeout=self.knobs.timeout)
+            wire = SharedTransport(self.ctx.inner)
+            self.token_client = httpx2.AsyncClient(transport=wire, timeout=self.knobs.timeout)
             return ClientCredentialsAuth(
                 client_id=s.shopify_client_id,
                 client_secret=s.shopify_client_secret,
@@ -566,16 +568,6 @@ class ShopifyConnector(Connector):
         for line in response.content.splitlines():
             if line.strip():
                 yield json.loads(line)
-
-
-class _Unclosed(httpx2.AsyncBaseTransport):
-    """Shares the connector's wire with a side client without closing it twice."""
-
-    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
-        self.inner = inner
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        return await self.inner.handle_async_request(request)
 
 
 class _DayTotals:

@@ -33,7 +33,7 @@ from pydantic import SecretStr
 
 from storelink.auth.tokens import WallClock
 from storelink.connectors.base import Connector, ConnectorContext, NoParams, operation
-from storelink.connectors.http import UpstreamResponse
+from storelink.connectors.http import SharedTransport, UpstreamResponse
 from storelink.connectors.writes import AuditedTransport, WriteGuard
 from storelink.connectors.zoho import models as m
 from storelink.connectors.zoho.auth import MemoryTokenCache, StoreTokenCache, TokenCache, ZohoOAuth
@@ -134,7 +134,7 @@ class ZohoConnector(Connector):
             cache = StoreTokenCache(self.ctx.store) if self.ctx.store is not None else MemoryTokenCache()
         # Token requests bypass the pipeline (they have their own limits) but share its wire.
         self.token_client = httpx2.AsyncClient(
-            transport=_Unclosed(self._raw_inner),
+            transport=SharedTransport(self._raw_inner),
             timeout=httpx2.Timeout(self.knobs.timeout, connect=self.knobs.connect_timeout),
             headers={"User-Agent": "storelink"},
         )
@@ -396,16 +396,6 @@ class ZohoConnector(Connector):
             result_type=m.SentMessage,
             send=send,
         )
-
-
-class _Unclosed(httpx2.AsyncBaseTransport):
-    """Shares the connector's wire with the token client without closing it twice."""
-
-    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
-        self.inner = inner
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        return await self.inner.handle_async_request(request)
 
 
 # -- parsing ------------------------------------------------------------------------------------------
