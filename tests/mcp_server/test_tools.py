@@ -24,7 +24,7 @@ from tests.conftest import make_settings
 @pytest.fixture
 async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
     # Site-knowledge tools are tested in test_knowledge.py (they ingest the demo site first).
-    settings = make_settings(tmp_path, mcp_tools="*,-search,-fetch,-site_answer")
+    settings = make_settings(tmp_path, mcp_tools="*,-search,-fetch,-site_answer,-insights_*")
     async with open_runtime(settings, store=EmbeddedStore(None)) as rt:
         yield rt
 

@@ -17,6 +17,7 @@ from storelink.cli import ops
 from storelink.cli.audit import audit
 from storelink.cli.auth import auth_app
 from storelink.cli.docgen import configuration_table
+from storelink.cli.insights import insights_app
 from storelink.cli.rag import rag_app
 from storelink.errors import ConfigurationError, ConnectorError, ErrorKind
 from storelink.observability.logs import configure_logging
@@ -35,6 +36,7 @@ fakes_app = typer.Typer(help="Faithful local fakes of every upstream.", no_args_
 app.add_typer(fakes_app, name="fakes")
 app.add_typer(auth_app, name="auth")
 app.add_typer(rag_app, name="rag")
+app.add_typer(insights_app, name="insights")
 ops.register(app)  # health, synthetic, soak, live-check
 app.command("audit")(audit)
 

@@ -32,8 +32,20 @@ def tools_table() -> str:
         "connector_health": "Probe one source (or all) and report ok / degraded / down / disabled.",
         "connector_metrics": "Error rate, latency percentiles, retries, throttles, breaker, headroom.",
     }
+    from storelink.insights import tools as insights
+    from storelink.rag import tools as rag
+
+    for name, function in (
+        ("search", rag.search),
+        ("fetch", rag.fetch),
+        ("site_answer", rag.site_answer),
+        ("insights_seo_opportunities", insights.seo_opportunities),
+        ("insights_inventory_signals", insights.inventory_signals),
+        ("insights_product_recommendations", insights.product_recommendations),
+    ):
+        meta[name] = " ".join((function.__doc__ or "").split("\n\n")[0].split())
     lines = ["| tool | kind | what it does |", "|---|---|---|"]
-    lines += [f"| `{name}` | read | {text} |" for name, text in meta.items()]
+    lines += [f"| `{name}` | read | {text.replace('|', '/')} |" for name, text in meta.items()]
     for cls in builtin_connectors():
         for spec in cls.operations.values():
             kind = "write (off unless allowed)" if spec.write else "read"

@@ -25,7 +25,7 @@ from storelink.connectors.base import Connector, Health, OperationSpec
 from storelink.connectors.writes import is_write_allowed
 from storelink.errors import Mode
 from storelink.mcp_server.schema import clean_schema
-from storelink.mcp_server.tools import knowledge_tools, operation_tool
+from storelink.mcp_server.tools import insights_tools, knowledge_tools, operation_tool
 from storelink.observability.logs import install_redaction
 from storelink.runtime import Runtime
 from storelink.settings import Settings
@@ -153,10 +153,12 @@ def build_server(
     }
     writes = {n for n, (fn, _, ann) in candidates.items() if ann.destructive_hint}
     knowledge_names = ["search", "fetch", "site_answer"]
-    enabled = select_tools([*meta_tools, *knowledge_names, *candidates], settings.mcp_tools)
+    insight_names = ["insights_seo_opportunities", "insights_inventory_signals", "insights_product_recommendations"]
+    enabled = select_tools([*meta_tools, *knowledge_names, *insight_names, *candidates], settings.mcp_tools)
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
     # Site-knowledge tools load the retrieval stack; only when they are on.
     knowledge = knowledge_tools(get_runtime) if set(knowledge_names) & set(enabled) else {}
+    knowledge.update(insights_tools(get_runtime) if set(insight_names) & set(enabled) else {})
     params_of: dict[str, type[BaseModel]] = {name: spec.params for name, spec in specs.items()}
     for tool_name in enabled:
         if tool_name in meta_tools:
@@ -164,7 +166,7 @@ def build_server(
         elif tool_name in knowledge:
             fn, description, params_model = knowledge[tool_name]
             params_of[tool_name] = params_model
-            site = ToolAnnotations(title=f"site: {tool_name}", read_only_hint=True, open_world_hint=True)
+            site = ToolAnnotations(title=tool_name.replace("_", " "), read_only_hint=True, open_world_hint=True)
             server.add_tool(fn, name=tool_name, description=description, annotations=site)
         else:
             fn, description, annotations = candidates[tool_name]

@@ -32,7 +32,9 @@ __all__ = [
     "bound_output",
     "describe_error",
     "give_signature",
+    "insights_tools",
     "knowledge_tools",
+    "model_tools",
     "operation_tool",
 ]
 
@@ -127,19 +129,14 @@ def give_signature(tool: Callable[..., Any], params: type[BaseModel], result_typ
     tool.__annotations__ = {"ctx": Context, "return": result_type}
 
 
-def knowledge_tools(
-    get_runtime: Callable[[], Runtime],
-) -> dict[str, tuple[Callable[..., Awaitable[Any]], str, type[BaseModel]]]:
-    """``search``, ``fetch`` and ``site_answer`` over the store's website (site knowledge)."""
-    from storelink.rag import tools as rag
-    from storelink.rag.models import Answer
+ModelTool = tuple[Callable[..., Awaitable[Any]], str, type[BaseModel]]
+Entry = tuple[Callable[..., Awaitable[Any]], type[BaseModel], Any]
 
-    entries: dict[str, tuple[Callable[..., Awaitable[Any]], type[BaseModel], Any]] = {
-        "search": (rag.search, rag.SearchParams, rag.SearchResults),
-        "fetch": (rag.fetch, rag.FetchParams, rag.PageText),
-        "site_answer": (rag.site_answer, rag.SiteAnswerParams, Answer),
-    }
-    built: dict[str, tuple[Callable[..., Awaitable[Any]], str, type[BaseModel]]] = {}
+
+def model_tools(entries: dict[str, Entry], subject: Callable[[], Awaitable[Any]]) -> dict[str, ModelTool]:
+    """Tools over library functions ``f(subject, params) -> result``: the params model's fields
+    are the tool's arguments; ``subject`` gives the first argument (the runtime, the knowledge base)."""
+    built: dict[str, ModelTool] = {}
     for name, (function, params_model, result_type) in entries.items():
 
         async def tool(
@@ -150,8 +147,7 @@ def knowledge_tools(
         ) -> Any:
             try:
                 params = _params.model_validate(arguments)
-                knowledge = await get_runtime().knowledge()
-                return await _function(knowledge, params)
+                return await _function(await subject(), params)
             except ValidationError as exc:
                 raise ToolError(f"[invalid_request] {describe_validation_error(exc)}") from None
             except ConnectorError as err:
@@ -161,6 +157,46 @@ def knowledge_tools(
         tool.__name__ = name
         built[name] = (tool, " ".join((function.__doc__ or name).split()), params_model)
     return built
+
+
+def knowledge_tools(get_runtime: Callable[[], Runtime]) -> dict[str, ModelTool]:
+    """``search``, ``fetch`` and ``site_answer`` over the store's website (site knowledge)."""
+    from storelink.rag import tools as rag
+    from storelink.rag.models import Answer
+
+    async def knowledge() -> Any:
+        return await get_runtime().knowledge()
+
+    return model_tools(
+        {
+            "search": (rag.search, rag.SearchParams, rag.SearchResults),
+            "fetch": (rag.fetch, rag.FetchParams, rag.PageText),
+            "site_answer": (rag.site_answer, rag.SiteAnswerParams, Answer),
+        },
+        knowledge,
+    )
+
+
+def insights_tools(get_runtime: Callable[[], Runtime]) -> dict[str, ModelTool]:
+    """The cross-source views: SEO opportunities, inventory signals, product recommendations."""
+    from storelink.insights import models as im
+    from storelink.insights import tools as insights
+
+    async def runtime() -> Any:
+        return get_runtime()
+
+    return model_tools(
+        {
+            "insights_seo_opportunities": (insights.seo_opportunities, im.SeoParams, im.SeoResult),
+            "insights_inventory_signals": (insights.inventory_signals, im.InventoryParams, im.InventoryResult),
+            "insights_product_recommendations": (
+                insights.product_recommendations,
+                im.RecommendationParams,
+                im.RecommendationResult,
+            ),
+        },
+        runtime,
+    )
 
 
 def operation_tool(

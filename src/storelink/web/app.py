@@ -23,6 +23,7 @@ from storelink.observability.metrics import CONTENT_TYPE
 from storelink.runtime import Runtime, open_runtime
 from storelink.settings import Settings
 from storelink.web.dashboard import dashboard_middleware, dashboard_routes
+from storelink.web.insights import insights_routes
 from storelink.web.state import dashboard_services
 
 __all__ = ["create_app"]
@@ -88,6 +89,7 @@ def create_app(
         Route("/metrics", metrics),
         Route("/app/metrics.json", metrics_json),
         *dashboard_routes(),  # before the MCP endpoint's Mount("/"), which would catch "/"
+        *insights_routes(),
     ]
     app_ref: list[Starlette] = []
 
