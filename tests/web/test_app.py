@@ -39,3 +39,12 @@ def test_health_ready_and_metrics(tmp_path: Path) -> None:
 def test_mcp_off_when_disabled(tmp_path: Path) -> None:
     with TestClient(create_app(make_settings(tmp_path, enable_mcp=False)), **LOCAL) as client:
         assert client.post("/mcp", json={}).status_code == 404
+
+
+def test_insight_pages_render_in_the_served_app(tmp_path: Path) -> None:
+    with TestClient(create_app(make_settings(tmp_path)), **LOCAL) as client:
+        assert client.get("/app/insights").status_code == 200
+        seo = client.get("/app/insights/seo")
+        assert seo.status_code == 200
+        assert "striking" in seo.text.lower()
+        assert client.get("/app/insights/recommendations").status_code == 200
