@@ -9,20 +9,19 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from storelink.cli import ops
 from storelink.cli.audit import audit
 from storelink.cli.auth import auth_app
+from storelink.cli.common import cli_settings
 from storelink.cli.docgen import configuration_table
 from storelink.cli.insights import insights_app
 from storelink.cli.rag import rag_app
 from storelink.errors import ConfigurationError, ConnectorError, ErrorKind
-from storelink.observability.logs import configure_logging
 from storelink.runtime import open_runtime
-from storelink.settings import Settings, describe_settings, load_settings
+from storelink.settings import describe_settings
 
 __all__ = ["app", "main"]
 
@@ -42,18 +41,6 @@ app.command("audit")(audit)
 
 out = Console()
 err = Console(stderr=True)
-
-
-def _settings() -> Settings:
-    try:
-        settings = load_settings()
-    except ValidationError as exc:
-        err.print(f"[red]Invalid configuration:[/red] {exc.error_count()} problem(s)")
-        for problem in exc.errors(include_url=False, include_input=False):
-            err.print(f"  {'.'.join(str(p) for p in problem['loc'])}: {problem['msg']}")
-        raise typer.Exit(2) from None
-    configure_logging(settings)
-    return settings
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -76,7 +63,7 @@ def config(
     if markdown:
         print(configuration_table())
         return
-    rows = describe_settings(_settings())
+    rows = describe_settings(cli_settings())
     if as_json:
         print(json.dumps({r.env: r.value for r in rows}, indent=2))
         return
@@ -97,7 +84,7 @@ def call(
 ) -> None:
     """Call one operation and print its envelope (data and meta), or the error envelope."""
     params = dict(parse_param(p) for p in param or [])
-    settings = _settings()
+    settings = cli_settings()
 
     async def run() -> dict[str, Any]:
         async with open_runtime(settings) as rt:
@@ -136,7 +123,7 @@ def fakes_serve(
     """Serve fakes on loopback, one port each, and print their URLs."""
     from storelink.fakes.serve import build_servers, serve_fakes
 
-    settings = _settings()
+    settings = cli_settings()
     try:
         served, servers = build_servers(settings, list(names or []), host=host, port_base=port_base)
     except ValueError as exc:
@@ -158,7 +145,7 @@ def serve(
 
     from storelink.web.app import create_app
 
-    settings = _settings()
+    settings = cli_settings()
     host = host or settings.host
     port = port or settings.port
     try:
@@ -178,7 +165,7 @@ def mcp_stdio() -> None:
     from storelink.connectors.registry import builtin_connectors
     from storelink.mcp_server.server import build_server
 
-    settings = _settings()  # logs go to stderr: stdout carries the protocol
+    settings = cli_settings()  # logs go to stderr: stdout carries the protocol
 
     async def run() -> None:
         async with open_runtime(settings) as runtime:
@@ -203,7 +190,7 @@ def mcp_login(
     from storelink.mcp_server.client import TokenStore, login
     from storelink.store import EmbeddedStore
 
-    settings = _settings()
+    settings = cli_settings()
     client = client_id or settings.mcp_client_id
     if not settings.mcp_api_url or not client:
         err.print("[red]Set MCP_API_URL (the MCP endpoint) and MCP_CLIENT_ID (or --client-id) first.[/red]")

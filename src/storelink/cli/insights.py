@@ -11,10 +11,11 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from storelink.cli.common import cli_settings
 from storelink.errors import ConfigurationError, ConnectorError
 from storelink.insights import tools
 from storelink.insights.models import (
@@ -25,9 +26,7 @@ from storelink.insights.models import (
     SeoParams,
     SeoResult,
 )
-from storelink.observability.logs import configure_logging
 from storelink.runtime import Runtime, open_runtime
-from storelink.settings import Settings, load_settings
 
 insights_app = typer.Typer(help="Insights across sources: SEO, inventory, recommendations.", no_args_is_help=True)
 out = Console()
@@ -38,19 +37,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.
 LimitOpt = Annotated[int, typer.Option("--limit", min=1, max=100, help="Rows per kind (per list).")]
 
 
-def _settings() -> Settings:
-    try:
-        settings = load_settings()
-    except ValidationError as exc:
-        err.print(f"[red]Invalid configuration:[/red] {exc.error_count()} problem(s)")
-        raise typer.Exit(2) from None
-    configure_logging(settings)
-    return settings
-
-
 def _run(view: Callable[[Runtime], Awaitable[R]], as_json: bool) -> R:
     async def go() -> R:
-        async with open_runtime(_settings()) as rt:
+        async with open_runtime(cli_settings()) as rt:
             return await view(rt)
 
     try:

@@ -18,19 +18,17 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from storelink.cli.common import cli_settings
 from storelink.cli.live_check import LiveCheckReport, live_check
 from storelink.cli.soak import SoakResult, SoakRow, run_soak
 from storelink.cli.synthetic import SYNTHETIC_KNOBS, ConnectorRun, SyntheticReport, run_synthetic
 from storelink.connectors.base import Connector, Health
 from storelink.errors import ConfigurationError
-from storelink.observability.logs import configure_logging
 from storelink.runtime import open_runtime
-from storelink.settings import Settings, load_settings
 
 __all__ = ["health", "live_check_command", "register", "soak", "synthetic"]
 
@@ -42,18 +40,6 @@ def _builtin() -> list[type[Connector]]:
     from storelink.connectors.registry import builtin_connectors
 
     return builtin_connectors()
-
-
-def _settings() -> Settings:
-    try:
-        settings = load_settings()
-    except ValidationError as exc:
-        err.print(f"[red]Invalid configuration:[/red] {exc.error_count()} problem(s)")
-        for problem in exc.errors(include_url=False, include_input=False):
-            err.print(f"  {'.'.join(str(p) for p in problem['loc'])}: {problem['msg']}")
-        raise typer.Exit(2) from None
-    configure_logging(settings)
-    return settings
 
 
 def _choose(names: Sequence[str] | None) -> list[type[Connector]]:
@@ -101,7 +87,7 @@ def health(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each probe.")] = 15.0,
 ) -> None:
     """Probe every connector once: mode, health, breaker, latency, quota headroom, what is missing."""
-    settings = _settings()
+    settings = cli_settings()
 
     async def probe(c: Connector) -> tuple[Health, dict[str, Any] | None]:
         try:
@@ -230,7 +216,7 @@ def synthetic(
 ) -> None:
     """Drive scripted calls through each connector's fake with faults, and print a timeline of
     attempts, waits (Retry-After, backoff, throttle) and breaker transitions, then the metrics."""
-    settings = _settings()
+    settings = cli_settings()
     chosen = _choose(names)
     report: SyntheticReport = asyncio.run(run_synthetic(settings, chosen, virtual_time=virtual_time))
     if as_json:
@@ -328,7 +314,7 @@ def soak(
     and the process's memory at start and end."""
     if mix not in ("probe", "examples"):
         raise typer.BadParameter("choose probe or examples", param_hint="--mix")
-    settings = _settings()
+    settings = cli_settings()
     chosen = _choose(names)
     columns = (
         TextColumn("[bold]soak[/bold]"),
@@ -416,7 +402,7 @@ def live_check_command(
 ) -> None:
     """The live validation playbook: per connector, check the flag, the credentials, the ids
     configured, one cheap live call and each read operation's scope, and say what to fix."""
-    settings = _settings()
+    settings = cli_settings()
     chosen = _choose(names)
     try:
         reports = asyncio.run(live_check(settings, chosen, scopes=scopes))

@@ -14,19 +14,18 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from storelink.cli.common import cli_settings
 from storelink.connectors.progress import progress_listener
 from storelink.errors import ConfigurationError, ConnectorError
-from storelink.observability.logs import configure_logging
 from storelink.rag.discover import CrawlLimits
 from storelink.rag.goldens import evaluate, load_goldens, tune_fusion
 from storelink.rag.knowledge import SiteKnowledge
 from storelink.runtime import open_runtime
-from storelink.settings import Settings, load_settings
+from storelink.settings import Settings
 
 __all__ = ["rag_app"]
 
@@ -34,16 +33,6 @@ rag_app = typer.Typer(help="Site knowledge: discover, ingest, query and evaluate
 out = Console()
 err = Console(stderr=True)
 T = TypeVar("T")
-
-
-def _settings() -> Settings:
-    try:
-        settings = load_settings()
-    except ValidationError as exc:
-        err.print(f"[red]Invalid configuration:[/red] {exc.error_count()} problem(s)")
-        raise typer.Exit(2) from None
-    configure_logging(settings)
-    return settings
 
 
 @asynccontextmanager
@@ -110,7 +99,7 @@ def discover(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Find the site's pages: robots.txt, sitemaps (indexes, gzip), then a bounded crawl."""
-    settings = _settings()
+    settings = cli_settings()
 
     async def work() -> dict[str, Any]:
         async with knowledge(settings, dense=False) as kb:
@@ -138,7 +127,7 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Fetch (conditionally), extract, chunk and index the discovered pages."""
-    settings = _settings()
+    settings = cli_settings()
 
     async def work() -> dict[str, Any]:
         async with knowledge(settings, dense=False if no_embed else None) as kb:
@@ -168,7 +157,7 @@ def query(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Answer a question: corrections, then live data, then retrieval; with citations."""
-    settings = _settings()
+    settings = cli_settings()
 
     async def work() -> dict[str, Any]:
         async with knowledge(settings) as kb:
@@ -198,7 +187,7 @@ def eval_(
     goldens_file: Annotated[Path | None, typer.Option("--goldens", help="Another goldens.yaml.")] = None,
 ) -> None:
     """Score the goldens: pass rate, hit@k, MRR, nDCG. Exits 1 below the threshold in quality.toml."""
-    settings = _settings()
+    settings = cli_settings()
     goldens = load_goldens(goldens_file)
 
     async def work() -> dict[str, Any]:
@@ -237,7 +226,7 @@ def eval_(
 @rag_app.command()
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """What is ingested, how retrieval runs, and the last runs' reports."""
-    settings = _settings()
+    settings = cli_settings()
 
     async def work() -> dict[str, Any]:
         async with knowledge(settings) as kb:
