@@ -208,7 +208,7 @@ class ResilientTransport(httpx2.AsyncBaseTransport):
             raise ConnectorError(
                 ErrorKind.TIMEOUT,
                 f"{self.policy.max_in_flight} calls to this upstream were already in flight for the whole "
-                "deadline; retry later or raise the connector's MAX_IN_FLIGHT.",
+                f"deadline; retry later or raise STORELINK_{self.connector.upper()}_MAX_IN_FLIGHT.",
             ) from None
 
     async def _retry_loop(
