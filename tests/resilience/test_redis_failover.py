@@ -86,7 +86,8 @@ async def test_redis_stopped_mid_run_fails_no_request_and_recovers(
         phase = "down"
         await asyncio.sleep(1.2)
         status = shared.status()
-        assert status.degraded and status.last_error == "ConnectionError"
+        # A stopping Redis refuses connections or lets a pending one time out: either says "down".
+        assert status.degraded and status.last_error in ("ConnectionError", "TimeoutError")
         assert "1/3 of every budget" in status.message
         assert b"storelink_shared_state_degraded 1.0" in metrics.render()
         assert limiter.degraded
