@@ -17,7 +17,16 @@ import httpx2
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience.pipeline import OPTIONS_KEY, REPORT_KEY, CallOptions, CallReport
 
-__all__ = ["SharedTransport", "Upstream", "UpstreamResponse", "bypass_cache", "call_trace"]
+__all__ = [
+    "SharedTransport",
+    "Upstream",
+    "UpstreamResponse",
+    "bypass_cache",
+    "call_trace",
+    "contract_error",
+    "envelope_field",
+    "object_list",
+]
 
 call_trace: ContextVar[list[CallReport] | None] = ContextVar("storelink_call_trace", default=None)
 # Health probes must reach the upstream, not a cached answer.
@@ -98,3 +107,29 @@ class SharedTransport(httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         return await self.inner.handle_async_request(request)
+
+
+def contract_error(title: str, what: str) -> ConnectorError:
+    """A 2xx whose body breaks the upstream's documented shape."""
+    message = f"{title} broke its contract: {what}. Retry later."
+    return ConnectorError(ErrorKind.UPSTREAM_ERROR, message, retryable=False)
+
+
+def envelope_field(response: UpstreamResponse, key: str, *, title: str, envelope: str) -> Any:
+    """``body[key]`` of a JSON envelope such as Bing's ``{"d": …}`` or Zoho's ``{status, data}``."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise contract_error(title, "the reply is not JSON") from None
+    if not isinstance(body, dict) or key not in body:
+        raise contract_error(title, f"the reply has no {envelope} envelope")
+    return body[key]
+
+
+def object_list(value: Any, *, title: str) -> list[dict[str, Any]]:
+    """A JSON list of objects (None is an empty list)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+        raise contract_error(title, "a list of objects was expected")
+    return value

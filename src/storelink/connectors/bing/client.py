@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from storelink.connectors.base import Connector, ConnectorContext, NoParams, ope
 from storelink.connectors.bing import models as m
 from storelink.connectors.bing.errors import BingClassifier
 from storelink.connectors.bing.wire import ApiKeyTransport
-from storelink.connectors.http import UpstreamResponse
+from storelink.connectors.http import UpstreamResponse, contract_error, envelope_field, object_list
 from storelink.connectors.writes import AuditedTransport, WriteGuard
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.fakes.base import FakeUpstream
@@ -269,28 +268,16 @@ class BingConnector(Connector):
 
 # -- parsing --------------------------------------------------------------------------------------
 def _contract(what: str) -> ConnectorError:
-    return ConnectorError(ErrorKind.UPSTREAM_ERROR, f"Bing broke its contract: {what}. Retry later.", retryable=False)
+    return contract_error("Bing", what)
 
 
 def _d(response: UpstreamResponse) -> Any:
     """The ``d`` of ``{"d": …}``; the classifier has already refused a 200 without it."""
-    body = response.report.body
-    if body is None:
-        try:
-            body = json.loads(response.content) if response.content else None
-        except ValueError:
-            raise _contract("the reply is not JSON") from None
-    if not isinstance(body, dict) or "d" not in body:
-        raise _contract('the reply has no {"d": …} envelope')
-    return body["d"]
+    return envelope_field(response, "d", title="Bing", envelope='{"d": …}')
 
 
 def _list(value: Any) -> list[dict[str, Any]]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
-        raise _contract("a list of objects was expected")
-    return value
+    return object_list(value, title="Bing")
 
 
 def _int(row: dict[str, Any], key: str) -> int:

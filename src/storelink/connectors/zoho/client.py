@@ -33,7 +33,7 @@ from pydantic import SecretStr
 
 from storelink.auth.tokens import WallClock
 from storelink.connectors.base import Connector, ConnectorContext, NoParams, operation
-from storelink.connectors.http import SharedTransport, UpstreamResponse
+from storelink.connectors.http import SharedTransport, UpstreamResponse, contract_error, envelope_field, object_list
 from storelink.connectors.writes import AuditedTransport, WriteGuard
 from storelink.connectors.zoho import models as m
 from storelink.connectors.zoho.auth import MemoryTokenCache, StoreTokenCache, TokenCache, ZohoOAuth
@@ -400,27 +400,15 @@ class ZohoConnector(Connector):
 
 # -- parsing ------------------------------------------------------------------------------------------
 def _contract(what: str) -> ConnectorError:
-    return ConnectorError(
-        ErrorKind.UPSTREAM_ERROR, f"Zoho Mail broke its contract: {what}. Retry later.", retryable=False
-    )
+    return contract_error("Zoho Mail", what)
 
 
 def _data(response: UpstreamResponse) -> Any:
-    try:
-        body = response.json()
-    except ValueError:
-        raise _contract("the reply is not JSON") from None
-    if not isinstance(body, dict) or "data" not in body:
-        raise _contract("the reply has no {status, data} envelope")
-    return body["data"]
+    return envelope_field(response, "data", title="Zoho Mail", envelope="{status, data}")
 
 
 def _list(data: Any) -> list[dict[str, Any]]:
-    if data is None:
-        return []
-    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-        raise _contract("a list of objects was expected")
-    return data
+    return object_list(data, title="Zoho Mail")
 
 
 def _flag(value: Any) -> bool:
