@@ -16,27 +16,20 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-import httpx2
-
 from storelink.auth.google import (
     ANALYTICS_READONLY,
-    GoogleTokenManager,
-    StaticBearer,
-    google_authenticator,
     google_credentials_missing,
 )
-from storelink.auth.tokens import WallClock
-from storelink.connectors.base import Connector, ConnectorContext, NoParams, operation
+from storelink.connectors.base import ConnectorContext, NoParams, operation
 from storelink.connectors.ga4 import models as m
 from storelink.connectors.ga4.errors import Ga4Classifier
 from storelink.connectors.ga4.pacing import Ga4QuotaLimiter, pacing
+from storelink.connectors.google import GoogleConnector
 from storelink.connectors.progress import report_progress
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.fakes.base import FakeUpstream
-from storelink.fakes.google_auth import DEMO_ACCESS_TOKEN
 from storelink.resilience.classify import Classifier
 from storelink.resilience.limiter import RateLimiter
-from storelink.resilience.pipeline import Authenticator
 from storelink.settings import Settings
 
 __all__ = ["API_HOST", "DEMO_PROPERTY_ID", "Ga4Connector", "normalise_property"]
@@ -67,10 +60,11 @@ def _money(value: int | float | None) -> Decimal:
     return Decimal(str(round(float(value or 0), 2)))
 
 
-class Ga4Connector(Connector):
+class Ga4Connector(GoogleConnector):
     name = "ga4"
     title = "Google Analytics 4"
-    credential_hint = "GOOGLE_APPLICATION_CREDENTIALS (or GOOGLE_REFRESH_TOKEN)"
+    scope = ANALYTICS_READONLY
+    accepted_scopes = ACCEPTED_SCOPES
     probe = ("run_report", {"metrics": ["sessions"], "days": 1, "limit": 1})
 
     # -- the upstream --------------------------------------------------------------------------
@@ -93,7 +87,6 @@ class Ga4Connector(Connector):
         return Ga4Fake(properties=properties)
 
     def __init__(self, ctx: ConnectorContext) -> None:
-        self.wall = WallClock(ctx.clock)
         # The mock fake serves the configured property as well as the demo one.
         self.property = normalise_property(ctx.settings.ga4_property_id or DEMO_PROPERTY_ID)
         super().__init__(ctx)
@@ -120,30 +113,8 @@ class Ga4Connector(Connector):
         )
         return self.quota
 
-    def make_auth(self) -> Authenticator:
-        self.auth: GoogleTokenManager | StaticBearer
-        self.auth, self._partition = google_authenticator(
-            settings=self.settings,
-            live=self.mode == "live",
-            demo_token=DEMO_ACCESS_TOKEN,
-            connector=self.name,
-            scopes=(ANALYTICS_READONLY,),
-            accepted_scopes=ACCEPTED_SCOPES,
-            inner=self.ctx.inner,
-            clock=self.clock,
-            wall=self.wall,
-            store=self.ctx.store,
-            api_host=httpx2.URL(self.ctx.base_url).host,
-            timeout_s=self.knobs.timeout,
-        )
-        return self.auth
-
     def credential_partition(self) -> str:
         return f"{self.property}|{self._partition}"
-
-    async def aclose(self) -> None:
-        await self.auth.aclose()
-        await super().aclose()
 
     # -- the one request ------------------------------------------------------------------------
     async def _call(

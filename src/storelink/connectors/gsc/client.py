@@ -13,29 +13,23 @@ import datetime as dt
 from typing import Any
 from urllib.parse import quote
 
-import httpx2
 from pydantic import TypeAdapter
 
 from storelink.auth.google import (
     WEBMASTERS_READONLY,
-    GoogleTokenManager,
-    StaticBearer,
-    google_authenticator,
     google_credentials_missing,
 )
-from storelink.auth.tokens import WallClock
-from storelink.connectors.base import Connector, ConnectorContext, NoParams, operation
+from storelink.connectors.base import ConnectorContext, NoParams, operation
 from storelink.connectors.ga4.errors import PACIFIC
+from storelink.connectors.google import GoogleConnector
 from storelink.connectors.gsc import models as m
 from storelink.connectors.gsc.errors import GscClassifier
 from storelink.connectors.gsc.pacing import GscLimiter, paced_as
 from storelink.connectors.progress import report_progress
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.fakes.base import FakeUpstream
-from storelink.fakes.google_auth import DEMO_ACCESS_TOKEN
 from storelink.resilience.classify import Classifier
 from storelink.resilience.limiter import RateLimiter
-from storelink.resilience.pipeline import Authenticator
 from storelink.settings import Settings
 
 __all__ = ["API_HOST", "DEMO_SITE", "FINAL_LAG_DAYS", "GscConnector"]
@@ -56,10 +50,11 @@ def _int(value: Any) -> int:
         return 0
 
 
-class GscConnector(Connector):
+class GscConnector(GoogleConnector):
     name = "gsc"
     title = "Google Search Console"
-    credential_hint = "GOOGLE_APPLICATION_CREDENTIALS (or GOOGLE_REFRESH_TOKEN)"
+    scope = WEBMASTERS_READONLY
+    accepted_scopes = ACCEPTED_SCOPES
     probe = ("list_sites", {})
 
     @classmethod
@@ -79,7 +74,6 @@ class GscConnector(Connector):
         return GscFake(sites=sites)
 
     def __init__(self, ctx: ConnectorContext) -> None:
-        self.wall = WallClock(ctx.clock)
         self.site_url = (ctx.settings.gsc_site_url or DEMO_SITE).strip()
         super().__init__(ctx)
 
@@ -98,30 +92,8 @@ class GscConnector(Connector):
         )
         return self.pacer
 
-    def make_auth(self) -> Authenticator:
-        self.auth: GoogleTokenManager | StaticBearer
-        self.auth, self._partition = google_authenticator(
-            settings=self.settings,
-            live=self.mode == "live",
-            demo_token=DEMO_ACCESS_TOKEN,
-            connector=self.name,
-            scopes=(WEBMASTERS_READONLY,),
-            accepted_scopes=ACCEPTED_SCOPES,
-            inner=self.ctx.inner,
-            clock=self.clock,
-            wall=self.wall,
-            store=self.ctx.store,
-            api_host=httpx2.URL(self.ctx.base_url).host,
-            timeout_s=self.knobs.timeout,
-        )
-        return self.auth
-
     def credential_partition(self) -> str:
         return f"{self.site_url}|{self._partition}"
-
-    async def aclose(self) -> None:
-        await self.auth.aclose()
-        await super().aclose()
 
     def today(self) -> dt.date:
         """Today in Pacific time, the day Search Console's dates are counted in."""

@@ -1,0 +1,49 @@
+"""What the Google connectors (GA4, Search Console) share: OAuth credentials (a refresh token or a
+service account, or the fakes' demo token in mock mode), and a wall clock that moves with the loop
+clock for token expiry and quota windows."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import httpx2
+
+from storelink.auth.google import GoogleTokenManager, StaticBearer, google_authenticator
+from storelink.auth.tokens import WallClock
+from storelink.connectors.base import Connector, ConnectorContext
+from storelink.fakes.google_auth import DEMO_ACCESS_TOKEN
+from storelink.resilience.pipeline import Authenticator
+
+__all__ = ["GoogleConnector"]
+
+
+class GoogleConnector(Connector):
+    credential_hint = "GOOGLE_APPLICATION_CREDENTIALS (or GOOGLE_REFRESH_TOKEN)"
+    scope: ClassVar[str]  # the scope a token is minted for
+    accepted_scopes: ClassVar[tuple[str, ...]]  # scopes of which a token must carry one
+
+    def __init__(self, ctx: ConnectorContext) -> None:
+        self.wall = WallClock(ctx.clock)
+        super().__init__(ctx)
+
+    def make_auth(self) -> Authenticator:
+        self.auth: GoogleTokenManager | StaticBearer
+        self.auth, self._partition = google_authenticator(
+            settings=self.settings,
+            live=self.mode == "live",
+            demo_token=DEMO_ACCESS_TOKEN,
+            connector=self.name,
+            scopes=(self.scope,),
+            accepted_scopes=self.accepted_scopes,
+            inner=self.ctx.inner,
+            clock=self.clock,
+            wall=self.wall,
+            store=self.ctx.store,
+            api_host=httpx2.URL(self.ctx.base_url).host,
+            timeout_s=self.knobs.timeout,
+        )
+        return self.auth
+
+    async def aclose(self) -> None:
+        await self.auth.aclose()
+        await super().aclose()
