@@ -31,8 +31,6 @@ import json
 import os
 import random
 import secrets
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,8 +56,10 @@ from storelink.runtime import open_runtime  # noqa: E402
 from storelink.settings import Settings  # noqa: E402
 from storelink.store import EmbeddedStore  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _shopify_bucket import RESTORE, bucket_figures, free_port, serve_shopify_fake  # noqa: E402
+
 TOKEN = "shpat_demo_token"  # the fake's public demo credential
-RESTORE = 100.0
 COST = estimate_cost(PRODUCTS, {"first": 50})
 SEARCHES = [None, None, None, "status:active", "product_type:'Brake Pads'", "vendor:'Apex Racing'", "title:*turbo*"]
 MODES = ("redis", "local", "fallback")
@@ -132,12 +132,6 @@ class Run:
     shared_states: list[str] = field(default_factory=list)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def measure(mode: str, url: str, args: argparse.Namespace) -> Run:
     run = Run(mode)
     prefix = f"bench-replicas:{secrets.token_hex(4)}:"
@@ -205,43 +199,7 @@ def _drop_prefix(url: str, prefix: str) -> None:
 
 
 def summarise(run: Run) -> dict[str, float]:
-    counters = run.report["counters"]
-    buckets = run.report["buckets"]
-    maximum = float(run.report["maximumAvailable"])
-    final = float(next(iter(buckets.values()))["currentlyAvailable"]) if buckets else maximum
-    from_refill = counters["pointsConsumed"] - (maximum - final)
-    lat = sorted(run.latencies) or [0.0]
-    q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [lat[0]] * 99
-    return {
-        "seconds": run.seconds,
-        "points_consumed": counters["pointsConsumed"],
-        "final_available": final,
-        "utilisation": from_refill / (RESTORE * run.seconds),
-        "throttled": counters["throttled"] / max(1, counters["requests"]),
-        "requests": counters["requests"],
-        "calls": len(run.latencies),
-        "p50": q[49],
-        "p95": q[94],
-        "p99": q[98],
-        "errors": sum(run.errors.values()),
-    }
-
-
-def serve_fake() -> tuple[subprocess.Popen[bytes], str]:
-    server = subprocess.Popen(  # noqa: S603  (our own CLI)
-        [sys.executable, "-m", "storelink.cli", "fakes", "serve", "shopify", "--port-base", str(free_port())],
-        stdout=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
-    )
-    assert server.stdout is not None
-    url = server.stdout.readline().decode().split("\t")[1].strip()
-    for _ in range(100):
-        try:
-            httpx2.get(f"{url}/_fake/stats", timeout=1.0)
-            break
-        except httpx2.HTTPError:
-            time.sleep(0.1)
-    return server, url
+    return {**bucket_figures(run.report, run.latencies, run.seconds), "errors": sum(run.errors.values())}
 
 
 def main() -> None:
@@ -268,7 +226,7 @@ def main() -> None:
     unknown = set(modes) - set(MODES)
     if unknown:
         raise SystemExit(f"unknown mode(s): {', '.join(sorted(unknown))}")
-    server, url = serve_fake()
+    server, url = serve_shopify_fake()
     try:
         runs = [measure(mode, url, args) for mode in modes]
     finally:

@@ -16,11 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,8 +38,10 @@ from storelink.runtime import open_runtime
 from storelink.settings import Settings
 from storelink.store import EmbeddedStore
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _shopify_bucket import RESTORE, bucket_figures, serve_shopify_fake
+
 TOKEN = "shpat_demo_token"
-RESTORE = 100.0
 COST = estimate_cost(PRODUCTS, {"first": 50})
 SEARCHES = [None, None, None, "status:active", "product_type:'Brake Pads'", "vendor:'Apex Racing'", "title:*turbo*"]
 
@@ -55,12 +53,6 @@ class Run:
     errors: int = 0
     report: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def storelink_caller(url: str, callers: int, seconds: float, run: Run) -> None:
@@ -135,23 +127,7 @@ async def measure(name: str, url: str, callers: int, seconds: float) -> Run:
 
 
 def summarise(run: Run) -> dict[str, float]:
-    counters = run.report["counters"]
-    buckets = run.report["buckets"]
-    maximum = float(run.report["maximumAvailable"])
-    final = float(next(iter(buckets.values()))["currentlyAvailable"]) if buckets else maximum
-    from_refill = counters["pointsConsumed"] - (maximum - final)
-    lat = sorted(run.latencies) or [0.0]
-    q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [lat[0]] * 99
-    return {
-        "utilisation": from_refill / (RESTORE * run.seconds),
-        "throttled": counters["throttled"] / max(1, counters["requests"]),
-        "requests": counters["requests"],
-        "calls": len(run.latencies),
-        "p50": q[49],
-        "p95": q[94],
-        "p99": q[98],
-        "errors": run.errors,
-    }
+    return {**bucket_figures(run.report, run.latencies, run.seconds), "errors": run.errors}
 
 
 def plot(runs: list[Run], path: str) -> None:
@@ -191,21 +167,8 @@ def main() -> None:
     parser.add_argument("--plot", metavar="FILE.png")
     args = parser.parse_args()
 
-    port = free_port()
-    server = subprocess.Popen(  # noqa: S603  (our own CLI)
-        [sys.executable, "-m", "storelink.cli", "fakes", "serve", "shopify", "--port-base", str(port)],
-        stdout=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")},
-    )
+    server, url = serve_shopify_fake()
     try:
-        assert server.stdout is not None
-        url = server.stdout.readline().decode().split("\t")[1].strip()
-        for _ in range(100):
-            try:
-                httpx2.get(f"{url}/_fake/stats", timeout=1.0)
-                break
-            except httpx2.HTTPError:
-                time.sleep(0.1)
         runs = [asyncio.run(measure(name, url, args.callers, args.seconds)) for name in ("baseline", "storelink")]
     finally:
         server.terminate()
