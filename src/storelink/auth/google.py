@@ -44,6 +44,7 @@ from storelink.connectors.http import SharedTransport
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience.clock import Clock
 from storelink.resilience.pipeline import Authenticator
+from storelink.resilience.redis_locks import SharedToken, SharedTokens
 from storelink.settings import Settings
 from storelink.store import EmbeddedStore
 
@@ -279,6 +280,7 @@ class GoogleTokenManager:
         connector: str,
         api_host: str | None = None,
         margin_s: float = REFRESH_MARGIN_S,
+        shared: SharedTokens | None = None,
     ) -> None:
         self._grant_loader = grant_loader
         self._grant: Grant | None = None
@@ -296,6 +298,7 @@ class GoogleTokenManager:
         self._expires = 0.0  # on the monotonic clock
         self._lock = asyncio.Lock()
         self._failure: _Failure | None = None
+        self._shared = shared  # replicas: one exchange across all of them (issue 10)
         self.exchanges = 0
 
     # -- state -------------------------------------------------------------------------------------
@@ -334,7 +337,7 @@ class GoogleTokenManager:
                 if self._failure is not None:
                     raise self._failure.error()
                 if not self._fresh() and not self._load_cached():
-                    await self._exchange()
+                    await self._obtain(reject=None)
         assert self._token is not None
         return self._token
 
@@ -352,7 +355,7 @@ class GoogleTokenManager:
             if self._token is None or sent == self._token:
                 self._cache.delete(self.cache_key)
                 self._token = None
-                await self._exchange()
+                await self._obtain(reject=sent)
         return True
 
     async def aclose(self) -> None:
@@ -369,6 +372,22 @@ class GoogleTokenManager:
         self._token = cached.access_token
         self._expires = self._clock.now() + left
         return True
+
+    async def _obtain(self, *, reject: str | None) -> None:
+        """A new token: from the replicas' shared one when there is a usable one (not ``reject``, the
+        token a 401 refused), else from one exchange made under the shared lease."""
+        if self._shared is None:
+            await self._exchange()
+            return
+
+        async def exchange() -> SharedToken:
+            await self._exchange()
+            assert self._token is not None
+            return SharedToken(self._token, self._expires - self._clock.now())
+
+        got = await self._shared.fetch(self.cache_key, exchange, reject=reject, margin_s=self._margin)
+        self._token = got.access_token
+        self._expires = self._clock.now() + got.expires_in_s
 
     async def _exchange(self) -> None:
         grant = self.grant
@@ -508,6 +527,7 @@ def google_authenticator(
     store: EmbeddedStore | None,
     api_host: str | None,
     timeout_s: float,
+    shared: SharedTokens | None = None,
 ) -> tuple[GoogleTokenManager | StaticBearer, str]:
     """The authenticator a Google connector uses, and its credential partition (a fingerprint).
 
@@ -544,6 +564,7 @@ def google_authenticator(
         cache=TokenCache(store),
         connector=connector,
         api_host=api_host,
+        shared=shared,
     )
     return manager, partition
 

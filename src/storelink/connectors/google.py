@@ -41,6 +41,7 @@ class GoogleConnector(Connector):
             store=self.ctx.store,
             api_host=httpx2.URL(self.ctx.base_url).host,
             timeout_s=self.knobs.timeout,
+            shared=self.ctx.shared.tokens if self.ctx.shared is not None else None,
         )
         return self.auth
 

@@ -36,6 +36,7 @@ from storelink.auth.tokens import CachedToken as SharedToken
 from storelink.auth.tokens import TokenCache as SharedTokenCache
 from storelink.auth.tokens import fingerprint
 from storelink.errors import ConnectorError, ErrorKind
+from storelink.resilience import redis_locks
 from storelink.store import EmbeddedStore
 
 __all__ = [
@@ -184,6 +185,7 @@ class ZohoOAuth:
         cache: TokenCache,
         dc: str,
         wall: Callable[[], float] = time.time,
+        shared: redis_locks.SharedTokens | None = None,
     ) -> None:
         self._client_id = client_id
         self._secret = client_secret
@@ -197,6 +199,7 @@ class ZohoOAuth:
         self.identity = fingerprint("zoho", self.accounts_url, client_id, refresh_token.get_secret_value())
         self._current: CachedToken | None = None
         self._lock = asyncio.Lock()
+        self._shared = shared  # replicas: one token request across all of them (issue 10)
         self.token_requests = 0  # by this instance
 
     def _fresh(self, token: CachedToken | None) -> bool:
@@ -209,7 +212,7 @@ class ZohoOAuth:
         async with self._lock:
             if not self._fresh(self._current):  # another caller may have refreshed while we waited
                 stored = self.cache.load(self.identity)  # … or another process
-                self._current = stored if self._fresh(stored) else await self._request_token()
+                self._current = stored if self._fresh(stored) else await self._obtain(reject=None)
         assert self._current is not None
         return self._current.access_token
 
@@ -229,12 +232,28 @@ class ZohoOAuth:
                 return True
             if sent:
                 self.cache.drop(self.identity, sent)
-            self._current = await self._request_token()
+            self._current = await self._obtain(reject=sent or None)
         return True
 
     # -- the token request ------------------------------------------------------------------------
     def _error(self, kind: ErrorKind, message: str, **extra: Any) -> ConnectorError:
         return ConnectorError(kind, message, retryable=False, **extra)
+
+    async def _obtain(self, *, reject: str | None) -> CachedToken:
+        """A new token: the replicas' shared one when usable (not ``reject``, the token a 401
+        refused), else one token request made under the shared lease. Replicas on other machines
+        keep their own count of token requests, so sharing is what keeps all of them under Zoho's cap."""
+        if self._shared is None:
+            return await self._request_token()
+
+        async def exchange() -> redis_locks.SharedToken:
+            got = await self._request_token()
+            return redis_locks.SharedToken(got.access_token, got.expires_at - self.wall())
+
+        got = await self._shared.fetch(self.identity, exchange, reject=reject, margin_s=REFRESH_MARGIN_S)
+        token = CachedToken(got.access_token, self.wall() + got.expires_in_s)
+        self.cache.save(self.identity, token)
+        return token
 
     async def _request_token(self) -> CachedToken:
         now = self.wall()

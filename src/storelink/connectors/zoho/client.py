@@ -148,6 +148,7 @@ class ZohoConnector(Connector):
             cache=cache,
             dc=self.dc.code,
             wall=WallClock(self.clock),  # epoch seconds that move with the loop (and with looptime)
+            shared=self.ctx.shared.tokens if self.ctx.shared is not None else None,
         )
         return self.oauth
 
