@@ -147,6 +147,12 @@ class Settings(BaseSettings):
         None, description="Redis for state shared across replicas (limits, cache); it may carry a password."
     )
     replicas: int = Field(1, ge=1, description="Replicas sharing the upstream quotas (each takes 1/N without Redis).")
+    redis_prefix: str = Field(
+        "storelink:",
+        min_length=1,
+        pattern=r"^[^\s{}]+$",
+        description="Prefix of every Redis key: give each store (each set of upstream credentials) its own.",
+    )
 
     # --- MCP server and client ----------------------------------------------------------------
     mcp_tools: str = Field(

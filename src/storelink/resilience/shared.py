@@ -23,6 +23,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+from typing import Protocol, runtime_checkable
 
 import redis
 import redis.asyncio
@@ -47,6 +48,7 @@ __all__ = [
     "DEFAULT_PREFIX",
     "REDIS_TIMEOUT_S",
     "FallbackLimiter",
+    "Shareable",
     "SharedState",
     "SharedStatus",
     "redis_clients",
@@ -142,6 +144,13 @@ class FallbackLimiter:
         await self.local.settle(probe, replace(share, actual_cost=None))
 
 
+@runtime_checkable
+class Shareable(Protocol):
+    """A limiter that knows how to share its own quota model across replicas."""
+
+    def shared_with(self, state: SharedState, key: str) -> RateLimiter: ...
+
+
 @dataclass
 class SharedState:
     """What the runtime gets when ``STORELINK_REDIS_URL`` is set."""
@@ -160,17 +169,25 @@ class SharedState:
 
     def limiter_for(self, connector_name: str, local_limiter: RateLimiter, *, partition: str = "") -> RateLimiter:
         """The shared version of a connector's limiter, keyed by connector and credential partition
-        (one upstream budget). A limiter that is not a plain token bucket (GA4's quota pacer, GSC's)
-        is returned as it is: its state is not shared yet, and :attr:`unshared` says so."""
-        if not isinstance(local_limiter, TokenBucketLimiter):
-            if connector_name not in self.unshared:
-                self.unshared.append(connector_name)
-                log.info("%s: its limiter is not a token bucket; it paces per replica, not shared", connector_name)
-            return local_limiter
-        bucket = f"{connector_name}:{partition}" if partition else connector_name
+        (one upstream budget): a plain token bucket moves into Redis (:meth:`token_bucket`); a
+        limiter with its own quota model (GA4's, Search Console's) shares itself through its
+        ``shared_with`` (:class:`Shareable`). Any other stays per replica, and :attr:`unshared`
+        says so."""
+        key = f"{connector_name}:{partition}" if partition else connector_name
+        if isinstance(local_limiter, TokenBucketLimiter):
+            return self.token_bucket(key, local_limiter)
+        if isinstance(local_limiter, Shareable):
+            return local_limiter.shared_with(self, key)
+        if connector_name not in self.unshared:
+            self.unshared.append(connector_name)
+            log.info("%s: its limiter has no shared form; it paces per replica", connector_name)
+        return local_limiter
+
+    def token_bucket(self, key: str, local_limiter: TokenBucketLimiter) -> FallbackLimiter:
+        """``local_limiter``'s bucket in Redis under ``key``, with this replica's share as fallback."""
         shared = RedisBucketLimiter(
             self.client,
-            bucket=bucket,
+            bucket=key,
             rate=local_limiter.rate,
             capacity=local_limiter.capacity,
             prefix=self.prefix,
@@ -183,7 +200,7 @@ class SharedState:
             rate=local_limiter.rate / n, capacity=local_limiter.capacity / n, clock=self.clock, unit=local_limiter.unit
         )
         limiter = FallbackLimiter(shared, local, health=self.health, replicas=n)
-        self.limiters[bucket] = limiter
+        self.limiters[key] = limiter
         return limiter
 
     def response_cache(
@@ -262,7 +279,7 @@ async def shared_state(
     *,
     metrics: Metrics | None = None,
     clock: Clock | None = None,
-    prefix: str = DEFAULT_PREFIX,
+    prefix: str | None = None,
     timeout_s: float = REDIS_TIMEOUT_S,
     reservation_ttl_s: float = RESERVATION_TTL_S,
 ) -> AsyncIterator[SharedState | None]:
@@ -275,6 +292,7 @@ async def shared_state(
         yield None
         return
     client, sync_client = redis_clients(url, timeout_s=timeout_s)
+    prefix = prefix or settings.redis_prefix
     health = RedisHealth(replicas=settings.replicas)
     locks = RedisLocks(client, health=health, prefix=prefix)
     state = SharedState(

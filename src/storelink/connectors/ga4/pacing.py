@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from storelink.connectors.ga4.errors import (
     CONCURRENCY_WAIT_S,
@@ -45,7 +47,10 @@ from storelink.connectors.ga4.errors import (
 from storelink.errors import ConnectorError, ErrorKind, Headroom
 from storelink.resilience.classify import RateHint
 from storelink.resilience.clock import Clock
-from storelink.resilience.limiter import Reservation, TokenBucketLimiter
+from storelink.resilience.limiter import RateLimiter, Reservation, TokenBucketLimiter
+
+if TYPE_CHECKING:
+    from storelink.resilience.shared import SharedState
 
 __all__ = [
     "STANDARD_QUOTAS",
@@ -77,6 +82,10 @@ class PacingContext:
 
 pacing_context: ContextVar[PacingContext | None] = ContextVar("storelink_ga4_pacing", default=None)
 _NO_CONTEXT = PacingContext()
+
+
+def _whole() -> float:
+    return 1.0
 
 
 @contextmanager
@@ -122,10 +131,13 @@ class Ga4QuotaLimiter:
         default_deadline_s: float = 30.0,
         quotas: dict[str, float] | None = None,
     ) -> None:
-        self._clock = clock
-        self._wall = wall
+        self.clock = clock
+        self.wall = wall
         self._rate = TokenBucketLimiter(rate=rate, capacity=burst, clock=clock)
-        self._default_deadline_s = default_deadline_s
+        self.default_deadline_s = default_deadline_s
+        # The part of the property's concurrency, error and token budgets this limiter may use
+        # alone: all of it, except for a replica whose shared state is unreachable (1/replicas).
+        self.share: Callable[[], float] = _whole
         self.quotas = dict(STANDARD_QUOTAS if quotas is None else quotas)
         self._categories: dict[str, _Category] = {}
         self._held: dict[int, _Held] = {}
@@ -149,7 +161,7 @@ class Ga4QuotaLimiter:
         return len(self._held)
 
     def server_errors_left(self) -> int:
-        now = self._clock.now()
+        now = self.clock.now()
         while self._errors and now - self._errors[0] >= ERROR_WINDOW_S:
             self._errors.popleft()
         left = self.quotas["serverErrorsPerProjectPerHour"] - len(self._errors)
@@ -168,12 +180,13 @@ class Ga4QuotaLimiter:
         await self._admit_errors(ctx)
         state = self._category(ctx.category)
         self._roll(state)
-        now = self._clock.now()
+        now = self.clock.now()
         waits = [max(0.0, state.blocked_until - now)]
         held_cost = sum(h.cost for h in self._held.values() if h.category == ctx.category)
+        share = self.share()
         for bucket in state.buckets.values():
             floor = max(20.0, bucket.maximum * 0.01)
-            if bucket.remaining - held_cost - cost < floor:
+            if bucket.remaining * share - held_cost - cost < floor * share:
                 waits.append(bucket.resets_at - now)
         rate = await self._rate.reserve(1.0)
         waits.append(rate.wait_s)
@@ -199,6 +212,12 @@ class Ga4QuotaLimiter:
         name, bucket = min(state.buckets.items(), key=lambda item: item[1].remaining)
         return Headroom(available=bucket.remaining, maximum=bucket.maximum, unit=f"tokens ({name})")
 
+    def shared_with(self, state: SharedState, key: str) -> RateLimiter:
+        """This limiter with the property's state shared by the replicas in Redis (issue 10)."""
+        from storelink.connectors.ga4.shared_quota import SharedGa4Limiter  # it builds on this module
+
+        return SharedGa4Limiter.over(self, state, key)
+
     # -- internals ----------------------------------------------------------------------------------
     def _category(self, name: str) -> _Category:
         state = self._categories.get(name)
@@ -211,19 +230,19 @@ class Ga4QuotaLimiter:
         return state
 
     def _resets_at(self, bucket: str) -> float:
-        wall = self._wall()
+        wall = self.wall()
         span = seconds_to_pacific_midnight(wall) if bucket == "tokensPerDay" else seconds_to_next_hour(wall)
-        return self._clock.now() + span
+        return self.clock.now() + span
 
     def _roll(self, state: _Category) -> None:
-        now = self._clock.now()
+        now = self.clock.now()
         for name, bucket in state.buckets.items():
             if now >= bucket.resets_at:
                 bucket.remaining = bucket.maximum
                 bucket.resets_at = self._resets_at(name)
 
     def _observe(self, hint: Ga4QuotaHint, category: str) -> None:
-        now = self._clock.now()
+        now = self.clock.now()
         state = self._category(category)
         self._roll(state)
         if hint.server_error:
@@ -248,7 +267,7 @@ class Ga4QuotaLimiter:
 
     def _error_wait(self) -> float:
         """How long until one more server error would fit again, with nothing in flight."""
-        now = self._clock.now()
+        now = self.clock.now()
         candidates = []
         if self._errors:
             candidates.append(self._errors[0] + ERROR_WINDOW_S - now)
@@ -259,10 +278,13 @@ class Ga4QuotaLimiter:
     async def _admit_errors(self, ctx: PacingContext) -> None:
         """Wait until the failure of every attempt in flight plus this one would leave one error spare;
         refuse at once when even a lone attempt could not (with the wait as ``retry_after_s``)."""
-        deadline_at = ctx.deadline_at if ctx.deadline_at is not None else self._clock.now() + self._default_deadline_s
+        deadline_at = ctx.deadline_at if ctx.deadline_at is not None else self.clock.now() + self.default_deadline_s
         while True:
             left = self.server_errors_left()
-            if left - (len(self._held) + 1) >= 1:
+            allowed = left - 1  # attempts that may fail at once and leave one error spare
+            if (share := self.share()) < 1.0:
+                allowed = max(1, math.floor(allowed * share)) if left > 1 else 0
+            if len(self._held) + 1 <= allowed:
                 return
             if left <= 1:
                 wait = self._error_wait()
@@ -274,7 +296,7 @@ class Ga4QuotaLimiter:
                     retry_after_s=wait,
                     upstream_code="serverErrorsPerProjectPerHour",
                 )
-            remaining = deadline_at - self._clock.now()
+            remaining = deadline_at - self.clock.now()
             try:
                 if remaining <= 0:
                     raise TimeoutError

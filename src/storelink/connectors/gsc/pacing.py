@@ -30,13 +30,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from storelink.connectors.ga4.errors import PACIFIC, seconds_to_pacific_midnight
 from storelink.connectors.gsc.errors import GscThrottleHint
 from storelink.errors import Headroom
 from storelink.resilience.classify import RateHint
 from storelink.resilience.clock import Clock
-from storelink.resilience.limiter import Reservation, TokenBucketLimiter
+from storelink.resilience.limiter import RateLimiter, Reservation, TokenBucketLimiter
+
+if TYPE_CHECKING:
+    from storelink.resilience.shared import SharedState
 
 __all__ = ["CATEGORIES", "GscLimiter", "gsc_category", "paced_as"]
 
@@ -73,36 +77,30 @@ class _Held:
 
 class GscLimiter:
     def __init__(self, *, clock: Clock, wall: Callable[[], float], rate: float, burst: float) -> None:
-        self._clock = clock
-        self._wall = wall
+        self.clock = clock
+        self.wall = wall
         analytics_per_minute = min(SEARCH_ANALYTICS_PER_MINUTE, rate * 60.0 + burst)
-        self.buckets = {
+        self.buckets: dict[str, RateLimiter] = {
             "search_analytics": per_minute_bucket(analytics_per_minute, burst, clock, "queries"),
             "inspection": per_minute_bucket(INSPECTIONS_PER_MINUTE, 10, clock, "inspections"),
             "other": per_minute_bucket(OTHER_PER_MINUTE, OTHER_PER_SECOND, clock, "requests"),
         }
+        self.inspections_per_day = INSPECTIONS_PER_DAY
         self._blocked_until = dict.fromkeys(CATEGORIES, 0.0)
         self._inspections_day: dt.date | None = None
         self.inspections_today = 0
         self._held: dict[int, _Held] = {}
         self._ids = itertools.count(1)
 
-    def _pacific_today(self) -> dt.date:
-        return dt.datetime.fromtimestamp(self._wall(), PACIFIC).date()
+    def pacific_today(self) -> dt.date:
+        return dt.datetime.fromtimestamp(self.wall(), PACIFIC).date()
 
     async def reserve(self, cost: float) -> Reservation:
         category = gsc_category.get()
-        now = self._clock.now()
         inner = await self.buckets[category].reserve(cost)
-        waits = [inner.wait_s, self._blocked_until[category] - now]
-        if category == "inspection":
-            today = self._pacific_today()
-            if today != self._inspections_day:
-                self._inspections_day, self.inspections_today = today, 0
-            if self.inspections_today + 1 > INSPECTIONS_PER_DAY:
-                waits.append(seconds_to_pacific_midnight(self._wall()))
-            else:
-                self.inspections_today += 1
+        waits = [inner.wait_s, await self.hold_wait(category)]
+        if category == "inspection" and not await self.take_inspection():
+            waits.append(seconds_to_pacific_midnight(self.wall()))
         reservation = Reservation(cost=cost, wait_s=max(0.0, *waits), id=next(self._ids))
         self._held[reservation.id] = _Held(category, inner)
         return reservation
@@ -111,20 +109,43 @@ class GscLimiter:
         held = self._held.pop(reservation.id, None)
         if held is not None:
             await self.buckets[held.category].cancel(held.inner)
-            if held.category == "inspection" and reservation.wait_s < 3600 and self.inspections_today:
-                self.inspections_today -= 1
+            if held.category == "inspection" and reservation.wait_s < 3600:
+                await self.give_back_inspection()
 
     async def settle(self, reservation: Reservation, hint: RateHint | None) -> None:
         held = self._held.pop(reservation.id, None)
+        if held is not None:
+            await self.buckets[held.category].settle(held.inner, None)
         if isinstance(hint, GscThrottleHint) and hint.blocked_s > 0:
             category = hint.category if hint.category in self._blocked_until else (held.category if held else "other")
-            self._blocked_until[category] = max(self._blocked_until[category], self._clock.now() + hint.blocked_s)
+            await self.hold(category, hint.blocked_s)
 
     def headroom(self) -> Headroom | None:
-        bucket = self.buckets["search_analytics"]
-        return Headroom(
-            available=max(0.0, round(bucket.tokens, 3)),
-            maximum=bucket.capacity,
-            unit="queries",
-            restore_per_s=bucket.rate,
-        )
+        return self.buckets["search_analytics"].headroom()
+
+    # -- what a shared limiter keeps in Redis instead (gsc/shared_quota.py) ------------------------
+    async def take_inspection(self) -> bool:
+        """Count one URL inspection against today's (Pacific) budget; False when it is spent."""
+        today = self.pacific_today()
+        if today != self._inspections_day:
+            self._inspections_day, self.inspections_today = today, 0
+        if self.inspections_today + 1 > self.inspections_per_day:
+            return False
+        self.inspections_today += 1
+        return True
+
+    async def give_back_inspection(self) -> None:
+        self.inspections_today = max(0, self.inspections_today - 1)
+
+    async def hold(self, category: str, seconds: float) -> None:
+        """Send nothing of ``category`` for ``seconds`` (the upstream said so)."""
+        self._blocked_until[category] = max(self._blocked_until[category], self.clock.now() + seconds)
+
+    async def hold_wait(self, category: str) -> float:
+        return max(0.0, self._blocked_until[category] - self.clock.now())
+
+    def shared_with(self, state: SharedState, key: str) -> RateLimiter:
+        """This limiter with the site's budgets shared by the replicas in Redis (issue 10)."""
+        from storelink.connectors.gsc.shared_quota import SharedGscLimiter  # it builds on this module
+
+        return SharedGscLimiter.over(self, state, key)
