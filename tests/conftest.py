@@ -33,6 +33,8 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             or name == "ENABLE_MCP"
         ):
             monkeypatch.delenv(name, raising=False)
+    # No background ingest of the demo site in every server a test starts (tests of it turn it on).
+    monkeypatch.setenv("STORELINK_SITE_WARM_UP", "false")
     monkeypatch.chdir(tmp_path)
 
 

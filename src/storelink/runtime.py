@@ -8,6 +8,7 @@ store, and closes everything on the way out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -64,6 +65,33 @@ class Runtime:
                         self.settings, store=self.store, metrics=self.metrics, cache=self.cache, registry=self.registry
                     )
         return self._knowledge
+
+    @asynccontextmanager
+    async def warming_up(self) -> AsyncIterator[None]:
+        """While the block runs, open site knowledge in the background and, in mock mode, ingest the
+        demo site (``STORELINK_SITE_WARM_UP``), so an agent's first search does not wait ~40 s for
+        it (longer than many MCP clients wait for a tool). A failure is logged and left for the
+        first search to meet and report."""
+        if not self.settings.site.warm_up:
+            yield
+            return
+
+        async def warm() -> None:
+            try:
+                kb = await self.knowledge()
+                await kb.ensure_ready()
+            except Exception as exc:  # noqa: BLE001  (a background task: nothing else would see it)
+                log.warning(
+                    "site knowledge warm-up failed (%s: %s); the first search will try again", type(exc).__name__, exc
+                )
+
+        task = asyncio.create_task(warm(), name="storelink-site-warm-up")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def aclose(self) -> None:
         if self._knowledge is not None:

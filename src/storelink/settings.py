@@ -107,6 +107,11 @@ class SiteKnobs(ConnectorKnobs):
     pool_size: int = Field(4, ge=1, description="HTTP connection pool size.")
     max_retries: int = Field(2, ge=0, le=10, description="Retries after the first attempt.")
     cache_ttl: float = Field(86_400.0, ge=0, description="Pages are revalidated (ETag/Last-Modified) after this.")
+    warm_up: bool = Field(
+        True,
+        description="`serve` and `mcp` open site knowledge at start (in mock mode: ingest the demo site) in the "
+        "background, so the first search does not wait for it.",
+    )
 
 
 CONNECTOR_NAMES = ("shopify", "ga4", "gsc", "bing", "zoho")

@@ -168,7 +168,7 @@ def mcp_stdio() -> None:
     settings = cli_settings()  # logs go to stderr: stdout carries the protocol
 
     async def run() -> None:
-        async with open_runtime(settings) as runtime:
+        async with open_runtime(settings) as runtime, runtime.warming_up():
             server = build_server(settings, lambda: runtime, builtin_connectors())
             await server.run_stdio_async()
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,11 +21,14 @@ from rich.table import Table
 from storelink.cli.common import cli_settings
 from storelink.connectors.progress import progress_listener
 from storelink.errors import ConfigurationError, ConnectorError
-from storelink.rag.discover import CrawlLimits
-from storelink.rag.goldens import evaluate, load_goldens, tune_fusion
-from storelink.rag.knowledge import SiteKnowledge
 from storelink.runtime import open_runtime
 from storelink.settings import Settings
+
+if TYPE_CHECKING:
+    from storelink.rag.knowledge import SiteKnowledge
+
+# The RAG stack (trafilatura, lxml, bm25s, Chroma) is imported by the commands that use it, not by
+# every `storelink` invocation: it is most of the CLI's start-up time.
 
 __all__ = ["rag_app"]
 
@@ -37,6 +40,8 @@ T = TypeVar("T")
 
 @asynccontextmanager
 async def knowledge(settings: Settings, *, dense: bool | None = None) -> AsyncIterator[SiteKnowledge]:
+    from storelink.rag.knowledge import SiteKnowledge
+
     async with open_runtime(settings) as rt:
         kb = await SiteKnowledge.open(
             settings, store=rt.store, metrics=rt.metrics, cache=rt.cache, registry=rt.registry, dense=dense
@@ -103,6 +108,8 @@ def discover(
 
     async def work() -> dict[str, Any]:
         async with knowledge(settings, dense=False) as kb:
+            from storelink.rag.discover import CrawlLimits
+
             report = await kb.discover(url, limits=CrawlLimits(max_pages=max_pages, max_depth=max_depth))
             return report.model_dump()
 
@@ -188,6 +195,8 @@ def eval_(
 ) -> None:
     """Score the goldens: pass rate, hit@k, MRR, nDCG. Exits 1 below the threshold in quality.toml."""
     settings = cli_settings()
+    from storelink.rag.goldens import evaluate, load_goldens, tune_fusion
+
     goldens = load_goldens(goldens_file)
 
     async def work() -> dict[str, Any]:

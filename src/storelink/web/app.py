@@ -114,6 +114,7 @@ def create_app(
                 if v is not None
             }
             app.state.dashboard = await stack.enter_async_context(dashboard_services(runtime, **intervals))
+            await stack.enter_async_context(runtime.warming_up())
             if endpoint is not None:
                 await stack.enter_async_context(endpoint.lifespan())
             yield
