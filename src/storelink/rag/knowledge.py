@@ -161,8 +161,10 @@ class SiteKnowledge:
 
     async def ensure_ready(self) -> IngestReport | None:
         """Mock mode's first use: discover and ingest the demo site when nothing is ingested yet."""
-        if self.mode != "mock" or self.docs.page_count() > 0:
+        if self.mode != "mock":
             return None
+        if self.docs.page_count() > 0 and not self._ready.locked():
+            return None  # ingested, and no first ingest is still writing (the warm-up's, say)
         async with self._ready:
             if self.docs.page_count() > 0:
                 return None
