@@ -1,9 +1,8 @@
 """Mock mode end to end: the real connectors over their fakes, the real views, the real pages.
 
 The demo data holds real cases of every signal; these tests check each kind shows up with
-plausible figures. ``looptime`` makes the Shopify cost limiter's waits instant (inventory levels
-page through ~1,200 rows under the fake's cost bucket: about 50 s of real waiting otherwise); the Shopify
-fake's bucket is refilled on the same loop clock."""
+plausible figures. ``looptime`` makes the Shopify cost limiter's waits and bulk-operation polls
+instant; the Shopify fake's bucket is refilled on the same loop clock."""
 
 from __future__ import annotations
 

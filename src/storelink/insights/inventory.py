@@ -87,7 +87,7 @@ def find_signals(
 
 # -- gathering ---------------------------------------------------------------------------------------------
 
-STOCK_ROW_LIMIT = 5_000  # the inventory_levels maximum
+STOCK_ROW_LIMIT = 5_000  # the inventory_levels maximum; a read this large runs as one bulk operation
 
 
 async def gather_inventory(runtime: Runtime, params: InventoryParams) -> InventoryResult:

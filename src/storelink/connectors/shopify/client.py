@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx2
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from storelink.connectors.base import Connector, NoParams, operation
 from storelink.connectors.http import SharedTransport
@@ -40,6 +40,10 @@ MAX_PAGE = 250
 DEMO_SHOP = "demo-performance.myshopify.com"
 DEMO_TOKEN = "shpat_demo_token"  # noqa: S105  (the local fake's public demo credential)
 PAGED_SALES_MAX_DAYS = 31  # longer ranges go through a bulk operation, which has no cost limit
+PAGED_INVENTORY_MAX_COST = MAX_QUERY_COST  # inventory reads that may request more run as a bulk operation
+BULK_BUSY_CODES = frozenset({"OPERATION_IN_PROGRESS", "LIMIT_REACHED"})  # the app's bulk slots are taken
+BULK_POLL_FIRST_S = 0.1  # small bulk queries finish in about a second: poll early, then back off
+BULK_POLL_MAX_S = 2.0
 
 
 def normalise_shop(shop: str) -> str:
@@ -379,41 +383,38 @@ class ShopifyConnector(Connector):
     @operation(example={"location": "Main Warehouse", "only_low": True, "limit": 10})
     async def inventory_levels(self, params: m.InventoryParams) -> m.InventoryReport:
         """Available stock per item and location, flagging rows at or below the threshold.
-        Scopes: read_inventory, read_locations."""
-        data = await self.graphql(q.LOCATIONS, {}, operation="inventory_levels", cache_ttl_s=None)
-        locations = data.get("locations", {}).get("nodes", [])
-        if params.location:
-            wanted = params.location.strip().lower()
-            locations = [
-                loc for loc in locations if loc["name"].lower() == wanted or loc["id"] == _gid("Location", wanted)
-            ]
-            if not locations:
-                raise ConnectorError(ErrorKind.NOT_FOUND, f"Shopify has no location {params.location!r}.")
+
+        Small reads page through each location; reads that could cost more than one query's worth
+        of points (large `limit`, `only_low`, many locations) run as a bulk operation, which has no
+        cost limit. Both give the same rows. Scopes: read_inventory, read_locations."""
+        return await self.read_inventory(params)
+
+    async def read_inventory(self, params: m.InventoryParams, *, bulk: bool | None = None) -> m.InventoryReport:
+        """What ``inventory_levels`` returns; ``bulk`` forces a path (None: the cheaper one)."""
+        locations = await self._inventory_locations(params.location)
+        if bulk is None:
+            bulk = self._inventory_needs_bulk(params, len(locations))
+        per_location: dict[str, list[m.InventoryRow]] | None = None
+        if bulk:
+            try:
+                per_location = await self._bulk_inventory(locations, params)
+            except ConnectorError as exc:
+                if exc.upstream_code not in BULK_BUSY_CODES:
+                    raise
+                # Other bulk queries of this app fill Shopify's slots: the paged read gives the
+                # same rows, only paced by the cost bucket.
+        # Rows in location order, then Shopify's order within a location; one row past `limit`
+        # says that more exist.
         rows: list[m.InventoryRow] = []
-        truncated = False
         for loc in locations:
-            async for level, _, _ in self._location_levels(loc["id"]):
-                item = level.get("item") or {}
-                variant = item.get("variant") or {}
-                available = next((x["quantity"] for x in level.get("quantities", []) if x["name"] == "available"), 0)
-                low = available <= params.low_stock_threshold
-                if params.only_low and not low:
-                    continue
-                if len(rows) >= params.limit:
-                    truncated = True
-                    break
-                rows.append(
-                    m.InventoryRow(
-                        location_id=loc["id"],
-                        location=loc["name"],
-                        inventory_item_id=item.get("id", ""),
-                        sku=item.get("sku"),
-                        product=(variant.get("product") or {}).get("title"),
-                        variant=variant.get("title"),
-                        available=available,
-                        low=low,
-                    )
-                )
+            if per_location is not None:
+                rows += per_location.get(loc["id"], [])
+            else:
+                rows += await self._paged_location_rows(loc, params, need=params.limit - len(rows) + 1)
+            if len(rows) > params.limit:
+                break
+        truncated = len(rows) > params.limit
+        rows = rows[: params.limit]
         rows.sort(key=lambda r: (r.available, r.location, r.sku or ""))
         return m.InventoryReport(
             threshold=params.low_stock_threshold,
@@ -422,23 +423,89 @@ class ShopifyConnector(Connector):
             truncated=truncated,
         )
 
-    async def _location_levels(self, location_id: str) -> AsyncIterator[tuple[dict[str, Any], None, bool]]:
-        per_node = max(1, q.node_cost(q.LOCATION_INVENTORY))
-        first = max(1, min(MAX_PAGE, (MAX_QUERY_COST - 4) // per_node))
+    async def _inventory_locations(self, location: str | None) -> list[dict[str, Any]]:
+        data = await self.graphql(q.LOCATIONS, {}, operation="inventory_levels", cache_ttl_s=None)
+        locations: list[dict[str, Any]] = data.get("locations", {}).get("nodes", [])
+        if location:
+            wanted = location.strip().lower()
+            locations = [
+                loc for loc in locations if loc["name"].lower() == wanted or loc["id"] == _gid("Location", wanted)
+            ]
+            if not locations:
+                raise ConnectorError(ErrorKind.NOT_FOUND, f"Shopify has no location {location!r}.")
+        return locations
+
+    def _inventory_page_cap(self) -> int:
+        return max(1, min(MAX_PAGE, (MAX_QUERY_COST - 4) // max(1, q.node_cost(q.LOCATION_INVENTORY))))
+
+    def _inventory_needs_bulk(self, params: m.InventoryParams, locations: int) -> bool:
+        """Page only when even the worst case (one page per location) requests at most one
+        query's worth of points, which a full bucket pays without waiting."""
+        if params.only_low:
+            return True  # how many rows the filter skips, so how many pages, is unknown
+        need = params.limit + 1
+        if need > self._inventory_page_cap():
+            return True
+        page = self.costs.cost(q.LOCATION_INVENTORY, {"id": "", "first": need, "after": None})
+        return locations * page > PAGED_INVENTORY_MAX_COST
+
+    async def _paged_location_rows(
+        self, loc: dict[str, Any], params: m.InventoryParams, *, need: int
+    ) -> list[m.InventoryRow]:
+        """Up to ``need`` rows of one location that pass the filter, page by page."""
+        cap = self._inventory_page_cap()
+        rows: list[m.InventoryRow] = []
         after: str | None = None
-        while True:
+        pages = 0
+        while len(rows) < need:
+            # Without a filter every node is a row, so a page needs no more than what is missing.
+            first = cap if params.only_low else min(cap, need - len(rows))
             data = await self.graphql(
-                q.LOCATION_INVENTORY,
-                {"id": location_id, "first": first, "after": after},
-                operation="inventory_levels",
+                q.LOCATION_INVENTORY, {"id": loc["id"], "first": first, "after": after}, operation="inventory_levels"
             )
             connection = (data.get("location") or {}).get("inventoryLevels") or {}
-            for node in connection.get("nodes", []):
-                yield node, None, False
+            for level in connection.get("nodes") or []:
+                row = _inventory_row(loc["id"], loc["name"], level, params.low_stock_threshold)
+                if (row.low or not params.only_low) and len(rows) < need:
+                    rows.append(row)
+            pages += 1
+            await report_progress(len(rows), None, f"{loc['name']}: page {pages}, {len(rows)} rows")
             info = connection.get("pageInfo") or {}
-            if not info.get("hasNextPage"):
-                return
-            after = info.get("endCursor")
+            if not info.get("hasNextPage") or not info.get("endCursor"):
+                break
+            after = info["endCursor"]
+        return rows
+
+    async def _bulk_inventory(
+        self, locations: list[dict[str, Any]], params: m.InventoryParams
+    ) -> dict[str, list[m.InventoryRow]]:
+        """Each wanted location's first ``limit + 1`` rows that pass the filter, from one bulk query.
+
+        Level lines are matched to their location by ``__parentId``, so the file's grouping does
+        not matter; their order within a location is Shopify's, as in the paged read. Keeping at
+        most ``limit + 1`` per location bounds memory however big the store is."""
+        names = {loc["id"]: loc["name"] for loc in locations}
+        kept: dict[str, list[m.InventoryRow]] = {loc_id: [] for loc_id in names}
+        info: dict[str, Any] = {}
+        lines = 0
+        async for line in self.bulk_query_rows(
+            q.BULK_INVENTORY,
+            operation="inventory_levels",
+            poll_interval_s=BULK_POLL_MAX_S,
+            first_poll_s=BULK_POLL_FIRST_S,
+            info=info,
+        ):
+            lines += 1
+            if lines % 1000 == 0:
+                await report_progress(lines, info.get("objects"), f"{lines} of {info.get('objects')} lines read")
+            parent = line.get("__parentId")
+            if not isinstance(parent, str) or parent not in names:
+                continue  # a location line, or a level of a location not asked for
+            row = _inventory_row(parent, names[parent], line, params.low_stock_threshold)
+            bucket = kept[parent]
+            if (row.low or not params.only_low) and len(bucket) <= params.limit:
+                bucket.append(row)
+        return kept
 
     @operation(example={"limit": 5})
     async def list_customers(self, params: m.ListCustomersParams) -> m.CustomerPage:
@@ -525,25 +592,45 @@ class ShopifyConnector(Connector):
         poll_interval_s: float = 2.0,
         info: dict[str, Any] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Run a bulk query and yield the JSONL rows of its result as they are read."""
+        """Export products or orders (optionally filtered by ``search``) through a bulk query."""
         template = q.BULK_PRODUCTS if resource == "products" else q.BULK_ORDERS
         args = f'query: "{search}"' if search else ""
         document = template.replace("(QUERY)", f"({args})" if args else "")
+        async for row in self.bulk_query_rows(
+            document, operation=operation, poll_interval_s=poll_interval_s, info=info
+        ):
+            yield row
+
+    async def bulk_query_rows(
+        self,
+        document: str,
+        *,
+        operation: str,
+        poll_interval_s: float = 2.0,
+        first_poll_s: float | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Run one bulk query and yield the JSONL rows of its result as they are read.
+
+        Polls every ``poll_interval_s``; with ``first_poll_s`` the waits start there and double up
+        to ``poll_interval_s``, so a small operation is seen as soon as it completes."""
         started = await self.graphql(q.BULK_RUN, {"query": document}, operation=operation)
         result = started.get("bulkOperationRunQuery") or {}
         errors = result.get("userErrors") or []
-        if errors:
+        if errors or not (result.get("bulkOperation") or {}).get("id"):
+            code = errors[0].get("code") if errors else None
+            why = errors[0].get("message") if errors else "it returned no operation"
             raise ConnectorError(
-                ErrorKind.INVALID_REQUEST
-                if errors[0].get("code") != "OPERATION_IN_PROGRESS"
-                else ErrorKind.RATE_LIMITED,
-                f"Shopify refused the bulk operation: {errors[0].get('message')}",
+                ErrorKind.RATE_LIMITED if code in BULK_BUSY_CODES else ErrorKind.INVALID_REQUEST,
+                f"Shopify refused the bulk operation: {why}",
                 retryable=False,
+                upstream_code=code,
             )
         op_id = result["bulkOperation"]["id"]
         info = info if info is not None else {}
         info["id"] = op_id
         await report_progress(0, None, "bulk operation started")
+        wait = first_poll_s if first_poll_s is not None else poll_interval_s
         while True:
             node = (await self.graphql(q.BULK_OPERATION, {"id": op_id}, operation=operation)).get("node") or {}
             status = node.get("status", "")
@@ -560,14 +647,54 @@ class ShopifyConnector(Connector):
                     ErrorKind.UPSTREAM_ERROR,
                     f"Shopify's bulk operation ended {status} ({node.get('errorCode') or 'no code'}); retry later.",
                 )
-            await self.clock.sleep(poll_interval_s)
+            await self.clock.sleep(wait)
+            wait = min(poll_interval_s, wait * 2)
         url = node.get("url")
         if not url:
             return  # an empty result has no file
         response = await self.http.request("GET", url, operation=f"{operation}_download", cache_ttl_s=0.0)
         for line in response.content.splitlines():
-            if line.strip():
-                yield json.loads(line)
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                raise ConnectorError(
+                    ErrorKind.UPSTREAM_ERROR,
+                    "Shopify's bulk result file holds a line that is not JSON; run the operation again.",
+                    request_id=response.report.request_id,
+                ) from exc
+            if not isinstance(row, dict):
+                raise ConnectorError(
+                    ErrorKind.UPSTREAM_ERROR,
+                    "Shopify's bulk result file holds a line that is not an object; run the operation again.",
+                    request_id=response.report.request_id,
+                )
+            yield row
+
+
+def _inventory_row(location_id: str, location: str, level: dict[str, Any], threshold: int) -> m.InventoryRow:
+    """One level as a row (from a page's node or a bulk file's line, which have the same shape)."""
+    try:
+        item = level.get("item") or {}
+        variant = item.get("variant") or {}
+        quantities = level.get("quantities") or []
+        available = next((x["quantity"] for x in quantities if x.get("name") == "available"), 0)
+        return m.InventoryRow(
+            location_id=location_id,
+            location=location,
+            inventory_item_id=item.get("id", ""),
+            sku=item.get("sku"),
+            product=(variant.get("product") or {}).get("title"),
+            variant=variant.get("title"),
+            available=available,
+            low=available <= threshold,
+        )
+    except (AttributeError, KeyError, TypeError, ValidationError) as exc:
+        raise ConnectorError(
+            ErrorKind.UPSTREAM_ERROR,
+            "Shopify sent an inventory level in an unexpected shape; this breaks its contract. Retry later.",
+        ) from exc
 
 
 class _DayTotals:

@@ -14,6 +14,7 @@ from functools import cache
 from graphql import FieldNode, IntValueNode, OperationDefinitionNode, SelectionSetNode, VariableNode, parse
 
 __all__ = [
+    "BULK_INVENTORY",
     "BULK_OPERATION",
     "BULK_ORDERS",
     "BULK_PRODUCTS",
@@ -125,19 +126,22 @@ query Locations {
   locations(first: 50) { nodes { id name } }
 }"""
 
-LOCATION_INVENTORY = """
-query LocationInventory($id: ID!, $first: Int!, $after: String) {
-  location(id: $id) {
-    id name
-    inventoryLevels(first: $first, after: $after) {
-      nodes {
+# One inventory level as both reads select it, so the paged and the bulk result cannot drift apart.
+_LEVEL_FIELDS = """
         item { id sku variant { title product { title } } }
-        quantities(names: ["available"]) { name quantity }
-      }
-      pageInfo { hasNextPage endCursor }
-    }
-  }
-}"""
+        quantities(names: ["available"]) { name quantity }"""
+
+LOCATION_INVENTORY = f"""
+query LocationInventory($id: ID!, $first: Int!, $after: String) {{
+  location(id: $id) {{
+    id name
+    inventoryLevels(first: $first, after: $after) {{
+      nodes {{{_LEVEL_FIELDS}
+      }}
+      pageInfo {{ hasNextPage endCursor }}
+    }}
+  }}
+}}"""
 
 BULK_RUN = """
 mutation BulkRun($query: String!) {
@@ -159,6 +163,12 @@ BULK_PRODUCTS = """
     id title handle vendor productType status tags totalInventory createdAt updatedAt
     variants { edges { node { id title sku price inventoryQuantity } } }
 } } } }"""
+
+# Every location's levels in one bulk query: the levels come back as lines of their own whose
+# ``__parentId`` is the location's id (which is why the location selects ``id``).
+BULK_INVENTORY = f"""
+{{ locations {{ edges {{ node {{ id name inventoryLevels {{ edges {{ node {{{_LEVEL_FIELDS}
+}} }} }} }} }} }} }}"""
 
 BULK_ORDERS = f"""
 {{ orders(QUERY) {{ edges {{ node {{
