@@ -128,23 +128,61 @@ async def test_one_replicas_quota_report_holds_back_the_others(tmp_path: Path, p
         assert fake.stats.get(f"POST /v1beta/properties/{PROPERTY}:runReport", 0) == sent  # B sent nothing
 
 
-async def test_a_lease_left_by_a_crashed_replica_expires(prefix: str) -> None:
+QUOTAS = {
+    "tokensPerDay": 200_000.0,
+    "tokensPerHour": 40_000.0,
+    "tokensPerProjectPerHour": 14_000.0,
+    "concurrentRequests": 2.0,
+    "serverErrorsPerProjectPerHour": 10.0,
+}
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[aioredis.Redis]:
     client = aioredis.Redis.from_url(SHARED_REDIS_URL)
-    quotas = {
-        "tokensPerDay": 200_000.0,
-        "tokensPerHour": 40_000.0,
-        "tokensPerProjectPerHour": 14_000.0,
-        "concurrentRequests": 2.0,
-        "serverErrorsPerProjectPerHour": 10.0,
-    }
-    crashed = RedisGa4Gate(client, key="ga4:p", quotas=quotas, prefix=prefix, lease_ttl_s=0.3)
-    alive = RedisGa4Gate(client, key="ga4:p", quotas=quotas, prefix=prefix, lease_ttl_s=0.3)
-    assert (await crashed.admit("core", 10, wall=0)).status == "ok"
-    assert (await crashed.admit("core", 10, wall=0)).status == "ok"  # … and never released
-    assert (await alive.admit("core", 10, wall=0)).status == "busy"
-    await asyncio.sleep(0.4)
-    assert (await alive.admit("core", 10, wall=0)).status == "ok"
+    yield client
     await client.aclose()
+
+
+async def test_a_lease_left_by_a_crashed_replica_expires(prefix: str, client: aioredis.Redis) -> None:
+    crashed = RedisGa4Gate(client, key="ga4:p", quotas=QUOTAS, prefix=prefix, lease_ttl_s=0.3)
+    alive = RedisGa4Gate(client, key="ga4:p", quotas=QUOTAS, prefix=prefix, lease_ttl_s=0.3)
+    assert (await crashed.admit(crashed.member("core", 10), wall=0)).status == "ok"
+    assert (await crashed.admit(crashed.member("core", 10), wall=0)).status == "ok"  # … and never released
+    waiting = alive.member("core", 10)
+    assert (await alive.admit(waiting, wall=0)).status == "busy"
+    await asyncio.sleep(0.4)
+    assert (await alive.admit(waiting, wall=0)).status == "ok"
+
+
+async def test_a_full_property_admits_first_come_first_served(prefix: str, client: aioredis.Redis) -> None:
+    """Replica B's attempt queued before replica C's gets the next free lease, however often C asks."""
+    a, b, c = (RedisGa4Gate(client, key="ga4:q", quotas=QUOTAS, prefix=prefix) for _ in range(3))
+    held = [a.member("core", 10), a.member("core", 10)]
+    for member in held:
+        assert (await a.admit(member, wall=0)).status == "ok"
+    first, second = b.member("core", 10), c.member("core", 10)
+    assert (await b.admit(first, wall=0)).status == "busy"
+    assert (await c.admit(second, wall=0)).status == "busy"
+    await a.settle(held[0], "core", None, wall=0)
+    for _ in range(3):
+        assert (await c.admit(second, wall=0)).status == "busy"  # B is ahead
+    assert (await b.admit(first, wall=0)).status == "ok"
+    await a.release(held[1])
+    assert (await c.admit(second, wall=0)).status == "ok"
+
+
+async def test_a_waiter_that_stops_asking_loses_its_place(prefix: str, client: aioredis.Redis) -> None:
+    a, b, c = (RedisGa4Gate(client, key="ga4:r", quotas=QUOTAS, prefix=prefix, waiter_stale_s=0.2) for _ in range(3))
+    held = [a.member("core", 10), a.member("core", 10)]
+    for member in held:
+        await a.admit(member, wall=0)
+    gone, later = b.member("core", 10), c.member("core", 10)
+    assert (await b.admit(gone, wall=0)).status == "busy"  # … then B's replica dies
+    await a.release(held[0])
+    assert (await c.admit(later, wall=0)).status == "busy"
+    await asyncio.sleep(0.3)
+    assert (await c.admit(later, wall=0)).status == "ok"
 
 
 async def test_redis_unreachable_each_replica_takes_its_share(tmp_path: Path) -> None:

@@ -10,6 +10,10 @@ so each is atomic, on Redis' clock only (``TIME``) so skewed replicas agree:
   and estimated cost. Concurrency and the server-error rule (the failure of every attempt in flight
   must leave one error spare) count them; a replica that dies holding one stops counting when its
   score passes (the wait plus :data:`LEASE_TTL_S`).
+* **waiters** (a ZSET scored by ticket, in order of arrival, and one of when each last asked): attempts that found the
+  property full are admitted first come, first served across replicas, so none starves while
+  later ones get in; a waiter that stops asking (it gave up, or its replica died) is forgotten
+  after :data:`WAITER_STALE_S`.
 * **server errors** (a ZSET of the times they were seen, over a rolling hour) and the last count
   the server reported, reconciled as the local limiter does: the lower figure wins.
 * **token buckets** per category (``tokensPerDay``, ``…PerHour``, ``…PerProjectPerHour``): the
@@ -53,8 +57,11 @@ __all__ = ["LEASE_TTL_S", "Admission", "RedisGa4Gate", "SharedGa4Limiter"]
 LEASE_TTL_S = 60.0
 # Between looks at a property that is at its concurrency: short against a report's ~100 ms or more.
 POLL_S = 0.025
+# A waiter that has not asked for this long has gone (polls come every POLL_S).
+WAITER_STALE_S = 2.0
 
-# KEYS[1] state hash, KEYS[2] leases ZSET, KEYS[3] server-error ZSET. Times are Redis ms.
+# KEYS[1] state hash, KEYS[2] leases ZSET, KEYS[3] server-error ZSET, KEYS[4] waiters by ticket,
+# KEYS[5] waiters by when they last asked. Times are Redis ms.
 _PRELUDE = """
 local HOUR = 3600000
 local STATE_TTL_MS = 172800000
@@ -69,15 +76,20 @@ local function window(bucket, offset_s)
   return id, (id + 1) * HOUR
 end
 local function touch()
-  for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], STATE_TTL_MS) end
+  for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], STATE_TTL_MS) end
+end
+local function unqueue(member)
+  redis.call('ZREM', KEYS[4], member)
+  redis.call('ZREM', KEYS[5], member)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - HOUR)
 """
 
-# ARGV: 1 category, 2 cost, 3 member, 4 lease ttl ms, 5 Pacific offset s, 6 concurrency, 7 error quota,
-# 8.. bucket name and its assumed maximum, in pairs. Replies {status, wait ms}: 'ok' (leased; wait
-# before sending), 'busy' (no lease: look again), 'refuse' (no lease: the error budget is spent).
+# ARGV: 1 category, 2 cost, 3 member (the same on every look of one attempt), 4 lease ttl ms, 5 Pacific
+# offset s, 6 concurrency, 7 error quota, 8 waiter stale ms, 9.. bucket name and its assumed maximum,
+# in pairs. Replies {status, wait ms}: 'ok' (leased; wait before sending), 'busy' (queued, no lease:
+# look again), 'refuse' (no lease: the error budget is spent).
 _ADMIT = (
     _PRELUDE
     + """
@@ -100,19 +112,29 @@ if left <= 1 then
   if reported_at then table.insert(waits, reported_at + HOUR - now) end
   local wait = 1000
   if #waits > 0 then wait = math.max(1000, math.min(unpack(waits))) end
+  unqueue(ARGV[3])
   return {'refuse', wait}
 end
+local stale = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now - tonumber(ARGV[8]))
+for _, m in ipairs(stale) do unqueue(m) end
+if not redis.call('ZSCORE', KEYS[4], ARGV[3]) then  -- a ticket, not the time: arrivals in one ms stay ordered
+  redis.call('ZADD', KEYS[4], redis.call('HINCRBY', KEYS[1], 'ticket', 1), ARGV[3])
+end
+redis.call('ZADD', KEYS[5], now, ARGV[3])
 local leases = redis.call('ZRANGE', KEYS[2], 0, -1)
-if #leases + 1 > concurrency or left - (#leases + 1) < 1 then
+local free = math.min(concurrency - #leases, left - 1 - #leases)
+if redis.call('ZRANK', KEYS[4], ARGV[3]) >= free then
+  touch()
   return {'busy', 0}
 end
+unqueue(ARGV[3])
 local held = 0
 for _, m in ipairs(leases) do
   local c, k = string.match(m, '|([^|]*)|([^|]*)$')
   if c == category then held = held + (tonumber(k) or 0) end
 end
 local wait = math.max(0, tonumber(redis.call('HGET', KEYS[1], category .. '|blocked') or 0) - now)
-for i = 8, #ARGV, 2 do
+for i = 9, #ARGV, 2 do
   local bucket = ARGV[i]
   local f = category .. '|' .. bucket .. '|'
   local v = redis.call('HMGET', KEYS[1], f .. 'rem', f .. 'win', f .. 'max')
@@ -128,9 +150,11 @@ return {'ok', wait}
 """
 )
 
-# ARGV: 1 member. Gives an unsent lease back.
+# ARGV: 1 member. Gives an unsent lease back, or leaves the queue.
 _RELEASE = """
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[1])
 return 1
 """
 
@@ -201,20 +225,26 @@ class RedisGa4Gate:
         quotas: dict[str, float],
         prefix: str = "storelink:",
         lease_ttl_s: float = LEASE_TTL_S,
+        waiter_stale_s: float = WAITER_STALE_S,
     ) -> None:
         tag = "".join("_" if ch in "{} " else ch for ch in key)
         base = f"{prefix}ga4:{{{tag}}}"
-        self.keys = [base, f"{base}:leases", f"{base}:errors"]
+        self.keys = [base, f"{base}:leases", f"{base}:errors", f"{base}:waiting", f"{base}:asked"]
         self.quotas = quotas
         self.lease_ttl_s = lease_ttl_s
+        self.waiter_stale_s = waiter_stale_s
         self.instance = secrets.token_hex(6)  # members stay unique across replicas and restarts
         self._ids = itertools.count(1)
         self._admit = client.register_script(_ADMIT)
         self._release = client.register_script(_RELEASE)
         self._settle = client.register_script(_SETTLE)
 
-    async def admit(self, category: str, cost: float, *, wall: float) -> Admission:
-        member = f"{self.instance}:{next(self._ids)}|{category}|{cost!r}"
+    def member(self, category: str, cost: float) -> str:
+        """A new attempt's name in Redis: unique across replicas; carries its category and cost."""
+        return f"{self.instance}:{next(self._ids)}|{category}|{cost!r}"
+
+    async def admit(self, member: str, *, wall: float) -> Admission:
+        category, cost = member.split("|")[1], float(member.split("|")[2])
         maxima = [x for bucket in TOKEN_BUCKETS for x in (bucket, self.quotas[bucket])]
         reply = await self._admit(
             keys=self.keys,
@@ -226,6 +256,7 @@ class RedisGa4Gate:
                 _pacific_offset_s(wall),
                 self.quotas["concurrentRequests"],
                 self.quotas["serverErrorsPerProjectPerHour"],
+                int(self.waiter_stale_s * 1000),
                 *maxima,
             ],
         )
@@ -304,8 +335,9 @@ class SharedGa4Limiter:
     async def _admit(self, category: str, cost: float, deadline_at: float | None) -> Admission:
         clock = self.local.clock
         give_up = deadline_at if deadline_at is not None else clock.now() + self.local.default_deadline_s
+        member = self.gate.member(category, cost)
         while True:
-            admission = await self.gate.admit(category, cost, wall=self.local.wall())
+            admission = await self.gate.admit(member, wall=self.local.wall())
             if admission.status == "ok":
                 return admission
             if admission.status == "refuse":
@@ -319,6 +351,7 @@ class SharedGa4Limiter:
                     upstream_code="serverErrorsPerProjectPerHour",
                 )
             if clock.now() + self.poll_s > give_up:
+                await self.gate.release(member)  # leave the queue; it would lapse anyway
                 raise ConnectorError(
                     ErrorKind.RATE_LIMITED,
                     "The GA4 property is at its limit of requests in flight across the replicas, and this call "
