@@ -35,6 +35,8 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(name, raising=False)
     # No background ingest of the demo site in every server a test starts (tests of it turn it on).
     monkeypatch.setenv("STORELINK_SITE_WARM_UP", "false")
+    # Mock mode's demo store follows the date; tests pin it, so their figures hold on any day.
+    monkeypatch.setenv("STORELINK_DEMO_TODAY", "2026-11-24")
     monkeypatch.chdir(tmp_path)
 
 

@@ -13,6 +13,7 @@ Every default is written once, here; ``docs/configuration.md`` is generated from
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any, Literal
 
@@ -143,6 +144,10 @@ class Settings(BaseSettings):
     fake_faults: str | None = Field(
         None,
         description="FaultPlan for the fakes, e.g. `shopify:429=0.1,500=0.05;ga4:stall=0.02`.",
+    )
+    demo_today: dt.date | None = Field(
+        None,
+        description="The demo store's today in mock mode (YYYY-MM-DD); the current UTC date when unset.",
     )
     allow_writes: str = Field(
         "",

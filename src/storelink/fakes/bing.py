@@ -259,10 +259,11 @@ class BingFake(FakeUpstream):
         api_keys: frozenset[str] = frozenset({DEMO_API_KEY}),
         daily_quota: int = 100,
         monthly_quota: int = 3100,
+        store: DemoStore | None = None,
     ) -> None:
         super().__init__(faults=faults)
         self.api_keys = api_keys
-        self.traffic = bing_traffic()
+        self.traffic = bing_traffic(store.today, store.seed) if store is not None else bing_traffic()
         self.sites = {DEMO_SITE_URL: True, OTHER_SITE_URL: False}  # url -> verified
         self.daily_remaining = daily_quota
         self.monthly_remaining = monthly_quota

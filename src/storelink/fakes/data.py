@@ -64,6 +64,7 @@ __all__ = [
     "Signals",
     "Variant",
     "build_demo_store",
+    "current_demo_store",
     "demo_store",
 ]
 
@@ -396,6 +397,13 @@ class DemoStore:
 def demo_store(today: date = DEFAULT_TODAY, seed: int = DEFAULT_SEED) -> DemoStore:
     """The demo store for ``today``, built once per ``(today, seed)`` and shared (it is immutable)."""
     return build_demo_store(today=today, seed=seed)
+
+
+def current_demo_store(today: date | None = None) -> DemoStore:
+    """What mock mode serves: the demo store as of ``today`` (``STORELINK_DEMO_TODAY``), else as of
+    the current UTC date, so "the last N days" always reach the present. Deterministic for a given
+    day; a process keeps the day it started on."""
+    return demo_store(today or datetime.now(UTC).date())
 
 
 def build_demo_store(*, today: date = DEFAULT_TODAY, seed: int = DEFAULT_SEED) -> DemoStore:

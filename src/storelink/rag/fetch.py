@@ -157,9 +157,10 @@ class SiteFetcher:
             limits = httpx2.Limits(max_connections=knobs.pool_size, max_keepalive_connections=knobs.pool_size)
             inner = httpx2.AsyncHTTPTransport(limits=limits, retries=0)
         else:
+            from storelink.fakes.data import current_demo_store
             from storelink.fakes.site import SiteFake
 
-            inner = InProcessTransport(SiteFake().app)
+            inner = InProcessTransport(SiteFake(store=current_demo_store(settings.demo_today)).app)
         return cls(settings, base_url=base_url, inner=inner, metrics=metrics, cache=cache, mode=mode, clock=clock)
 
     def honour_crawl_delay(self, delay_s: float | None) -> None:

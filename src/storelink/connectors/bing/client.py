@@ -65,8 +65,9 @@ class BingConnector(Connector):
     @classmethod
     def build_fake(cls, settings: Settings) -> FakeUpstream:
         from storelink.fakes.bing import BingFake
+        from storelink.fakes.data import current_demo_store
 
-        return BingFake()
+        return BingFake(store=current_demo_store(settings.demo_today))
 
     @staticmethod
     def _api_key(ctx: ConnectorContext) -> SecretStr:

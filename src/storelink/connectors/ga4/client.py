@@ -79,12 +79,13 @@ class Ga4Connector(GoogleConnector):
 
     @classmethod
     def build_fake(cls, settings: Settings) -> FakeUpstream:
+        from storelink.fakes.data import current_demo_store
         from storelink.fakes.ga4 import Ga4Fake
 
         properties = [DEMO_PROPERTY_ID]
         if settings.ga4_property_id:
             properties.append(normalise_property(settings.ga4_property_id).removeprefix("properties/"))
-        return Ga4Fake(properties=properties)
+        return Ga4Fake(properties=properties, store=current_demo_store(settings.demo_today))
 
     def __init__(self, ctx: ConnectorContext) -> None:
         # The mock fake serves the configured property as well as the demo one.

@@ -68,10 +68,12 @@ class GscConnector(GoogleConnector):
 
     @classmethod
     def build_fake(cls, settings: Settings) -> FakeUpstream:
+        from storelink.fakes.data import current_demo_store
         from storelink.fakes.gsc import GscFake
 
         sites = [DEMO_SITE, *([settings.gsc_site_url] if settings.gsc_site_url else [])]
-        return GscFake(sites=sites)
+        store = current_demo_store(settings.demo_today)
+        return GscFake(sites=sites, store=store, today=store.today)
 
     def __init__(self, ctx: ConnectorContext) -> None:
         self.site_url = (ctx.settings.gsc_site_url or DEMO_SITE).strip()

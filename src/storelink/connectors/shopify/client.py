@@ -102,9 +102,10 @@ class ShopifyConnector(Connector):
 
     @classmethod
     def build_fake(cls, settings: Settings) -> FakeUpstream:
+        from storelink.fakes.data import current_demo_store
         from storelink.fakes.shopify import ShopifyFake
 
-        return ShopifyFake()
+        return ShopifyFake(store=current_demo_store(settings.demo_today))
 
     @property
     def shop_host(self) -> str:

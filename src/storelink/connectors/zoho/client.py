@@ -88,9 +88,10 @@ class ZohoConnector(Connector):
 
     @classmethod
     def build_fake(cls, settings: Settings) -> FakeUpstream:
+        from storelink.fakes.data import current_demo_store
         from storelink.fakes.zoho import ZohoFake
 
-        return ZohoFake()
+        return ZohoFake(store=current_demo_store(settings.demo_today))
 
     def __init__(self, ctx: ConnectorContext) -> None:
         self.dc: DataCentre = data_centre(ctx.settings.zoho_dc)
