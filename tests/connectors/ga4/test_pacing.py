@@ -64,6 +64,27 @@ async def test_fewer_attempts_as_server_errors_accrue_then_none() -> None:
     assert (await lim.reserve(5)).wait_s == 0
 
 
+async def test_a_replica_alone_spends_only_its_share_of_the_server_errors() -> None:
+    """Redis down, three replicas: each may fail a third of the spare errors at once, and stops
+    before three replicas failing together could spend the last one."""
+    clock = FakeClock()
+    lim = limiter(clock)
+    lim.share = lambda: 1 / 3
+    held = [await lim.reserve(5) for _ in range(3)]  # (10 - 1) / 3
+    fourth = asyncio.create_task(lim.reserve(5))
+    await asyncio.sleep(0)
+    assert not fourth.done()
+    fourth.cancel()
+    for reservation in held:
+        await lim.settle(reservation, SERVER_ERROR)
+    for _ in range(4):
+        await lim.settle(await lim.reserve(5), SERVER_ERROR)
+    assert lim.server_errors_left() == 3  # (3 - 1) / 3 rounds down to none: three failures would lock it
+    with pytest.raises(ConnectorError) as info:
+        await lim.reserve(5)
+    assert info.value.kind is ErrorKind.RATE_LIMITED and info.value.retry_after_s is not None
+
+
 async def test_reported_server_errors_count_when_lower() -> None:
     clock = FakeClock()
     lim = limiter(clock)

@@ -283,10 +283,11 @@ class Ga4QuotaLimiter:
             left = self.server_errors_left()
             allowed = left - 1  # attempts that may fail at once and leave one error spare
             if (share := self.share()) < 1.0:
-                allowed = max(1, math.floor(allowed * share)) if left > 1 else 0
+                # Alone, a replica may spend only its share: every replica may fail its attempts at once.
+                allowed = math.floor(allowed * share)
             if len(self._held) + 1 <= allowed:
                 return
-            if left <= 1:
+            if allowed <= 0:
                 wait = self._error_wait()
                 raise ConnectorError(
                     ErrorKind.RATE_LIMITED,
