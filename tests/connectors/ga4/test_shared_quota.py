@@ -25,7 +25,7 @@ from storelink.fakes.ga4 import Ga4Fake, QuotaLimits
 from storelink.runtime import Runtime
 from storelink.settings import Ga4Knobs
 from tests.connectors.ga4.support import PROPERTY, google_runtime, live_settings
-from tests.support.redis_server import SHARED_REDIS_URL, drop_prefix, free_port, redis_answers
+from tests.support.redis_server import SHARED_REDIS_URL, RedisServer, drop_prefix, free_port, redis_answers
 
 pytestmark = pytest.mark.skipif(
     not redis_answers(SHARED_REDIS_URL), reason="no Redis answers on 127.0.0.1:6379 (.ci/run starts one)"
@@ -45,8 +45,15 @@ def prefix() -> Any:
 
 @asynccontextmanager
 async def replicas(
-    tmp_path: Path, fake: Ga4Fake, *, redis_url: str | None, prefix: str = "storelink:", n: int = REPLICAS
+    tmp_path: Path,
+    fake: Ga4Fake,
+    *,
+    redis_url: str | None,
+    prefix: str = "storelink:",
+    n: int = REPLICAS,
+    declared: int | None = None,
 ) -> AsyncIterator[Sequence[Runtime]]:
+    """``n`` runtimes over ``fake``, each told there are ``declared`` replicas (default ``n``)."""
     async with AsyncExitStack() as stack:
         runtimes = []
         for i in range(n):
@@ -55,7 +62,7 @@ async def replicas(
                 ga4=KNOBS,
                 redis_url=redis_url,
                 redis_prefix=prefix,
-                replicas=n,
+                replicas=declared or n,
             )
             runtimes.append(await stack.enter_async_context(google_runtime(settings, [Ga4Connector], {"ga4": fake})))
         yield runtimes
@@ -196,4 +203,61 @@ async def test_redis_unreachable_each_replica_takes_its_share(tmp_path: Path) ->
     assert [r for r in results if isinstance(r, BaseException)] == []
     assert len(statuses) == REPLICAS and all(s.degraded for s in statuses)
     assert all(s.fallback_calls > 0 for s in statuses)
+    assert fake.peak_in_flight <= 9
+
+
+@pytest.mark.slow
+async def test_redis_stopped_mid_run_fails_no_report_and_recovers(tmp_path: Path) -> None:
+    try:
+        server = RedisServer()
+    except FileNotFoundError:
+        pytest.skip("redis-server is not installed")
+    server.start()
+    fake = Ga4Fake(properties=[PROPERTY], latency_s=0.05)
+    outcomes: dict[str, list[str]] = {"before": [], "down": [], "after": []}
+    phase, running = "before", True
+    try:
+        async with replicas(tmp_path, fake, redis_url=server.url, n=1, declared=3) as (rt,):
+            shared = rt.shared
+            limiter = rt.registry.get("ga4").limiter
+            assert shared is not None and isinstance(limiter, SharedGa4Limiter)
+            days = iter(range(1, 100_000))
+
+            async def caller() -> None:
+                while running:
+                    try:
+                        await report(rt, next(days) % 3000 + 1)
+                        outcomes[phase].append("ok")
+                    except ConnectorError as err:
+                        outcomes[phase].append(err.kind.value)
+
+            callers = [asyncio.create_task(caller()) for _ in range(6)]
+            await asyncio.sleep(0.6)
+            assert shared.status().state == "shared"
+            assert await shared.client.exists(limiter.gate.keys[0]) == 1  # reports reconciled in Redis
+
+            await asyncio.to_thread(server.stop)
+            phase = "down"
+            await asyncio.sleep(1.2)
+            assert shared.status().degraded and limiter.degraded
+            assert limiter.local.share() == pytest.approx(1 / 3)
+
+            await asyncio.to_thread(server.start)
+            for _ in range(100):  # the probe backs off 0.5, 1, 2 s …
+                if not shared.status().degraded:
+                    break
+                await asyncio.sleep(0.1)
+            phase = "after"
+            assert shared.status().state == "shared"
+            await asyncio.sleep(0.6)
+            running = False
+            await asyncio.gather(*callers)
+            assert await shared.client.exists(limiter.gate.keys[0]) == 1  # the restarted Redis holds the state again
+            assert limiter.local.share() == 1.0
+    finally:
+        server.stop()
+        server.cleanup()
+    for name, seen in outcomes.items():
+        assert seen, f"no calls completed while {name}"
+        assert set(seen) == {"ok"}, f"failed calls while {name}: {set(seen)}"
     assert fake.peak_in_flight <= 9
