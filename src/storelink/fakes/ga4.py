@@ -30,7 +30,9 @@ midnight Pacific), per hour and per project per hour (reset at the full hour), s
 hour, and concurrency: a request arriving while ``concurrent`` are already in flight is refused
 with 429 ``Exhausted concurrent requests quota.``. Any exhausted bucket refuses every request with
 its message. Every 5xx the app answers, injected faults included, counts as a server error.
-:attr:`Ga4Fake.peak_in_flight` is the most requests it ever had in flight for one property.
+:attr:`Ga4Fake.peak_in_flight` is the most requests it ever had in flight for one property;
+``GET /_fake/quota`` reports it with the most server errors in an hour and the refusals, and
+``DELETE /_fake/quota`` starts the counts (and the quotas) afresh.
 """
 
 from __future__ import annotations
@@ -958,7 +960,29 @@ class Ga4Fake(FakeUpstream):
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/v1beta/{path:path}", self.dispatch, methods=["GET", "POST"]),
+            Route("/_fake/quota", self._quota_report, methods=["GET"]),
+            Route("/_fake/quota", self._quota_reset, methods=["DELETE"]),
         ]
+
+    def quota_report(self) -> dict[str, Any]:
+        """What the properties saw, for benchmarks: the most requests in flight at once, the most
+        server errors in one hour, the refusals by message and the tokens charged."""
+        return {
+            "peak_in_flight": self.peak_in_flight,
+            "max_server_errors_in_an_hour": {p: self.max_server_errors_in_an_hour(p) for p in sorted(self.properties)},
+            "refused": dict(self.refused),
+            "tokens_charged": self.tokens_charged,
+        }
+
+    async def _quota_report(self, request: Request) -> Response:
+        return JSONResponse(self.quota_report())
+
+    async def _quota_reset(self, request: Request) -> Response:
+        self.state.clear()
+        self.peak_in_flight = 0
+        self.refused.clear()
+        self.tokens_charged = 0
+        return JSONResponse({"ok": True})
 
     @cached_property
     def app(self) -> ASGIApp:
