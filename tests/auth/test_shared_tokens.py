@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import httpx2
 import pytest
@@ -51,6 +51,16 @@ async def tokens() -> AsyncIterator[list[SharedTokens]]:
     drop_prefix(SHARED_REDIS_URL, prefix)
 
 
+async def all_refused(replicas: Sequence[GoogleTokenManager] | Sequence[ZohoOAuth], url: str) -> None:
+    """Every replica sends a request with its token, and the upstream answers each with a 401."""
+    sent = []
+    for r in replicas:
+        request = httpx2.Request("GET", url)
+        await r.apply(request)
+        sent.append((r, request))
+    await asyncio.gather(*(r.refresh(request) for r, request in sent))
+
+
 def google_replica(fake: GoogleTokenFake, shared: SharedTokens) -> GoogleTokenManager:
     clock = LoopClock()
     grant = RefreshTokenGrant(DEMO_CLIENT_ID, SecretStr(DEMO_CLIENT_SECRET), SecretStr(DEMO_REFRESH_TOKEN))
@@ -87,12 +97,7 @@ async def test_a_token_refused_on_one_replica_is_replaced_once_for_all(tokens: l
     replicas = [google_replica(fake, shared) for shared in tokens]
     first = {await r.token() for r in replicas}
     assert len(first) == 1 and fake.grants["refresh_token"] == 1
-    rejected = []
-    for r in replicas:
-        request = httpx2.Request("GET", "https://analyticsdata.googleapis.com/v1beta/x")
-        await r.apply(request)
-        rejected.append((r, request))
-    await asyncio.gather(*(r.refresh(request) for r, request in rejected))
+    await all_refused(replicas, "https://analyticsdata.googleapis.com/v1beta/x")
     after = {await r.token() for r in replicas}
     assert fake.grants["refresh_token"] == 2
     assert len(after) == 1 and after.isdisjoint(first)
@@ -132,12 +137,7 @@ async def test_zoho_replicas_request_one_token_for_all_their_callers(tokens: lis
     assert fake.token_requests == 1
     assert len(set(got)) == 1
     # Zoho stops honouring it: each replica's 401 leads to one replacement between them.
-    rejected = []
-    for r in replicas:
-        request = httpx2.Request("GET", "https://mail.zoho.com/api/accounts")
-        await r.apply(request)
-        rejected.append((r, request))
-    await asyncio.gather(*(r.refresh(request) for r, request in rejected))
+    await all_refused(replicas, "https://mail.zoho.com/api/accounts")
     assert fake.token_requests == 2
     assert len({await r.token() for r in replicas}) == 1
     await http.aclose()

@@ -20,7 +20,7 @@ from storelink.resilience.shared import FallbackLimiter
 from storelink.runtime import open_runtime
 from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisServer, shared_again
 
 pytestmark = pytest.mark.slow
 
@@ -96,12 +96,8 @@ async def test_redis_stopped_mid_run_fails_no_request_and_recovers(
         assert limiter.local.rate == pytest.approx(1000.0 / 3)
 
         await asyncio.to_thread(server.start)
-        for _ in range(100):  # the probe backs off 0.5, 1, 2 s …
-            if not shared.status().degraded:
-                break
-            await asyncio.sleep(0.1)
+        assert await shared_again(shared)
         phase = "after"
-        assert shared.status().state == "shared"
         await asyncio.sleep(0.5)
         running = False
         await asyncio.gather(*callers)

@@ -8,18 +8,23 @@ a spare port, so they never disturb anyone else's.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-__all__ = ["SHARED_REDIS_URL", "RedisServer", "drop_prefix", "free_port", "redis_answers"]
+if TYPE_CHECKING:
+    from storelink.resilience.shared import SharedState
+
+__all__ = ["SHARED_REDIS_URL", "RedisServer", "drop_prefix", "free_port", "redis_answers", "shared_again"]
 
 SHARED_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -38,6 +43,15 @@ def redis_answers(url: str = SHARED_REDIS_URL) -> bool:
         return False
     finally:
         client.close()
+
+
+async def shared_again(shared: SharedState, *, within_s: float = 10.0) -> bool:
+    """Wait for a replica to notice that Redis is back (its probe backs off 0.5, 1, 2 s …)."""
+    for _ in range(int(within_s / 0.1)):
+        if not shared.status().degraded:
+            return True
+        await asyncio.sleep(0.1)
+    return not shared.status().degraded
 
 
 def drop_prefix(url: str, prefix: str) -> None:

@@ -25,7 +25,14 @@ from storelink.fakes.ga4 import Ga4Fake, QuotaLimits
 from storelink.runtime import Runtime
 from storelink.settings import Ga4Knobs
 from tests.connectors.ga4.support import PROPERTY, google_runtime, live_settings
-from tests.support.redis_server import SHARED_REDIS_URL, RedisServer, drop_prefix, free_port, redis_answers
+from tests.support.redis_server import (
+    SHARED_REDIS_URL,
+    RedisServer,
+    drop_prefix,
+    free_port,
+    redis_answers,
+    shared_again,
+)
 
 pytestmark = pytest.mark.skipif(
     not redis_answers(SHARED_REDIS_URL), reason="no Redis answers on 127.0.0.1:6379 (.ci/run starts one)"
@@ -243,12 +250,8 @@ async def test_redis_stopped_mid_run_fails_no_report_and_recovers(tmp_path: Path
             assert limiter.local.share() == pytest.approx(1 / 3)
 
             await asyncio.to_thread(server.start)
-            for _ in range(100):  # the probe backs off 0.5, 1, 2 s …
-                if not shared.status().degraded:
-                    break
-                await asyncio.sleep(0.1)
+            assert await shared_again(shared)
             phase = "after"
-            assert shared.status().state == "shared"
             await asyncio.sleep(0.6)
             running = False
             await asyncio.gather(*callers)
