@@ -7,6 +7,7 @@ so the paged path is paced exactly as against Shopify, just without the real wai
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from storelink.connectors.shopify import queries as q
 from storelink.connectors.shopify.client import DEMO_SHOP, DEMO_TOKEN, ShopifyConnector
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.fakes.base import InProcessTransport
+from storelink.fakes.data import demo_store
 from storelink.fakes.faults import FaultPlan
 from storelink.fakes.shopify import ShopifyFake
 from storelink.observability.metrics import Metrics
@@ -200,3 +202,20 @@ async def test_a_broken_line_in_the_bulk_file_is_an_upstream_error(demo: Demo) -
         await demo.connector.call("inventory_levels", {"limit": 5000})
     assert info.value.kind is ErrorKind.UPSTREAM_ERROR
     assert "bulk result file" in info.value.message
+
+
+async def test_every_location_is_read_however_many_the_shop_has(tmp_path: Path) -> None:
+    """Locations come 50 to a page: a shop with 120 (118 of them empty here) has all of them read,
+    and one on the third page can be named."""
+    store = demo_store()
+    extra = tuple(dataclasses.replace(store.locations[0], id=900_000 + i, name=f"Pop-up {i:03d}") for i in range(118))
+    crowded = dataclasses.replace(store, locations=store.locations + extra)
+    async for d in _demo(tmp_path, store=crowded):
+        assert len(await d.connector._inventory_locations(None)) == 120
+        everything = await d.connector.read_inventory(m.InventoryParams(limit=5000), bulk=False)
+        assert len(everything.rows) == d.levels and not everything.truncated
+        with pytest.raises(ConnectorError) as info:
+            await d.connector.read_inventory(m.InventoryParams(location="Nowhere"), bulk=False)
+        assert info.value.kind is ErrorKind.NOT_FOUND
+        named = await d.connector.read_inventory(m.InventoryParams(location="Pop-up 117"), bulk=False)
+        assert named.rows == []  # found (no NOT_FOUND), and empty

@@ -416,7 +416,7 @@ class ShopifyConnector(Connector):
                 break
         truncated = len(rows) > params.limit
         rows = rows[: params.limit]
-        rows.sort(key=lambda r: (r.available, r.location, r.sku or ""))
+        rows.sort(key=lambda r: (r.available, r.location, r.sku or "", r.inventory_item_id))
         return m.InventoryReport(
             threshold=params.low_stock_threshold,
             rows=rows,
@@ -425,8 +425,17 @@ class ShopifyConnector(Connector):
         )
 
     async def _inventory_locations(self, location: str | None) -> list[dict[str, Any]]:
-        data = await self.graphql(q.LOCATIONS, {}, operation="inventory_levels", cache_ttl_s=None)
-        locations: list[dict[str, Any]] = data.get("locations", {}).get("nodes", [])
+        """Every location (a shop may have hundreds), page by page."""
+        locations: list[dict[str, Any]] = []
+        after: str | None = None
+        while True:
+            data = await self.graphql(q.LOCATIONS, {"after": after}, operation="inventory_levels", cache_ttl_s=None)
+            connection = data.get("locations") or {}
+            locations += connection.get("nodes") or []
+            info = connection.get("pageInfo") or {}
+            if not info.get("hasNextPage") or not info.get("endCursor"):
+                break
+            after = info["endCursor"]
         if location:
             wanted = location.strip().lower()
             locations = [

@@ -122,8 +122,8 @@ query Customers($first: Int!, $after: String, $query: String) {
 }"""
 
 LOCATIONS = """
-query Locations {
-  locations(first: 50) { nodes { id name } }
+query Locations($after: String) {
+  locations(first: 50, after: $after) { nodes { id name } pageInfo { hasNextPage endCursor } }
 }"""
 
 # One inventory level as both reads select it, so the paged and the bulk result cannot drift apart.
