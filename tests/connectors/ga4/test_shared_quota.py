@@ -17,13 +17,18 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from storelink.auth.tokens import WallClock
 from storelink.connectors.ga4.client import Ga4Connector
+from storelink.connectors.ga4.pacing import Ga4QuotaLimiter
 from storelink.connectors.ga4.shared_quota import RedisGa4Gate, SharedGa4Limiter
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.fakes.faults import Fault, FaultPlan
 from storelink.fakes.ga4 import Ga4Fake, QuotaLimits
+from storelink.resilience.clock import LoopClock
+from storelink.resilience.shared import shared_state
 from storelink.runtime import Runtime
 from storelink.settings import Ga4Knobs
+from tests.conftest import make_settings
 from tests.connectors.ga4.support import PROPERTY, google_runtime, live_settings
 from tests.support.redis_server import (
     SHARED_REDIS_URL,
@@ -264,3 +269,24 @@ async def test_redis_stopped_mid_run_fails_no_report_and_recovers(tmp_path: Path
         assert seen, f"no calls completed while {name}"
         assert set(seen) == {"ok"}, f"failed calls while {name}: {set(seen)}"
     assert fake.peak_in_flight <= 9
+
+
+async def test_a_cancelled_waiter_leaves_the_queue_at_once(tmp_path: Path, prefix: str) -> None:
+    settings = make_settings(tmp_path, redis_url=SHARED_REDIS_URL, redis_prefix=prefix, replicas=2)
+    async with shared_state(settings) as state:
+        assert state is not None
+        clock = LoopClock()
+        local = Ga4QuotaLimiter(clock=clock, wall=WallClock(clock), rate=100, burst=100)
+        local.quotas["concurrentRequests"] = 1
+        limiter = state.limiter_for("ga4", local, partition="p")
+        assert isinstance(limiter, SharedGa4Limiter)
+        held = await limiter.reserve(10)
+        waiting = asyncio.create_task(limiter.reserve(10))
+        await asyncio.sleep(0.1)
+        assert await state.client.zcard(limiter.gate.keys[3]) == 1  # queued behind the lease
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert await state.client.zcard(limiter.gate.keys[3]) == 0
+        await limiter.settle(held, None)
+        assert await state.client.zcard(limiter.gate.keys[1]) == 0

@@ -32,6 +32,7 @@ token budgets (:attr:`Ga4QuotaLimiter.share`), until Redis answers again.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import random
@@ -351,7 +352,7 @@ class SharedGa4Limiter:
                     upstream_code="serverErrorsPerProjectPerHour",
                 )
             if clock.now() + self.poll_s > give_up:
-                await self.gate.release(member)  # leave the queue; it would lapse anyway
+                await self._leave_queue(member)
                 raise ConnectorError(
                     ErrorKind.RATE_LIMITED,
                     "The GA4 property is at its limit of requests in flight across the replicas, and this call "
@@ -359,7 +360,18 @@ class SharedGa4Limiter:
                     retry_after_s=CONCURRENCY_WAIT_S,
                     upstream_code="concurrentRequests",
                 )
-            await clock.sleep(self.poll_s * (0.5 + random.random()))
+            try:
+                await clock.sleep(self.poll_s * (0.5 + random.random()))
+            except asyncio.CancelledError:
+                await asyncio.shield(self._leave_queue(member))
+                raise
+
+    async def _leave_queue(self, member: str) -> None:
+        """Give a waiting attempt's place up at once (it would lapse after WAITER_STALE_S anyway)."""
+        try:
+            await self.gate.release(member)
+        except REDIS_ERRORS as exc:
+            self.health.failed(exc)
 
     async def cancel(self, reservation: Reservation) -> None:
         await self.local.cancel(reservation)
