@@ -8,7 +8,6 @@ store, and closes everything on the way out.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -31,6 +30,7 @@ from storelink.resilience.clock import Clock, LoopClock
 from storelink.resilience.shared import SharedState, shared_state
 from storelink.settings import Settings
 from storelink.store import EmbeddedStore
+from storelink.tasks import in_background
 
 if TYPE_CHECKING:
     from storelink.rag.knowledge import SiteKnowledge
@@ -85,13 +85,8 @@ class Runtime:
                     "site knowledge warm-up failed (%s: %s); the first search will try again", type(exc).__name__, exc
                 )
 
-        task = asyncio.create_task(warm(), name="storelink-site-warm-up")
-        try:
+        async with in_background(warm(), name="storelink-site-warm-up"):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def aclose(self) -> None:
         if self._knowledge is not None:

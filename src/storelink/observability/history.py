@@ -31,6 +31,7 @@ from typing import Any
 
 from storelink.observability.metrics import Metrics
 from storelink.store import EmbeddedStore
+from storelink.tasks import in_background
 
 __all__ = [
     "DEFAULT_INTERVAL_S",
@@ -325,13 +326,8 @@ class MetricsHistory:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[MetricsHistory]:
-        task = asyncio.create_task(self.run(), name="storelink-metric-history")
-        try:
+        async with in_background(self.run(), name="storelink-metric-history"):
             yield self
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     # -- reading ------------------------------------------------------------------------------
     def connectors(self) -> list[str]:

@@ -19,6 +19,7 @@ from storelink.connectors.base import Connector, Health
 from storelink.connectors.registry import Registry
 from storelink.errors import ErrorKind
 from storelink.observability.logs import redact
+from storelink.tasks import in_background
 
 __all__ = ["HealthBoard", "HealthReport"]
 
@@ -97,10 +98,5 @@ class HealthBoard:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[HealthBoard]:
-        task = asyncio.create_task(self.run(), name="storelink-health-board")
-        try:
+        async with in_background(self.run(), name="storelink-health-board"):
             yield self
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
