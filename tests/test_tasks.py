@@ -33,7 +33,7 @@ async def test_an_error_in_the_block_still_stops_the_task() -> None:
         started.set()
         await asyncio.Event().wait()
 
-    async def fail_in_the_block() -> asyncio.Task[None]:
+    async def fail_in_the_block() -> None:
         async with in_background(wait_forever(), name="waiter") as task:
             await started.wait()
             tasks.append(task)
