@@ -66,4 +66,9 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level)
     for noisy in ("httpx2", "httpx", "httpcore", "httpcore2"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The site-knowledge libraries narrate every sitemap they read; below DEBUG only their
+    # warnings matter (bm25s: see rag/lexical.py).
+    libraries = logging.NOTSET if settings.log_level == "DEBUG" else logging.WARNING
+    for chatty in ("usp", "trafilatura", "chromadb"):
+        logging.getLogger(chatty).setLevel(libraries)
     install_redaction(settings)

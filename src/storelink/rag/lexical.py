@@ -9,9 +9,11 @@ built from, so opening an unchanged index costs a load, not a rebuild.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -111,6 +113,16 @@ def analyse(text: str) -> list[str]:
     return _stemmer.stem(words)
 
 
+def _bm25s() -> Any:
+    """bm25s, imported on first use (it is slow to import). On import it sets its own logger to
+    DEBUG, which would print a line per index build whatever STORELINK_LOG_LEVEL says: it inherits
+    ours instead."""
+    import bm25s  # type: ignore[import-untyped]
+
+    logging.getLogger("bm25s").setLevel(logging.NOTSET)
+    return bm25s
+
+
 class LexicalIndex:
     """A BM25 index over ``(id, text)`` documents."""
 
@@ -121,8 +133,7 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, docs: Sequence[tuple[str, str]], *, digest: str = "") -> LexicalIndex:
-        import bm25s  # type: ignore[import-untyped]
-
+        bm25s = _bm25s()
         ids = [doc_id for doc_id, _ in docs]
         tokens = [analyse(text) or [""] for _, text in docs]
         retriever = bm25s.BM25(k1=1.2, b=0.75)
@@ -157,8 +168,7 @@ class LexicalIndex:
     @classmethod
     def load(cls, directory: Path, *, digest: str) -> LexicalIndex | None:
         """The saved index if it was built from the chunk set ``digest``, else None."""
-        import bm25s
-
+        bm25s = _bm25s()
         meta_path = directory / "ids.json"
         if not meta_path.is_file():
             return None
