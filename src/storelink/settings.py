@@ -32,6 +32,7 @@ __all__ = [
     "SiteKnobs",
     "ZohoKnobs",
     "describe_settings",
+    "env_name",
     "load_settings",
 ]
 
@@ -292,6 +293,19 @@ def _display(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def env_name(loc: tuple[int | str, ...]) -> str:
+    """The environment variable behind a validation error's location (``("shopify", "rate_limit")``
+    is ``STORELINK_SHOPIFY_RATE_LIMIT``), so a message names what the user set."""
+    if not loc:
+        return "settings"
+    field = Settings.model_fields.get(str(loc[0]))
+    if field is None:
+        return ".".join(str(p) for p in loc)
+    if isinstance(field.validation_alias, str):
+        return field.validation_alias
+    return "_".join(["STORELINK", *(str(p).upper() for p in loc[:2])])
 
 
 def describe_settings(settings: Settings | None = None) -> list[SettingRow]:

@@ -73,4 +73,16 @@ def test_invalid_configuration_is_reported(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("STORELINK_SHOPIFY_TIMEOUT", "-1")
     result = runner.invoke(app, ["config"])
     assert result.exit_code == 2
-    assert "shopify" in result.output
+    assert "STORELINK_SHOPIFY_TIMEOUT" in result.output
+
+
+def test_bad_settings_name_the_variables_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORELINK_REPLICAS", "0")
+    monkeypatch.setenv("STORELINK_SHOPIFY_RATE_LIMIT", "-1")
+    monkeypatch.setenv("STORELINK_DEMO_TODAY", "soon")
+    result = runner.invoke(app, ["health"])
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert "3 problem(s)" in said
+    for variable in ("STORELINK_REPLICAS:", "STORELINK_SHOPIFY_RATE_LIMIT:", "STORELINK_DEMO_TODAY:"):
+        assert variable in said

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from storelink.observability.logs import configure_logging
-from storelink.settings import Settings, load_settings
+from storelink.settings import Settings, env_name, load_settings
 
 __all__ = ["cli_settings"]
 
@@ -21,7 +21,7 @@ def cli_settings() -> Settings:
     except ValidationError as exc:
         _err.print(f"[red]Invalid configuration:[/red] {exc.error_count()} problem(s)")
         for problem in exc.errors(include_url=False, include_input=False):
-            _err.print(f"  {'.'.join(str(p) for p in problem['loc'])}: {problem['msg']}")
+            _err.print(f"  {env_name(problem['loc'])}: {problem['msg']}")
         raise typer.Exit(2) from None
     configure_logging(settings)
     return settings
