@@ -8,6 +8,7 @@ tokens. No looptime here: Redis answers on a real socket, in real time."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -19,6 +20,7 @@ import redis.asyncio as aioredis
 
 from storelink.auth.tokens import WallClock
 from storelink.connectors.ga4.client import Ga4Connector
+from storelink.connectors.ga4.errors import Ga4QuotaHint
 from storelink.connectors.ga4.pacing import Ga4QuotaLimiter
 from storelink.connectors.ga4.shared_quota import RedisGa4Gate, SharedGa4Limiter
 from storelink.errors import ConnectorError, ErrorKind
@@ -290,3 +292,19 @@ async def test_a_cancelled_waiter_leaves_the_queue_at_once(tmp_path: Path, prefi
         assert await state.client.zcard(limiter.gate.keys[3]) == 0
         await limiter.settle(held, None)
         assert await state.client.zcard(limiter.gate.keys[1]) == 0
+
+
+async def test_resource_exhausted_seen_by_one_replica_holds_that_category_for_all(
+    prefix: str, client: aioredis.Redis
+) -> None:
+    a, b = (RedisGa4Gate(client, key="ga4:x", quotas=QUOTAS, prefix=prefix) for _ in range(2))
+    sent = a.member("core", 10)
+    assert (await a.admit(sent, wall=time.time())).status == "ok"
+    exhausted = Ga4QuotaHint(
+        available=0, maximum=0, restore_per_s=0, category="core", exhausted="tokensPerHour", blocked_s=120.0
+    )
+    await a.settle(sent, "core", exhausted, wall=time.time())
+    held = await b.admit(b.member("core", 10), wall=time.time())
+    assert held.status == "ok" and held.wait_s >= 119.0  # leased, but to be sent only after the hold
+    other = await b.admit(b.member("realtime", 10), wall=time.time())
+    assert other.status == "ok" and other.wait_s == 0  # realtime has buckets of its own
