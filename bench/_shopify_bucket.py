@@ -1,5 +1,5 @@
-"""What the Shopify pacing benchmarks share: the fake served in a subprocess, and the figures read
-off its bucket report (GET /_fake/bucket)."""
+"""What the pacing benchmarks share: the Shopify fake served in a subprocess, waiting for a served
+fake to answer, and the figures read off Shopify's bucket report (GET /_fake/bucket)."""
 
 from __future__ import annotations
 
@@ -33,13 +33,18 @@ def serve_shopify_fake() -> tuple[subprocess.Popen[bytes], str]:
     )
     assert server.stdout is not None
     url = server.stdout.readline().decode().split("\t")[1].strip()
-    for _ in range(100):
+    wait_until_answering(f"{url}/_fake/stats")
+    return server, url
+
+
+def wait_until_answering(url: str, *, within_s: float = 20.0) -> None:
+    """Poll ``url`` until a served fake answers (or ``within_s`` passes)."""
+    for _ in range(int(within_s / 0.1)):
         try:
-            httpx2.get(f"{url}/_fake/stats", timeout=1.0)
-            break
+            httpx2.get(url, timeout=1.0)
+            return
         except httpx2.HTTPError:
             time.sleep(0.1)
-    return server, url
 
 
 def bucket_figures(report: dict[str, Any], latencies: list[float], seconds: float) -> dict[str, float]:

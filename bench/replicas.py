@@ -67,7 +67,7 @@ from storelink.settings import Settings  # noqa: E402
 from storelink.store import EmbeddedStore  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _shopify_bucket import RESTORE, bucket_figures, free_port, serve_shopify_fake  # noqa: E402
+from _shopify_bucket import RESTORE, bucket_figures, free_port, serve_shopify_fake, wait_until_answering  # noqa: E402
 
 TOKEN = "shpat_demo_token"  # the fake's public demo credential
 COST = estimate_cost(PRODUCTS, {"first": 50})
@@ -151,12 +151,7 @@ def serve_ga4_fake(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], s
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            httpx2.get(f"{url}/_fake/quota", timeout=1.0)
-            break
-        except httpx2.HTTPError:
-            time.sleep(0.1)
+    wait_until_answering(f"{url}/_fake/quota")
     return server, url
 
 
