@@ -47,7 +47,15 @@ from storelink.resilience.classify import RateHint
 from storelink.resilience.clock import Clock, LoopClock
 from storelink.resilience.limiter import Reservation
 
-__all__ = ["EPOCH", "RESERVATION_TTL_S", "BucketSnapshot", "RedisBucketLimiter", "SharedReservation", "bucket_keys"]
+__all__ = [
+    "EPOCH",
+    "RESERVATION_TTL_S",
+    "BucketSnapshot",
+    "RedisBucketLimiter",
+    "SharedReservation",
+    "bucket_keys",
+    "hash_tag",
+]
 
 # How long a reservation may stay outstanding after its wait: longer than any attempt (the
 # default deadline is 30 s), so only a replica that died or lost Redis leaves one behind.
@@ -166,12 +174,17 @@ return reply('ok', 0, now, s)
 _UNSAFE = re.compile(r"[{}\s]")
 
 
-def bucket_keys(prefix: str, bucket: str) -> tuple[str, str]:
-    """The state hash and the reservation ZSET of ``bucket``, sharing one Cluster hash tag.
+def hash_tag(key: str) -> str:
+    """``key`` as a Redis Cluster hash tag (``{…}``): keys that share it share a slot, as a multi-key
+    script requires. ``key`` names an upstream budget (connector and credential partition, never a
+    secret); braces and spaces in it would end or split the tag."""
+    return "{" + _UNSAFE.sub("_", key) + "}"
 
-    ``bucket`` names the upstream budget (connector and credential partition, never a secret)."""
-    tag = _UNSAFE.sub("_", bucket)
-    return f"{prefix}rl:{{{tag}}}", f"{prefix}rl:{{{tag}}}:res"
+
+def bucket_keys(prefix: str, bucket: str) -> tuple[str, str]:
+    """The state hash and the reservation ZSET of ``bucket``, sharing one Cluster hash tag."""
+    tag = hash_tag(bucket)
+    return f"{prefix}rl:{tag}", f"{prefix}rl:{tag}:res"
 
 
 @dataclass(slots=True)

@@ -76,6 +76,14 @@ class Ga4QuotaHint(RateHint):
     exhausted: str | None = None
     blocked_s: float = 0.0
 
+    @property
+    def hold_s(self) -> float:
+        """How long to send nothing more of this category: the wait the server implied, or, for an
+        exhausted bucket without one, until a request in flight may have returned."""
+        if self.exhausted is None and self.blocked_s <= 0:
+            return 0.0
+        return self.blocked_s or CONCURRENCY_WAIT_S
+
 
 # Message fragments -> PropertyQuota bucket (api-facts.md §2.5, airbyte's api_quota.py).
 _EXHAUSTED = (

@@ -259,9 +259,8 @@ class Ga4QuotaLimiter:
         consumed = max((hint.buckets[b].consumed for b in TOKEN_BUCKETS if b in hint.buckets), default=None)
         if consumed is not None and consumed > 0:
             state.cost_estimate = max(1.0, 0.7 * state.cost_estimate + 0.3 * consumed)
-        if hint.exhausted is not None or hint.blocked_s > 0:
-            wait = hint.blocked_s or CONCURRENCY_WAIT_S
-            state.blocked_until = max(state.blocked_until, now + wait)
+        if hint.hold_s > 0:
+            state.blocked_until = max(state.blocked_until, now + hint.hold_s)
             if hint.exhausted in state.buckets:
                 state.buckets[hint.exhausted].remaining = 0.0
 

@@ -47,6 +47,7 @@ from storelink.errors import ConnectorError, ErrorKind, Headroom
 from storelink.resilience.classify import RateHint
 from storelink.resilience.limiter import Reservation
 from storelink.resilience.redis_health import REDIS_ERRORS, RedisHealth
+from storelink.resilience.redis_limiter import hash_tag
 
 if TYPE_CHECKING:
     from storelink.resilience.shared import SharedState
@@ -228,8 +229,7 @@ class RedisGa4Gate:
         lease_ttl_s: float = LEASE_TTL_S,
         waiter_stale_s: float = WAITER_STALE_S,
     ) -> None:
-        tag = "".join("_" if ch in "{} " else ch for ch in key)
-        base = f"{prefix}ga4:{{{tag}}}"
+        base = f"{prefix}ga4:{hash_tag(key)}"
         self.keys = [base, f"{base}:leases", f"{base}:errors", f"{base}:waiting", f"{base}:asked"]
         self.quotas = quotas
         self.lease_ttl_s = lease_ttl_s
@@ -245,7 +245,7 @@ class RedisGa4Gate:
         return f"{self.instance}:{next(self._ids)}|{category}|{cost!r}"
 
     async def admit(self, member: str, *, wall: float) -> Admission:
-        category, cost = member.split("|")[1], float(member.split("|")[2])
+        _, category, cost = member.split("|")
         maxima = [x for bucket in TOKEN_BUCKETS for x in (bucket, self.quotas[bucket])]
         reply = await self._admit(
             keys=self.keys,
@@ -273,13 +273,11 @@ class RedisGa4Gate:
             errors = hint.buckets.get("serverErrorsPerProjectPerHour")
             args[3:8] = [
                 "1" if hint.server_error else "0",
-                int(hint.blocked_s * 1000) if hint.exhausted is not None or hint.blocked_s > 0 else 0,
+                int(hint.hold_s * 1000),
                 hint.exhausted if hint.exhausted in TOKEN_BUCKETS else "",
                 "" if errors is None else errors.remaining,
                 "" if errors is None else errors.consumed + errors.remaining,
             ]
-            if hint.exhausted is not None and hint.blocked_s <= 0:
-                args[4] = int(CONCURRENCY_WAIT_S * 1000)
             for bucket in TOKEN_BUCKETS:
                 if (reading := hint.buckets.get(bucket)) is not None:
                     args += [bucket, reading.consumed, reading.remaining]
@@ -319,7 +317,7 @@ class SharedGa4Limiter:
         local = await self.local.reserve(cost)
         ctx = pacing_context.get()
         category = ctx.category if ctx is not None else "core"
-        deadline_at = ctx.deadline_at if ctx is not None and ctx.deadline_at is not None else None
+        deadline_at = ctx.deadline_at if ctx is not None else None
         try:
             admission = await self._admit(category, cost, deadline_at)
         except REDIS_ERRORS as exc:
@@ -352,7 +350,7 @@ class SharedGa4Limiter:
                     upstream_code="serverErrorsPerProjectPerHour",
                 )
             if clock.now() + self.poll_s > give_up:
-                await self._leave_queue(member)
+                await self._release(member)
                 raise ConnectorError(
                     ErrorKind.RATE_LIMITED,
                     "The GA4 property is at its limit of requests in flight across the replicas, and this call "
@@ -363,11 +361,12 @@ class SharedGa4Limiter:
             try:
                 await clock.sleep(self.poll_s * (0.5 + random.random()))
             except asyncio.CancelledError:
-                await asyncio.shield(self._leave_queue(member))
+                await asyncio.shield(self._release(member))
                 raise
 
-    async def _leave_queue(self, member: str) -> None:
-        """Give a waiting attempt's place up at once (it would lapse after WAITER_STALE_S anyway)."""
+    async def _release(self, member: str) -> None:
+        """Give a lease, or a waiting attempt's place in the queue, back at once (either would
+        lapse by itself: a lease after its TTL, a waiter after WAITER_STALE_S)."""
         try:
             await self.gate.release(member)
         except REDIS_ERRORS as exc:
@@ -376,12 +375,8 @@ class SharedGa4Limiter:
     async def cancel(self, reservation: Reservation) -> None:
         await self.local.cancel(reservation)
         lease = self._leases.pop(reservation.id, None)
-        if lease is None or self.health.degraded:
-            return  # a lease left in Redis expires by itself
-        try:
-            await self.gate.release(lease[0])
-        except REDIS_ERRORS as exc:
-            self.health.failed(exc)
+        if lease is not None and not self.health.degraded:  # degraded: the lease expires in Redis
+            await self._release(lease[0])
 
     async def settle(self, reservation: Reservation, hint: RateHint | None) -> None:
         await self.local.settle(reservation, hint)

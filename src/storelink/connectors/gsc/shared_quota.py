@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from storelink.connectors.gsc.pacing import GscLimiter
 from storelink.resilience.limiter import TokenBucketLimiter
 from storelink.resilience.redis_health import REDIS_ERRORS, RedisHealth
+from storelink.resilience.redis_limiter import hash_tag
 
 if TYPE_CHECKING:
     from storelink.resilience.shared import SharedState
@@ -68,8 +69,7 @@ class SharedGscLimiter(GscLimiter):
         self.shared_inspections_per_day = local.inspections_per_day
         # Alone (Redis down), this replica spends its share of the day's inspections.
         self.inspections_per_day = max(1, local.inspections_per_day // max(1, replicas))
-        tag = "".join("_" if ch in "{} " else ch for ch in key)
-        self._base = f"{prefix}gsc:{{{tag}}}"
+        self._base = f"{prefix}gsc:{hash_tag(key)}"
         self._client = client
         self._take = client.register_script(_TAKE)
         self._give_back = client.register_script(_GIVE_BACK)
