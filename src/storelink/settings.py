@@ -191,6 +191,10 @@ class Settings(BaseSettings):
     trusted_proxy_header: str | None = Field(
         None, description="Header a trusted proxy sets with the signed-in user (e.g. `X-Forwarded-User`)."
     )
+    trusted_proxies: str = Field(
+        "",
+        description="Proxies whose `X-Forwarded-For`/`-Proto` the pages believe: comma-separated IPs or CIDRs.",
+    )
     sentry_dsn: SecretStr | None = _secret("SENTRY_DSN", "Send errors to Sentry (secrets scrubbed).")
 
     # --- site knowledge (RAG) -------------------------------------------------------------------
