@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,14 +49,39 @@ class CachedResponse:
         return httpx2.Response(self.status, headers=self.headers, content=self.body, request=request)
 
 
+# Prefix of the key given to a request whose body cannot be read without sending it: the key is
+# unique, and the cache neither serves nor stores under it.
+_UNSHARED = "unshared:"
+
+
+def _body(request: httpx2.Request) -> bytes | None:
+    """The request's body, or None when only sending it could read it.
+
+    A redirect's request (httpx2 builds it around the original request's stream) has its body in
+    an unread in-memory :class:`httpx2.ByteStream`, which can be read here and sent afterwards. An
+    async upload stream could be read only once, by the transport.
+    """
+    try:
+        return request.content
+    except httpx2.RequestNotRead:
+        if isinstance(request.stream, httpx2.ByteStream):
+            return request.read()
+        return None
+
+
 def cache_key(*, connector: str, partition: str, request: httpx2.Request) -> str:
     """Key = connector + credential partition + method + full URL + body.
 
     The partition is a fingerprint of the credential identity, so tenants never share entries.
+    A streamed body that cannot be read before sending gets a key of its own, which
+    :meth:`ResponseCache.get` never answers and :meth:`ResponseCache.put` never stores.
     """
+    body = _body(request)
+    if body is None:
+        return _UNSHARED + secrets.token_hex(20)
     head = "\x00".join((connector, partition, request.method, str(request.url), "")).encode()
     # Hashed, because URLs can carry credentials (Bing's API key is a query parameter).
-    return hashlib.blake2b(head + request.content, digest_size=20).hexdigest()
+    return hashlib.blake2b(head + body, digest_size=20).hexdigest()
 
 
 def _decode_headers(text: str) -> list[tuple[str, str]]:
@@ -134,6 +160,8 @@ class ResponseCache:
         return self._wall_clock()
 
     def get(self, key: str) -> CachedResponse | None:
+        if key.startswith(_UNSHARED):
+            return None
         pending = self._pending.get(key)
         row: tuple[Any, ...] | None
         if pending is not None:
@@ -160,6 +188,8 @@ class ResponseCache:
         )
 
     def put(self, key: str, *, connector: str, response: httpx2.Response, ttl_s: float) -> None:
+        if key.startswith(_UNSHARED):
+            return
         now = self.now()
         self._pending[key] = _Pending(
             connector, response.status_code, list(response.headers.raw), response.content, now, now + ttl_s
