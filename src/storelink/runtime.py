@@ -21,6 +21,7 @@ from storelink.connectors.base import Connector, ConnectorContext
 from storelink.connectors.registry import Registry, builtin_connectors
 from storelink.errors import Mode
 from storelink.fakes.base import FakeUpstream, InProcessTransport
+from storelink.fakes.data import demo_wall
 from storelink.fakes.faults import parse_fault_spec
 from storelink.observability.errors_log import ErrorLog
 from storelink.observability.logs import install_redaction
@@ -30,6 +31,7 @@ from storelink.resilience.clock import Clock, LoopClock
 from storelink.resilience.shared import SharedState, shared_state
 from storelink.settings import Settings
 from storelink.store import EmbeddedStore
+from storelink.store_calendar import Wall, WallClock
 from storelink.tasks import in_background
 
 if TYPE_CHECKING:
@@ -119,12 +121,16 @@ async def open_runtime(
     metrics: Metrics | None = None,
     store: EmbeddedStore | None = None,
     random_source: Callable[[], float] = random.random,
+    wall: Wall | None = None,
 ) -> AsyncIterator[Runtime]:
-    """Open everything. ``transports`` replaces a connector's wire (tests point live mode at a fake)."""
+    """Open everything. ``transports`` replaces a connector's wire (tests point live mode at a fake);
+    ``wall`` pins the wall clock every connector and fake reads (tests of dates and time zones)."""
     install_redaction(settings)
     store = store or EmbeddedStore.in_data_dir(settings.data_dir)
     metrics = metrics or Metrics()
     clock = clock or LoopClock()
+    real_wall = wall or WallClock(clock)
+    mock_wall = wall or (demo_wall(settings.demo_today, clock) if settings.demo_today else real_wall)
     exit_stack = AsyncExitStack()
     # With STORELINK_REDIS_URL, limits and the cache are shared across replicas (None otherwise).
     shared = await exit_stack.enter_async_context(shared_state(settings, metrics=metrics, clock=clock))
@@ -137,13 +143,14 @@ async def open_runtime(
         mode, missing = decide_mode(cls, settings)
         knobs = settings.knobs(cls.name)
         override = (transports or {}).get(cls.name)
+        connector_wall = mock_wall if mode == "mock" else real_wall
         if override is not None:
             inner, base_url = override, knobs.base_url or cls.fake_base_url(settings)
         elif mode == "live" or knobs.base_url:
             inner = _pooled_transport(settings, cls.name)
             base_url = knobs.base_url or cls.live_base_url(settings)
         else:
-            fake = cls.build_fake(settings)
+            fake = cls.build_fake(settings, wall=connector_wall)
             if cls.name in fault_plans:
                 fake.faults = fault_plans[cls.name]
             fakes[cls.name] = fake
@@ -161,6 +168,7 @@ async def open_runtime(
             shared=shared,
             random=random_source,
             missing=missing,
+            wall=connector_wall,
         )
         built.append(cls(ctx))
         log.debug("connector %s: mode %s", cls.name, mode)

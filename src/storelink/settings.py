@@ -148,7 +148,8 @@ class Settings(BaseSettings):
     )
     demo_today: dt.date | None = Field(
         None,
-        description="The demo store's today in mock mode (YYYY-MM-DD); the current UTC date when unset.",
+        description="Pins mock mode's clock (connectors and fakes alike) to noon on this day (YYYY-MM-DD) in the "
+        "demo shop's time zone; the real date there when unset.",
     )
     allow_writes: str = Field(
         "",

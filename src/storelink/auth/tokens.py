@@ -1,4 +1,4 @@
-"""The OAuth access-token cache in the embedded store, and a wall clock that moves with the loop.
+"""The OAuth access-token cache in the embedded store.
 
 Access tokens live an hour; caching them in the embedded store (table ``oauth_tokens``) lets a
 restarted process reuse the one it had instead of asking the token endpoint again. Only access
@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from storelink.resilience.clock import Clock
 from storelink.store import EmbeddedStore
+from storelink.store_calendar import WallClock  # re-exported: token expiry reads the one wall clock
 
 __all__ = ["CachedToken", "TokenCache", "WallClock", "fingerprint"]
 
@@ -35,31 +35,6 @@ _SCHEMA = """
 def fingerprint(*parts: str) -> str:
     """A short, one-way name for a credential identity (a cache key, a partition): never the secret."""
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
-
-
-class WallClock:
-    """Epoch seconds that advance with a monotonic :class:`Clock`.
-
-    Anchored once to ``time.time()`` (or ``anchor``); afterwards it moves only as ``clock`` moves, so it never
-    jumps with NTP and, under ``looptime``, fast-forwards with the loop like every other wait.
-    Token expiry, quota windows and "midnight Pacific" are computed from it.
-    """
-
-    def __init__(self, clock: Clock, *, anchor: float | None = None) -> None:
-        self._clock = clock
-        self._anchor_wall = anchor
-        self._anchor_mono: float | None = None
-
-    def __call__(self) -> float:
-        now = self._clock.now()
-        if self._anchor_mono is None:
-            # Anchored at the first reading, not at construction: a loop clock can only be read
-            # inside the loop, and both ends of the anchor must be taken at the same moment.
-            self._anchor_mono = now
-            if self._anchor_wall is None:
-                self._anchor_wall = time.time()
-        assert self._anchor_wall is not None
-        return self._anchor_wall + (now - self._anchor_mono)
 
 
 @dataclass(frozen=True, slots=True)

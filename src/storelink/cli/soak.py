@@ -31,6 +31,7 @@ from pydantic import SecretStr
 from storelink.connectors.base import Connector
 from storelink.errors import ConnectorError
 from storelink.fakes.base import FakeUpstream
+from storelink.fakes.data import demo_wall
 from storelink.fakes.faults import parse_fault_spec
 from storelink.observability.history import read_counters
 from storelink.observability.metrics import Metrics
@@ -242,7 +243,7 @@ async def run_soak(
     plans = parse_fault_spec(faults)
     for cls in connectors:
         try:
-            fakes[cls.name] = cls.build_fake(settings)
+            fakes[cls.name] = cls.build_fake(settings, wall=demo_wall(settings.demo_today))
         except (NotImplementedError, ImportError) as exc:
             skipped[cls.name] = f"no fake ({type(exc).__name__})"
             continue

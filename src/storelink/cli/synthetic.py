@@ -32,6 +32,7 @@ from storelink.connectors.base import Connector
 from storelink.connectors.http import SharedTransport
 from storelink.errors import ConnectorError
 from storelink.fakes.base import FakeUpstream, InProcessTransport
+from storelink.fakes.data import demo_wall
 from storelink.fakes.faults import Fault, FaultPlan
 from storelink.observability.history import read_counters
 from storelink.observability.metrics import Metrics, OperationMetrics
@@ -422,7 +423,7 @@ async def run_synthetic(
         run = ConnectorRun(connector=cls.name, title=cls.title)
         runs.append(run)
         try:
-            fake = (fakes or {}).get(cls.name) or cls.build_fake(settings)
+            fake = (fakes or {}).get(cls.name) or cls.build_fake(settings, wall=demo_wall(settings.demo_today))
         except (NotImplementedError, ImportError) as exc:
             run.skipped = f"no fake to drive ({type(exc).__name__})"
             continue

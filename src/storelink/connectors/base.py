@@ -41,6 +41,7 @@ from storelink.resilience.limiter import RateLimiter, TokenBucketLimiter
 from storelink.resilience.pipeline import Authenticator, CallReport, Policy, ResilientTransport
 from storelink.resilience.retry import RetryBudget, RetryPolicy
 from storelink.settings import ConnectorKnobs, Settings
+from storelink.store_calendar import Wall, WallClock
 
 if TYPE_CHECKING:
     from storelink.resilience.shared import SharedState
@@ -135,6 +136,9 @@ class ConnectorContext:
     shared: SharedState | None = None
     random: Callable[[], float] = random.random
     missing: list[str] = field(default_factory=list)
+    # The one wall clock (epoch seconds) every date, expiry and quota day is read from; in mock mode
+    # the connector's fake reads the same one. None: real time, moving with ``clock``.
+    wall: Wall | None = None
 
 
 def pipeline_policy(knobs: ConnectorKnobs) -> tuple[Policy, BreakerPolicy]:
@@ -194,7 +198,8 @@ class Connector:
         return cls.live_base_url(settings)
 
     @classmethod
-    def build_fake(cls, settings: Settings) -> FakeUpstream:
+    def build_fake(cls, settings: Settings, *, wall: Wall) -> FakeUpstream:
+        """The fake that mock mode runs against; it reads ``wall``, the connector's own clock."""
         raise NotImplementedError
 
     def make_classifier(self) -> Classifier:
@@ -220,6 +225,7 @@ class Connector:
         self.mode: Mode = ctx.mode
         self.knobs = ctx.settings.knobs(self.name)
         self.clock = ctx.clock
+        self.wall: Wall = ctx.wall or WallClock(ctx.clock)
         self.metrics = ctx.metrics
         policy, breaker_policy = pipeline_policy(self.knobs)
         self.policy = policy

@@ -1,6 +1,6 @@
 """What the Google connectors (GA4, Search Console) share: OAuth credentials (a refresh token or a
-service account, or the fakes' demo token in mock mode), and a wall clock that moves with the loop
-clock for token expiry and quota windows."""
+service account, or the fakes' demo token in mock mode). Token expiry and quota windows read the
+connector's wall clock (``Connector.wall``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from typing import ClassVar
 import httpx2
 
 from storelink.auth.google import GoogleTokenManager, StaticBearer, google_authenticator
-from storelink.auth.tokens import WallClock
-from storelink.connectors.base import Connector, ConnectorContext
+from storelink.connectors.base import Connector
 from storelink.fakes.google_auth import DEMO_ACCESS_TOKEN
 from storelink.resilience.pipeline import Authenticator
 
@@ -21,10 +20,6 @@ class GoogleConnector(Connector):
     credential_hint = "GOOGLE_APPLICATION_CREDENTIALS (or GOOGLE_REFRESH_TOKEN)"
     scope: ClassVar[str]  # the scope a token is minted for
     accepted_scopes: ClassVar[tuple[str, ...]]  # scopes of which a token must carry one
-
-    def __init__(self, ctx: ConnectorContext) -> None:
-        self.wall = WallClock(ctx.clock)
-        super().__init__(ctx)
 
     def make_auth(self) -> Authenticator:
         self.auth: GoogleTokenManager | StaticBearer

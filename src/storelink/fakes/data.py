@@ -36,18 +36,24 @@ import itertools
 import math
 import random
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from functools import cached_property, lru_cache
+from time import time as time_now
 from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from storelink.resilience.clock import Clock, MonotonicClock
+from storelink.store_calendar import WallClock, noon_on
 
 __all__ = [
     "DEFAULT_SEED",
     "DEFAULT_TODAY",
+    "DEMO_TIMEZONE",
     "Address",
     "Customer",
     "DemoStore",
@@ -66,9 +72,11 @@ __all__ = [
     "build_demo_store",
     "current_demo_store",
     "demo_store",
+    "demo_wall",
 ]
 
 DEFAULT_TODAY = date(2026, 11, 24)
+DEMO_TIMEZONE = "America/New_York"  # the demo shop's ianaTimezone: its days, and GA4's property days
 DEFAULT_SEED = 20261124
 CURRENCY = "USD"
 CENT = Decimal("0.01")
@@ -399,11 +407,23 @@ def demo_store(today: date = DEFAULT_TODAY, seed: int = DEFAULT_SEED) -> DemoSto
     return build_demo_store(today=today, seed=seed)
 
 
-def current_demo_store(today: date | None = None) -> DemoStore:
+def current_demo_store(today: date | None = None, *, wall: Callable[[], float] | None = None) -> DemoStore:
     """What mock mode serves: the demo store as of ``today`` (``STORELINK_DEMO_TODAY``), else as of
-    the current UTC date, so "the last N days" always reach the present. Deterministic for a given
-    day; a process keeps the day it started on."""
-    return demo_store(today or datetime.now(UTC).date())
+    the shop's own date on ``wall`` (epoch seconds; the system clock when not given), so "the last
+    N days" always reach the present. Deterministic for a given day; a process keeps the day it
+    started on."""
+    if today is not None:
+        return demo_store(today)
+    now = wall() if wall is not None else time_now()
+    return demo_store(datetime.fromtimestamp(now, ZoneInfo(DEMO_TIMEZONE)).date())
+
+
+def demo_wall(today: date | None = None, clock: Clock | None = None) -> WallClock:
+    """Mock mode's wall clock. Pinned (``STORELINK_DEMO_TODAY``), it starts at noon on ``today`` in the
+    demo shop's zone and moves on from there, so connectors and fakes agree that it is that day
+    whatever the real date (tests pin it so their figures hold on any day); else it is the real time."""
+    anchor = noon_on(today, ZoneInfo(DEMO_TIMEZONE)) if today is not None else None
+    return WallClock(clock or MonotonicClock(), anchor=anchor)
 
 
 def build_demo_store(*, today: date = DEFAULT_TODAY, seed: int = DEFAULT_SEED) -> DemoStore:
@@ -1311,7 +1331,7 @@ def _assemble(
             primary_domain="www.apexperformanceparts.example",
             currency=CURRENCY,
             plan_name="Shopify",
-            timezone="America/New_York",
+            timezone=DEMO_TIMEZONE,
         ),
         today=b.today,
         seed=b.seed,

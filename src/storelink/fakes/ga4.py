@@ -927,6 +927,7 @@ class Ga4Fake(FakeUpstream):
         limits: QuotaLimits | None = None,
         latency_s: float = 0.0,
         clock: Callable[[], float] = loop_clock,
+        wall: Callable[[], float] | None = None,
     ) -> None:
         super().__init__(faults=faults)
         self.traffic = Ga4Traffic(store or demo_store())
@@ -935,6 +936,7 @@ class Ga4Fake(FakeUpstream):
         self.limits = limits or QuotaLimits()
         self.latency_s = latency_s
         self.clock = clock
+        self._wall = wall  # mock mode: the connector's own wall clock, so both agree on the day
         self._wall_anchor: float | None = None
         self.state: dict[str, _PropertyState] = defaultdict(_PropertyState)
         self.peak_in_flight = 0
@@ -947,7 +949,10 @@ class Ga4Fake(FakeUpstream):
         return self.traffic.signals
 
     def wall(self) -> float:
-        """Epoch seconds moving with :attr:`clock` (anchored at first use): the quota windows' time."""
+        """Epoch seconds: the wall clock given, else one moving with :attr:`clock` (anchored at first
+        use). The quota windows' time."""
+        if self._wall is not None:
+            return self._wall()
         now = self.clock()
         if self._wall_anchor is None:
             self._wall_anchor = time.time() - now

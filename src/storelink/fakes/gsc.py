@@ -599,9 +599,11 @@ class GscFake(FakeUpstream):
                 legacy=True,
             )
         return None
+        wall: Callable[[], float] | None = None,
 
     def _take(self, category: str) -> Response | None:
         """Count one request against the category's windows; 429 when one is full."""
+        self._wall = wall  # mock mode: the connector's own wall clock, so both agree on the day
         now = self.wall()
         for limit in self.limits[category]:
             if self.windows[(category, limit.window_s, int(now // limit.window_s))] >= limit.per_window:
@@ -629,6 +631,8 @@ class GscFake(FakeUpstream):
         return JSONResponse({"siteEntry": entries})
 
     def _sitemaps(self) -> dict[str, list[dict[str, Any]]]:
+        if self._wall is not None:
+            return self._wall()
         today = self.traffic.today
         store = self.traffic.store
 

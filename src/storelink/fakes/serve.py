@@ -18,7 +18,7 @@ __all__ = ["ServedFake", "available_fakes", "serve_fakes"]
 def available_fakes(settings: Settings) -> dict[str, Callable[[], FakeUpstream]]:
     """Every fake storelink ships, by name."""
     from storelink.connectors.registry import builtin_connectors
-    from storelink.fakes.data import current_demo_store
+    from storelink.fakes.data import current_demo_store, demo_wall
     from storelink.fakes.generic import GenericFake
     from storelink.fakes.google_auth import GoogleTokenFake
     from storelink.fakes.oauth import FakeAuthorizationServer
@@ -30,8 +30,9 @@ def available_fakes(settings: Settings) -> dict[str, Callable[[], FakeUpstream]]
         "google_auth": GoogleTokenFake,
         "site": lambda: SiteFake(store=current_demo_store(settings.demo_today)),
     }
+    wall = demo_wall(settings.demo_today)
     for cls in builtin_connectors():
-        found[cls.name] = lambda cls=cls: cls.build_fake(settings)  # type: ignore[misc]
+        found[cls.name] = lambda cls=cls: cls.build_fake(settings, wall=wall)  # type: ignore[misc]
     return found
 
 

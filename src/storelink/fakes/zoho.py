@@ -112,8 +112,10 @@ class ZohoFake(FakeUpstream):
         self.token_ttl_s = token_ttl_s
         self.rate_limit_per_min = rate_limit_per_min
         self.store = store or demo_store()
+        wall: Callable[[], float] = time.time,
         self.messages: list[MailMessage] = list(build_mailbox(self.store))
         self.tokens: dict[str, float] = {}  # access token -> expiry (fake clock)
+        self.wall = wall  # mock mode: the connector's own wall clock (message times)
         self.token_state = _TokenState()
         self.token_requests = 0
         self.hosts: Counter[str] = Counter()
@@ -128,7 +130,7 @@ class ZohoFake(FakeUpstream):
         self.tokens = dict.fromkeys(self.tokens, float("-inf"))
 
     def nowms(self) -> int:
-        return max(int(time.time() * 1000), ms(self.store.as_of))
+        return max(int(self.wall() * 1000), ms(self.store.as_of))
 
     def routes(self) -> list[BaseRoute]:
         account = "/api/accounts/{account_id}"

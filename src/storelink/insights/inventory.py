@@ -93,7 +93,7 @@ STOCK_ROW_LIMIT = 5_000  # the inventory_levels maximum; a read this large runs 
 async def gather_inventory(runtime: Runtime, params: InventoryParams) -> InventoryResult:
     """Read stock levels, the catalogue (prices) and the orders of the longer of the two windows."""
     connector = shopify(runtime)
-    as_of = dt.datetime.now(dt.UTC).date()
+    as_of = (await connector.calendar()).today()
     lead = params.lead_time_days or runtime.settings.lead_time_days
     report = (await connector.call("inventory_levels", {"limit": STOCK_ROW_LIMIT})).data
     catalog = await read_catalog(connector)

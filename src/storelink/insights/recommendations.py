@@ -139,7 +139,7 @@ async def gather_recommendations(runtime: Runtime, params: RecommendationParams)
     """Read the catalogue and two periods of orders from Shopify, and product page views from GA4
     (optional: without it the viewed-not-bought list is empty and ``notes`` says why)."""
     connector = shopify(runtime)
-    as_of = dt.datetime.now(dt.UTC).date()
+    as_of = (await connector.calendar()).today()
     catalog = await read_catalog(connector)
     raw = await read_lines(connector, as_of - dt.timedelta(days=2 * params.days - 1))
     notes = ["Revenue uses list prices (before discounts)."]

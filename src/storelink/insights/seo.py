@@ -29,6 +29,7 @@ from storelink.insights.ctr_curve import expected_ctr
 from storelink.insights.models import PageViews, PeriodStats, SearchRow, SeoKind, SeoOpportunity, SeoParams, SeoResult
 from storelink.insights.ranking import per_kind
 from storelink.runtime import Runtime
+from storelink.store_calendar import PACIFIC, StoreCalendar, WallClock
 
 TARGET_POSITION = 3.0  # striking distance: what reaching the top three would be worth
 
@@ -201,6 +202,15 @@ def _gsc_rows(rows: Iterable[gsc_m.SearchRow]) -> list[SearchRow]:
     ]
 
 
+def _search_console_today(runtime: Runtime) -> dt.date:
+    """Today as Search Console counts days (Pacific), on its connector's wall clock."""
+    try:
+        wall = runtime.registry.get("gsc").wall
+    except ConnectorError:
+        wall = WallClock(runtime.clock)
+    return StoreCalendar(wall, PACIFIC).today()
+
+
 async def _gsc(
     runtime: Runtime, days: int
 ) -> tuple[list[SearchRow], list[SearchRow], tuple[dt.date, dt.date], tuple[dt.date, dt.date]]:
@@ -273,7 +283,7 @@ async def gather_seo(runtime: Runtime, params: SeoParams) -> SeoResult:
     errors: list[ConnectorError] = []
     current: list[SearchRow] = []
     previous: list[SearchRow] = []
-    end = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=3)
+    end = _search_console_today(runtime) - dt.timedelta(days=3)
     cur_period = (end - dt.timedelta(days=params.days - 1), end)
     prev_period = (cur_period[0] - dt.timedelta(days=params.days), cur_period[0] - dt.timedelta(days=1))
     try:

@@ -78,15 +78,17 @@ async def read_catalog(connector: ShopifyConnector) -> Catalog:
 
 
 async def read_lines(connector: ShopifyConnector, since: dt.date) -> list[Line]:
-    """Order lines created on or after ``since`` (UTC days), voided orders left out."""
+    """Order lines created on or after ``since`` (the shop's days), voided orders left out."""
+    calendar = await connector.calendar()
     days: dict[str, dt.date] = {}
     lines: list[Line] = []
-    search = f"created_at:>={since.isoformat()}"
+    search = f"created_at:>={calendar.start_of(since).strftime('%Y-%m-%dT%H:%M:%SZ')}"
     async for row in connector.bulk_rows("orders", search, operation="insights", poll_interval_s=_poll(connector)):
         parent = row.get("__parentId")
         if parent is None:
             if row.get("displayFinancialStatus") not in SKIPPED_STATUSES:
-                days[row["id"]] = dt.datetime.fromisoformat(str(row["createdAt"]).replace("Z", "+00:00")).date()
+                created = dt.datetime.fromisoformat(str(row["createdAt"]).replace("Z", "+00:00"))
+                days[row["id"]] = calendar.day_of(created)
         elif parent in days and row.get("sku"):
             lines.append(
                 Line(order_id=parent, day=days[parent], sku=row["sku"], quantity=int(row.get("quantity") or 0))

@@ -8,9 +8,10 @@ fast-forwards the loop clock itself, so ``LoopClock`` is exact there too.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Protocol
 
-__all__ = ["Clock", "FakeClock", "LoopClock"]
+__all__ = ["Clock", "FakeClock", "LoopClock", "MonotonicClock"]
 
 
 class Clock(Protocol):
@@ -26,6 +27,17 @@ class LoopClock:
 
     def now(self) -> float:
         return asyncio.get_running_loop().time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class MonotonicClock:
+    """The process's monotonic clock, for code that runs outside an event loop (a fake served from a
+    thread)."""
+
+    def now(self) -> float:
+        return time.monotonic()
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))

@@ -40,6 +40,7 @@ from storelink.fakes.base import FakeUpstream
 from storelink.fakes.bing import BING_HOST, DEMO_API_KEY, DEMO_SITE_URL
 from storelink.resilience.classify import Classifier
 from storelink.settings import Settings
+from storelink.store_calendar import Wall
 
 __all__ = ["STATS_TTL_S", "BingConnector"]
 
@@ -63,11 +64,11 @@ class BingConnector(Connector):
         return f"https://{BING_HOST}"
 
     @classmethod
-    def build_fake(cls, settings: Settings) -> FakeUpstream:
+    def build_fake(cls, settings: Settings, *, wall: Wall) -> FakeUpstream:
         from storelink.fakes.bing import BingFake
         from storelink.fakes.data import current_demo_store
 
-        return BingFake(store=current_demo_store(settings.demo_today))
+        return BingFake(store=current_demo_store(settings.demo_today, wall=wall))
 
     @staticmethod
     def _api_key(ctx: ConnectorContext) -> SecretStr:
@@ -240,7 +241,7 @@ class BingConnector(Connector):
 
         async def send(key: str) -> m.SubmitUrlsResult:
             quota = await self._quota(site, operation="submit_urls_quota")
-            _check_quota(quota, len(urls), now=dt.datetime.now(dt.UTC))
+            _check_quota(quota, len(urls), now=dt.datetime.fromtimestamp(self.wall(), dt.UTC))
             response = await self.http.request(
                 "POST",
                 f"{PATH}/SubmitUrlBatch",

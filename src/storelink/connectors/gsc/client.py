@@ -31,6 +31,7 @@ from storelink.fakes.base import FakeUpstream
 from storelink.resilience.classify import Classifier
 from storelink.resilience.limiter import RateLimiter
 from storelink.settings import Settings
+from storelink.store_calendar import StoreCalendar, Wall
 
 __all__ = ["API_HOST", "DEMO_SITE", "FINAL_LAG_DAYS", "GscConnector"]
 
@@ -67,13 +68,14 @@ class GscConnector(GoogleConnector):
         return f"https://{API_HOST}"
 
     @classmethod
-    def build_fake(cls, settings: Settings) -> FakeUpstream:
+    def build_fake(cls, settings: Settings, *, wall: Wall) -> FakeUpstream:
         from storelink.fakes.data import current_demo_store
         from storelink.fakes.gsc import GscFake
 
         sites = [DEMO_SITE, *([settings.gsc_site_url] if settings.gsc_site_url else [])]
-        store = current_demo_store(settings.demo_today)
-        return GscFake(sites=sites, store=store, today=store.today)
+        store = current_demo_store(settings.demo_today, wall=wall)
+        # Search Console's days are Pacific: the fake's today is the connector's, on the same wall.
+        return GscFake(sites=sites, store=store, today=StoreCalendar(wall, PACIFIC).today(), wall=wall)
 
     def __init__(self, ctx: ConnectorContext) -> None:
         self.site_url = (ctx.settings.gsc_site_url or DEMO_SITE).strip()
@@ -99,7 +101,7 @@ class GscConnector(GoogleConnector):
 
     def today(self) -> dt.date:
         """Today in Pacific time, the day Search Console's dates are counted in."""
-        return dt.datetime.fromtimestamp(self.wall(), PACIFIC).date()
+        return StoreCalendar(self.wall, PACIFIC).today()
 
     @property
     def site_path(self) -> str:

@@ -32,6 +32,7 @@ from storelink.resilience.classify import Classifier
 from storelink.resilience.limiter import RateLimiter, TokenBucketLimiter
 from storelink.resilience.pipeline import Authenticator
 from storelink.settings import Settings
+from storelink.store_calendar import StoreCalendar, Wall, zone_named
 
 __all__ = ["MAX_QUERY_COST", "ShopifyConnector"]
 
@@ -82,6 +83,7 @@ class ShopifyConnector(Connector):
     title = "Shopify"
     credential_hint = "SHOPIFY_ACCESS_TOKEN"
     probe = ("shop_info", {})
+    _zone: dt.tzinfo | None = None  # the shop's time zone, once asked
 
     # -- the upstream --------------------------------------------------------------------------
     @classmethod
@@ -101,11 +103,11 @@ class ShopifyConnector(Connector):
         return f"https://{DEMO_SHOP}"
 
     @classmethod
-    def build_fake(cls, settings: Settings) -> FakeUpstream:
+    def build_fake(cls, settings: Settings, *, wall: Wall) -> FakeUpstream:
         from storelink.fakes.data import current_demo_store
         from storelink.fakes.shopify import ShopifyFake
 
-        return ShopifyFake(store=current_demo_store(settings.demo_today))
+        return ShopifyFake(store=current_demo_store(settings.demo_today, wall=wall))
 
     @property
     def shop_host(self) -> str:
@@ -266,7 +268,16 @@ class ShopifyConnector(Connector):
             primary_url=(shop.get("primaryDomain") or {}).get("url"),
             currency=shop["currencyCode"],
             plan=(shop.get("plan") or {}).get("displayName"),
+            timezone=shop.get("ianaTimezone"),
         )
+
+    async def calendar(self) -> StoreCalendar:
+        """The shop's own days: its ``ianaTimezone`` read on the connector's wall clock (asked once;
+        UTC if the shop does not say)."""
+        if self._zone is None:
+            data = await self.graphql(q.SHOP, {}, operation="shop_info", cache_ttl_s=None)
+            self._zone = zone_named((data.get("shop") or {}).get("ianaTimezone"))
+        return StoreCalendar(self.wall, self._zone)
 
     @operation(example={"query": "title:*brake*", "status": "active", "limit": 5})
     async def list_products(self, params: m.ListProductsParams) -> m.ProductPage:
@@ -534,10 +545,15 @@ class ShopifyConnector(Connector):
 
     @operation(example={"days": 7})
     async def sales_summary(self, params: m.SalesSummaryParams) -> m.SalesSummary:
-        """Orders, units, gross and net revenue per day (UTC) over `days` (ending yesterday) or
-        `start`..`end`. Ranges over a month run as a bulk operation. Scope: read_orders."""
-        start, end = _sales_range(params, today=dt.datetime.now(dt.UTC).date())
-        search = f"created_at:>={start.isoformat()} created_at:<={end.isoformat()}T23:59:59Z"
+        """Orders, units, gross and net revenue per day over `days` (ending yesterday) or
+        `start`..`end`, days as the shop counts them (its own time zone). Ranges over a month run as a
+        bulk operation. Scope: read_orders."""
+        calendar = await self.calendar()
+        today = calendar.today()
+        start, end = _sales_range(params, today=today)
+        # The days' bounds as instants: Shopify would read a bare date in its own way, not the shop's day.
+        since, until = calendar.start_of(start), calendar.start_of(end + dt.timedelta(days=1))
+        search = f"created_at:>={_utc_stamp(since)} created_at:<{_utc_stamp(until)}"
         per_day: dict[dt.date, _DayTotals] = defaultdict(_DayTotals)
         currency = "USD"
         span = (end - start).days + 1
@@ -548,16 +564,16 @@ class ShopifyConnector(Connector):
                 operation="sales_summary",
                 limit=100_000,
                 variables={"query": search},
-                cache_ttl_s=None if end < dt.datetime.now(dt.UTC).date() else 0.0,
+                cache_ttl_s=None if end < today else 0.0,
             ):
                 currency = _currency(node.get("subtotalPriceSet"), currency)
-                per_day[_day(node["createdAt"])].add(node)
+                per_day[calendar.day_of(_instant(node["createdAt"]))].add(node)
         else:
             async for row in self.bulk_rows("orders", search, operation="sales_summary"):
                 if "__parentId" in row:
                     continue  # line-item rows: units already come from the order row
                 currency = _currency(row.get("subtotalPriceSet"), currency)
-                per_day[_day(row["createdAt"])].add(row)
+                per_day[calendar.day_of(_instant(row["createdAt"]))].add(row)
         days = [per_day[start + dt.timedelta(days=i)].day(start + dt.timedelta(days=i)) for i in range(span)]
         totals = _DayTotals()
         for d in per_day.values():
@@ -744,8 +760,12 @@ class _DayTotals:
         )
 
 
-def _day(timestamp: str) -> dt.date:
-    return dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00")).astimezone(dt.UTC).date()
+def _instant(timestamp: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+
+
+def _utc_stamp(instant: dt.datetime) -> str:
+    return instant.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _sales_range(params: m.SalesSummaryParams, *, today: dt.date) -> tuple[dt.date, dt.date]:

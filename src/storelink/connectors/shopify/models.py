@@ -34,6 +34,7 @@ class Shop(BaseModel):
     primary_url: str | None
     currency: str
     plan: str | None
+    timezone: str | None = None  # ianaTimezone: the zone the shop's days (and its sales by day) are counted in
 
 
 # --- products -------------------------------------------------------------------------------------

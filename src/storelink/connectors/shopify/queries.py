@@ -37,7 +37,7 @@ MONEY = "shopMoney { amount currencyCode }"
 
 SHOP = """
 query ShopInfo {
-  shop { name myshopifyDomain currencyCode plan { displayName } primaryDomain { url } }
+  shop { name myshopifyDomain currencyCode ianaTimezone plan { displayName } primaryDomain { url } }
 }"""
 
 PRODUCTS = """

@@ -31,7 +31,6 @@ from typing import Any
 import httpx2
 from pydantic import SecretStr
 
-from storelink.auth.tokens import WallClock
 from storelink.connectors.base import Connector, ConnectorContext, NoParams, operation
 from storelink.connectors.http import SharedTransport, UpstreamResponse, contract_error, envelope_field, object_list
 from storelink.connectors.writes import AuditedTransport, WriteGuard
@@ -47,6 +46,7 @@ from storelink.resilience.classify import Classifier
 from storelink.resilience.limiter import RateLimiter, TokenBucketLimiter
 from storelink.resilience.pipeline import Authenticator
 from storelink.settings import Settings
+from storelink.store_calendar import Wall
 
 __all__ = ["CONTENT_TTL_S", "ZOHO_RATE_BURST", "ZOHO_RATE_PER_S", "ZohoConnector", "accounts_url"]
 
@@ -87,11 +87,11 @@ class ZohoConnector(Connector):
         return data_centre(settings.zoho_dc).mail_url
 
     @classmethod
-    def build_fake(cls, settings: Settings) -> FakeUpstream:
+    def build_fake(cls, settings: Settings, *, wall: Wall) -> FakeUpstream:
         from storelink.fakes.data import current_demo_store
         from storelink.fakes.zoho import ZohoFake
 
-        return ZohoFake(store=current_demo_store(settings.demo_today))
+        return ZohoFake(store=current_demo_store(settings.demo_today, wall=wall), wall=wall)
 
     def __init__(self, ctx: ConnectorContext) -> None:
         self.dc: DataCentre = data_centre(ctx.settings.zoho_dc)
@@ -148,7 +148,7 @@ class ZohoConnector(Connector):
             client=self.token_client,
             cache=cache,
             dc=self.dc.code,
-            wall=WallClock(self.clock),  # epoch seconds that move with the loop (and with looptime)
+            wall=self.wall,  # epoch seconds that move with the loop (and with looptime)
             shared=self.ctx.shared.tokens if self.ctx.shared is not None else None,
         )
         return self.oauth
