@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -82,16 +83,24 @@ def _run(work: Callable[[], Awaitable[T]], *, show_progress: bool) -> T:
 
     try:
         return asyncio.run(main())
-    except ConnectorError as exc:
-        err.print(f"[red]{exc.kind.value}[/red]: {exc.message}")
+    except ConnectorError as exc:  # one line, unwrapped: the message carries URLs
+        err.print(f"[red]{exc.kind.value}[/red]: {escape(exc.message)}", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from None
     except ConfigurationError as exc:
-        err.print(f"[red]configuration[/red]: {exc}")
+        err.print(f"[red]configuration[/red]: {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
 
 
 def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
+
+
+def _print_off_site(result: dict[str, Any]) -> None:
+    """Why sitemaps or pages were skipped for being on (or redirecting to) another origin."""
+    for note in result["off_site_notes"]:
+        err.print(f"[yellow]off-site:[/yellow] {escape(note)}", soft_wrap=True, highlight=False)
+    if result["off_site"] > len(result["off_site_notes"]):
+        err.print(f"[yellow]off-site:[/yellow] … and {result['off_site'] - len(result['off_site_notes'])} more")
 
 
 @rag_app.command()
@@ -120,9 +129,10 @@ def discover(
     out.print(
         f"{result['urls']} pages at {result['origin']}: {result['from_sitemaps']} from {result['sitemaps_read']} "
         f"sitemap(s), {result['from_crawl']} found only by crawling; {result['duplicates']} duplicate address(es) "
-        f"merged, {result['disallowed']} disallowed by robots.txt, {result['missing']} missing "
-        f"({result['elapsed_s']:.1f} s)."
+        f"merged, {result['disallowed']} disallowed by robots.txt, {result['missing']} missing, "
+        f"{result['off_site']} off the site's origin skipped ({result['elapsed_s']:.1f} s)."
     )
+    _print_off_site(result)
     if result["truncated"]:
         err.print("[yellow]The crawl hit its bounds; raise --max-pages or --max-depth to go further.[/yellow]")
 
@@ -147,11 +157,13 @@ def ingest(
         return
     out.print(
         f"{result['pages']} pages: {result['updated']} new or changed, {result['unchanged']} unchanged "
-        f"({result['not_modified']} answered 304), {result['removed']} removed, {result['failed']} failed. "
+        f"({result['not_modified']} answered 304), {result['removed']} removed, {result['failed']} failed, "
+        f"{result['off_site']} redirected off the site's origin. "
         f"Chunks: +{result['chunks_added']} −{result['chunks_removed']} = {result['chunks_total']}; "
         f"{result['embedded']} embedded, {result['embed_cache_hits']} from the cache. "
         f"{result['pages_per_s']} pages/s; retrieval {result['retrieval']}."
     )
+    _print_off_site(result)
     if result["dense_note"]:
         err.print(f"[yellow]{result['dense_note']}[/yellow]")
 

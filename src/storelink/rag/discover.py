@@ -10,6 +10,12 @@
    no duplicates. ``noindex`` pages are followed but not kept; robots-disallowed ones are never
    fetched.
 
+Only the site's origin (scheme, host and port, exactly) is ever fetched: a sitemap named by
+robots.txt or by a sitemap index on another origin is not read, a sitemap's page on another origin
+is not kept, and a page or sitemap that redirects to another origin is skipped
+(:class:`~storelink.rag.fetch.OffSiteRedirect`). Each is counted in ``off_site`` with a sentence
+saying why in ``off_site_notes``; ordinary links to other sites are simply not followed.
+
 The URL set replaces the previous one in the store; ingest works from it.
 """
 
@@ -21,13 +27,13 @@ import time
 import zlib
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from storelink.connectors.progress import report_progress
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.rag.docstore import KnowledgeStore
 from storelink.rag.extract import page_links
-from storelink.rag.fetch import Fetched, SiteFetcher
+from storelink.rag.fetch import Fetched, OffSiteRedirect, SiteFetcher
 from storelink.rag.robots import RobotsRules
 from storelink.rag.urls import canonical_url, origin_of, same_origin
 
@@ -42,6 +48,9 @@ class CrawlLimits:
     concurrency: int = 8
 
 
+MAX_NOTES = 20  # off-site notes kept in a report; the count covers the rest
+
+
 class DiscoverReport(BaseModel):
     origin: str
     urls: int
@@ -53,6 +62,8 @@ class DiscoverReport(BaseModel):
     disallowed: int
     missing: int
     errors: int
+    off_site: int = 0  # sitemaps and pages on, or redirecting to, another origin: never fetched or kept
+    off_site_notes: list[str] = Field(default_factory=list)  # why, for the first MAX_NOTES of them
     crawl_delay_s: float | None
     truncated: bool
     elapsed_s: float
@@ -91,8 +102,16 @@ class _Crawl:
     disallowed: set[str] = field(default_factory=set)
     missing: int = 0
     errors: int = 0
+    off_site: int = 0
+    off_site_notes: list[str] = field(default_factory=list)
     fetched: int = 0
     truncated: bool = False
+
+    def refuse(self, note: str) -> None:
+        """Count one sitemap or page that is off the site's origin, with the reason."""
+        self.off_site += 1
+        if len(self.off_site_notes) < MAX_NOTES:
+            self.off_site_notes.append(note)
 
     def admit(self, raw: str, base: str | None) -> str | None:
         url = canonical_url(raw, base)
@@ -118,6 +137,9 @@ async def _read_sitemaps(fetcher: SiteFetcher, crawl: _Crawl, roots: list[str]) 
         seen.add(url)
         try:
             fetched = await fetcher.get(url, operation="fetch_sitemap")
+        except OffSiteRedirect as err:
+            crawl.refuse(f"The sitemap {err.message}")
+            continue
         except ConnectorError as err:
             crawl.errors += err.kind is not ErrorKind.NOT_FOUND
             continue
@@ -134,8 +156,16 @@ async def _read_sitemaps(fetcher: SiteFetcher, crawl: _Crawl, roots: list[str]) 
                 child = canonical_url(sub.url, keep_files=True)
                 if child and same_origin(child, crawl.origin):
                     queue.append(child)
+                else:
+                    crawl.refuse(
+                        f"The sitemap index {url} names the sitemap {sub.url}, not on {crawl.origin}; not read."
+                    )
             continue
         for page in tree.all_pages():
+            listed = canonical_url(page.url, None)
+            if listed is not None and not same_origin(listed, crawl.origin):
+                crawl.refuse(f"The sitemap {url} lists {listed}, not on {crawl.origin}; not kept.")
+                continue
             admitted = crawl.admit(page.url, None)
             if admitted is not None and admitted not in crawl.found:
                 lastmod = page.last_modified.date().isoformat() if page.last_modified else None
@@ -148,6 +178,11 @@ async def _visit(fetcher: SiteFetcher, crawl: _Crawl, url: str) -> list[str]:
     """Fetch one page; record its canonical URL; return the links to follow."""
     try:
         fetched = await fetcher.get(url, operation="crawl_page")
+    except OffSiteRedirect as err:
+        crawl.refuse(err.message)
+        crawl.found.pop(url, None)
+        crawl.visited.add(url)
+        return []
     except ConnectorError as err:
         if err.kind is ErrorKind.NOT_FOUND:
             crawl.missing += 1
@@ -184,13 +219,25 @@ async def discover(
     """Find the site's pages and store the URL set. Progress goes to ``report_progress``."""
     started = time.perf_counter()
     limits = limits or CrawlLimits()
-    origin = origin_of(start_url or fetcher.base_url)
+    site = start_url or fetcher.base_url
+    if canonical_url(site, keep_files=True) is None:
+        raise ConnectorError(
+            ErrorKind.INVALID_REQUEST,
+            f"{site!r} is not the address of a website: give an http(s) URL such as https://shop.example.",
+        )
+    origin = origin_of(site)
     fetcher.revalidate_all()
     robots = await read_robots(fetcher, origin)
     fetcher.honour_crawl_delay(robots.crawl_delay_s)
     crawl = _Crawl(origin=origin, robots=robots, limits=limits)
 
-    roots = [u for s in robots.sitemaps if (u := canonical_url(s, origin, keep_files=True))]
+    roots: list[str] = []
+    for named in robots.sitemaps:
+        root = canonical_url(named, origin, keep_files=True)
+        if root is not None and same_origin(root, origin):
+            roots.append(root)
+        else:
+            crawl.refuse(f"robots.txt names the sitemap {named}, not on {origin}; not read.")
     sitemaps_read = await _read_sitemaps(fetcher, crawl, roots or [f"{origin}/sitemap.xml"])
     from_sitemaps = len(crawl.found)
     await report_progress(0, from_sitemaps, f"{from_sitemaps} URLs in sitemaps; crawling")
@@ -231,6 +278,8 @@ async def discover(
         disallowed=len(crawl.disallowed),
         missing=crawl.missing,
         errors=crawl.errors,
+        off_site=crawl.off_site,
+        off_site_notes=crawl.off_site_notes,
         crawl_delay_s=robots.crawl_delay_s,
         truncated=crawl.truncated,
         elapsed_s=round(time.perf_counter() - started, 3),

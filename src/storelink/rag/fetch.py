@@ -8,11 +8,17 @@ machinery is the core's: a cached page with an ``ETag``/``Last-Modified`` is rev
 ``source == "cache-revalidated"``.
 
 ``Crawl-delay`` from robots.txt becomes the limiter: one request per delay, no burst.
+
+Redirects are followed here, hop by hop, and only within the origin (scheme, host and port) of
+the page asked for: a redirect to another origin raises :class:`OffSiteRedirect` instead of
+fetching it, so another server's content is never taken for the site's. ``Fetched.url`` is the
+final URL, and each hop goes through the pipeline (and its cache) as a request of its own.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 
@@ -20,6 +26,7 @@ from storelink.connectors.base import pipeline_policy
 from storelink.errors import ConnectorError, ErrorKind, Mode, Source
 from storelink.fakes.base import InProcessTransport
 from storelink.observability.metrics import Metrics
+from storelink.rag.urls import origin_of
 from storelink.resilience.breaker import CircuitBreaker
 from storelink.resilience.cache import ResponseCache
 from storelink.resilience.classify import HttpClassifier, Verdict
@@ -32,8 +39,10 @@ from storelink.settings import ConnectorKnobs, Settings
 __all__ = [
     "CONNECTOR",
     "DEMO_SITE_URL",
+    "MAX_REDIRECTS",
     "USER_AGENT",
     "Fetched",
+    "OffSiteRedirect",
     "SiteClassifier",
     "SiteFetcher",
     "site_knobs",
@@ -43,6 +52,7 @@ __all__ = [
 CONNECTOR = "site"
 USER_AGENT = "storelink"
 DEMO_SITE_URL = "https://www.apexperformanceparts.example"
+MAX_REDIRECTS = 5
 
 
 def site_knobs(settings: Settings) -> ConnectorKnobs:
@@ -72,6 +82,37 @@ class Fetched:
     @property
     def is_html(self) -> bool:
         return "html" in self.content_type or (not self.content_type and self.content.lstrip()[:1] == b"<")
+
+
+def _shown(url: str) -> str:
+    """A URL for a message: without its query, which may carry a token (errors.py's rule)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+class OffSiteRedirect(ConnectorError):
+    """The site redirected a page to another origin; it was not followed, and nothing is stored."""
+
+    def __init__(self, url: str, target: str, *, origin: str, operation: str, status: int) -> None:
+        super().__init__(
+            ErrorKind.INVALID_REQUEST,
+            f"{_shown(url)} redirects ({status}) to {_shown(target)}, on another origin than {origin}; "
+            f"only {origin} is fetched, so it was skipped. If the site moved, set STORELINK_SITE_URL "
+            "to its new address.",
+            connector=CONNECTOR,
+            operation=operation,
+            status=status,
+            retryable=False,
+        )
+        self.url = url
+        self.target = target
+
+
+def _origin_or_none(url: str) -> str | None:
+    try:
+        return origin_of(url)
+    except ValueError:  # not http(s): mailto:, ftp:, a malformed Location
+        return None
 
 
 class SiteClassifier(HttpClassifier):
@@ -129,8 +170,7 @@ class SiteFetcher:
         )
         self.client = httpx2.AsyncClient(
             transport=self.transport,
-            follow_redirects=True,
-            max_redirects=5,
+            follow_redirects=False,  # followed in get(), within the page's origin only
             timeout=httpx2.Timeout(self.knobs.timeout, connect=self.knobs.connect_timeout),
             headers={"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9"},
         )
@@ -179,17 +219,32 @@ class SiteFetcher:
             self.cache.expire(CONNECTOR)
 
     async def get(self, url: str, *, operation: str = "fetch_page") -> Fetched:
-        """GET ``url``. Raises ConnectorError (``not_found`` for 404/410, ``unavailable`` …)."""
+        """GET ``url``, following redirects within its origin. Raises ConnectorError
+        (``not_found`` for 404/410, ``unavailable`` …), :class:`OffSiteRedirect` for a redirect to
+        another origin, and ValueError for a URL that is not http(s)."""
+        origin = origin_of(url)
         options = CallOptions(operation=operation, cache_ttl_s=self.knobs.cache_ttl or None)
-        try:
-            response = await self.client.get(url, extensions={OPTIONS_KEY: options})
-        except httpx2.TooManyRedirects:
-            raise ConnectorError(
-                ErrorKind.UPSTREAM_ERROR,
-                "The site redirected this page more than 5 times; fix the redirect loop.",
-                connector=CONNECTOR,
-                operation=operation,
-            ) from None
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            response = await self.client.get(current, extensions={OPTIONS_KEY: options})
+            hop = response.next_request
+            if hop is None:  # not a redirect (or one without a usable Location): the answer
+                return self._fetched(response)
+            target = str(hop.url)
+            if _origin_or_none(target) != origin:
+                raise OffSiteRedirect(
+                    str(response.url), target, origin=origin, operation=operation, status=response.status_code
+                )
+            current = target
+        raise ConnectorError(
+            ErrorKind.UPSTREAM_ERROR,
+            f"The site redirected this page more than {MAX_REDIRECTS} times; fix the redirect loop.",
+            connector=CONNECTOR,
+            operation=operation,
+        )
+
+    @staticmethod
+    def _fetched(response: httpx2.Response) -> Fetched:
         report: CallReport | None = response.extensions.get(REPORT_KEY)
         return Fetched(
             url=str(response.url),

@@ -9,6 +9,11 @@ Cheap when nothing changed, by construction:
   embedding cache when the same text was embedded before;
 * pages that answer 404/410, or left the URL set, are removed with their chunks and vectors;
 * BM25 is rebuilt only when the chunk set changed.
+
+Only the site's origin is fetched. A page that redirects within it is kept under its final URL,
+which replaces the old one in the URL set; a page that redirects to another origin is skipped
+(counted in ``off_site``, with the reason in ``off_site_notes``) and its stored copy, the site's
+own, is left as it was: the next discovery drops the URL.
 """
 
 from __future__ import annotations
@@ -16,17 +21,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from storelink.connectors.progress import report_progress
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.rag.chunk import TokenCounter, chunk_id, chunk_markdown, word_counter
-from storelink.rag.discover import discover, read_robots
+from storelink.rag.discover import MAX_NOTES, discover, read_robots
 from storelink.rag.docstore import ChunkRow, KnowledgeStore, PageRow, page_id
 from storelink.rag.extract import extract_main_text, page_title
-from storelink.rag.fetch import Fetched, SiteFetcher
+from storelink.rag.fetch import Fetched, OffSiteRedirect, SiteFetcher
 from storelink.rag.index import HybridIndex
 from storelink.rag.urls import canonical_url, origin_of, same_origin
 
@@ -41,6 +46,8 @@ class IngestReport(BaseModel):
     removed: int  # gone (404/410) or no longer in the URL set
     failed: int  # fetch failed for another reason; the stored page is kept
     skipped: int  # not HTML, disallowed, or no main text
+    off_site: int = 0  # redirected to another origin: not fetched there, nothing stored
+    off_site_notes: list[str] = Field(default_factory=list)  # why, for the first MAX_NOTES of them
     chunks_added: int
     chunks_removed: int
     chunks_total: int
@@ -95,6 +102,8 @@ class _Tally:
     removed: int = 0
     failed: int = 0
     skipped: int = 0
+    off_site: int = 0
+    off_site_notes: list[str] = field(default_factory=list)
     added: int = 0
     dropped: int = 0
 
@@ -136,7 +145,7 @@ async def ingest(
             raise ConnectorError(ErrorKind.FORBIDDEN, f"robots.txt forbids fetching {target}; it was not ingested.")
         targets = [target]
     else:
-        targets = [u for u in docs.urls() if robots.allowed(u)]
+        targets = [u for u in docs.urls() if same_origin(u, origin) and robots.allowed(u)]
         tally.skipped += len(docs.urls()) - len(targets)
 
     embedder = index.embedder
@@ -168,6 +177,8 @@ async def ingest(
         removed=tally.removed,
         failed=tally.failed,
         skipped=tally.skipped,
+        off_site=tally.off_site,
+        off_site_notes=tally.off_site_notes,
         chunks_added=tally.added,
         chunks_removed=tally.dropped,
         chunks_total=docs.chunk_count(),
@@ -193,6 +204,11 @@ async def _one(
     counter_name: str,
     single: bool,
 ) -> None:
+    if isinstance(result, OffSiteRedirect):
+        tally.off_site += 1
+        if len(tally.off_site_notes) < MAX_NOTES:
+            tally.off_site_notes.append(result.message)
+        return
     if isinstance(result, ConnectorError):
         if result.kind is ErrorKind.NOT_FOUND:
             tally.dropped += len(docs.delete_page(url))
@@ -201,6 +217,13 @@ async def _one(
         else:
             tally.failed += 1
         return
+    final = canonical_url(result.url, keep_files=True) or url
+    if final != url:  # redirected within the site: the page lives at its final URL now
+        tally.removed += docs.page(url) is not None
+        tally.dropped += len(docs.delete_page(url))
+        docs.remove_url(url)
+        docs.add_url(final, "redirect")
+        url = final
     if result.source == "cache-revalidated":
         tally.not_modified += 1
     content_sha = hashlib.sha256(result.content).hexdigest()

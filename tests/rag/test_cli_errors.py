@@ -1,0 +1,31 @@
+"""``storelink rag discover`` with an address that is not a website: one clear line, no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from storelink.cli.rag import rag_app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("STORELINK_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc", "ftp://shop.example/", "not a url", "http://", "http://shop.example:99999/"]
+)
+def test_discover_refuses_what_is_not_an_http_site(url: str) -> None:
+    result = runner.invoke(rag_app, ["discover", url])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)  # typer.Exit, not an exception from inside discover
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("invalid_request: ") and "http(s)" in lines[0]
+    assert "Traceback" not in result.output
