@@ -13,7 +13,7 @@ import pytest
 
 from storelink.fakes.base import InProcessTransport
 from storelink.fakes.data import demo_store
-from storelink.fakes.faults import FaultPlan
+from storelink.fakes.faults import Fault, FaultPlan
 from storelink.fakes.zoho import (
     ACCOUNT_ID,
     DEMO_CLIENT_ID,
@@ -278,3 +278,33 @@ def test_mailbox_names_real_orders_products_and_skus() -> None:
             assert sku in skus
     assert mentioned >= 15
     assert all(m.received_ms <= int(store.as_of.timestamp() * 1000) for m in mailbox)
+
+
+# -- faults: the accounts server and the Mail API fail independently ---------------------------------------
+async def test_mail_faults_never_reach_the_token_endpoint(client: httpx2.AsyncClient, fake: ZohoFake) -> None:
+    fake.faults = FaultPlan(rates={Fault("500"): 1.0})
+    assert (await client.post(ACCOUNTS, data=REFRESH)).status_code == 200
+    assert (await client.get(f"{MAIL}/folders", headers=auth(await token(client)))).status_code == 500
+    assert fake.faults.injected == {"500": 1}
+
+
+async def test_token_faults_speak_oauth_and_spare_the_mail_api(client: httpx2.AsyncClient, fake: ZohoFake) -> None:
+    value = await token(client)
+    fake.token_faults = FaultPlan.scripted("429", "503", "401", retry_after_s=7)
+    throttled = await client.post(ACCOUNTS, data=REFRESH)
+    failed = await client.post(ACCOUNTS, data=REFRESH)
+    refused = await client.post(ACCOUNTS, data=REFRESH)
+    assert throttled.status_code == 429 and throttled.headers["retry-after"] == "7"
+    assert throttled.json() == {"error": "Too Many Requests"}
+    assert failed.status_code == 503 and "error" in failed.json()
+    assert refused.status_code == 401 and refused.json() == {"error": "invalid_client"}
+    assert (await client.get(f"{MAIL}/folders", headers=auth(value))).status_code == 200
+    assert fake.stats["POST /oauth/v2/token"] == 4
+
+
+async def test_token_faults_are_set_at_run_time(client: httpx2.AsyncClient, fake: ZohoFake) -> None:
+    r = await client.put("https://accounts.zoho.com/_fake/token_faults", json={"script": ["502"]})
+    assert r.status_code == 200 and r.json()["script"] == ["502"]
+    assert (await client.post(ACCOUNTS, data=REFRESH)).status_code == 502
+    got = await client.get("https://accounts.zoho.com/_fake/token_faults")
+    assert got.json()["injected"] == {"502": 1} and fake.faults.injected == {}

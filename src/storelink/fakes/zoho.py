@@ -9,6 +9,11 @@ endpoint ``POST /oauth/v2/token`` answers a bad refresh token or grant code with
 token (minting an 11th invalidates the oldest). One app answers both hosts, so mock mode runs
 the whole OAuth flow in-process; :attr:`ZohoFake.hosts` records which hosts were called.
 
+The two servers fail independently: :attr:`ZohoFake.faults` (the base class's plan, set by
+``STORELINK_FAKE_FAULTS`` and ``PUT /_fake/faults``) spoils Mail API requests only, and
+:attr:`ZohoFake.token_faults` (``PUT /_fake/token_faults``) spoils token requests only, with
+OAuth-shaped bodies (``{"error": …}``), so a test can fault one without touching the other.
+
 The mailbox belongs to the demo store (``support@…``, alias ``orders@…``): customers asking where
 their orders are, about refunds, wrong parts, fitment and stock, and suppliers confirming
 restocks, all naming real order numbers, SKUs and products of :func:`~storelink.fakes.data.demo_store`.
@@ -33,14 +38,18 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qsl
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from storelink.fakes.base import FakeUpstream
+from storelink.errors import ConfigurationError
+from storelink.fakes.base import ADMIN_PREFIX, FakeUpstream, _FaultMiddleware
 from storelink.fakes.data import DemoStore, demo_store
 from storelink.fakes.faults import Fault, FaultPlan
 from storelink.fakes.zoho_mailbox import ACCOUNT_ID, ALIAS, FOLDERS, MailMessage, build_mailbox, folder_id, ms
@@ -66,6 +75,7 @@ TOKEN_WINDOW_S = 600.0
 TOKEN_REQUESTS_PER_WINDOW = 10
 LIVE_TOKENS_PER_REFRESH = 10
 THROTTLED = "You have made too many requests continuously. Please try again after some time."
+TOKEN_PATH = "/oauth/v2/token"  # noqa: S105  (a path, not a password)
 
 
 # -- the app ---------------------------------------------------------------------------------------------
@@ -102,8 +112,10 @@ class ZohoFake(FakeUpstream):
         token_ttl_s: float = 3600.0,
         rate_limit_per_min: int | None = 30,
         store: DemoStore | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(faults=faults)
+        self.wall = wall  # mock mode: the connector's own wall clock (message times)
         self.client_id = client_id
         self.client_secret = client_secret
         self.refresh_token = refresh_token
@@ -112,15 +124,14 @@ class ZohoFake(FakeUpstream):
         self.token_ttl_s = token_ttl_s
         self.rate_limit_per_min = rate_limit_per_min
         self.store = store or demo_store()
-        wall: Callable[[], float] = time.time,
         self.messages: list[MailMessage] = list(build_mailbox(self.store))
         self.tokens: dict[str, float] = {}  # access token -> expiry (fake clock)
-        self.wall = wall  # mock mode: the connector's own wall clock (message times)
         self.token_state = _TokenState()
         self.token_requests = 0
         self.hosts: Counter[str] = Counter()
         self.deliveries: list[dict[str, Any]] = []
         self.after_delivery = FaultPlan()
+        self.token_faults = FaultPlan()  # the accounts server's own; the Mail plan never reaches it
         self._api_calls: deque[float] = deque()
         self._minted = 0
 
@@ -135,7 +146,7 @@ class ZohoFake(FakeUpstream):
     def routes(self) -> list[BaseRoute]:
         account = "/api/accounts/{account_id}"
         return [
-            Route("/oauth/v2/token", self.token, methods=["POST"]),
+            Route(TOKEN_PATH, self.token, methods=["POST"]),
             Route("/api/accounts", self.accounts, methods=["GET"]),
             Route(account + "/folders", self.folders, methods=["GET"]),
             Route(account + "/messages/view", self.view, methods=["GET"]),
@@ -153,6 +164,30 @@ class ZohoFake(FakeUpstream):
             response.headers["Retry-After"] = f"{plan.retry_after_s:g}"
             return response
         return envelope_error(int(fault.value), "INTERNAL_SERVER_ERROR", "Internal Error")
+
+    @cached_property
+    def app(self) -> ASGIApp:
+        """The base app (Mail routes behind :attr:`faults`), with token requests and the token plan's
+        admin routes taken aside first: token requests meet :attr:`token_faults` instead."""
+        token_side = Starlette(
+            routes=[
+                Route(f"{ADMIN_PREFIX}/token_faults", self._get_token_faults, methods=["GET"]),
+                Route(f"{ADMIN_PREFIX}/token_faults", self._put_token_faults, methods=["PUT"]),
+                Route(TOKEN_PATH, self.token, methods=["POST"]),
+            ]
+        )
+        # super().app caches the base app under the same name; this property's value replaces it.
+        return _TokenSplit(_FaultMiddleware(token_side, _AccountsServer(self)), super().app)
+
+    async def _get_token_faults(self, request: Request) -> Response:
+        return JSONResponse(self.token_faults.to_json())
+
+    async def _put_token_faults(self, request: Request) -> Response:
+        try:
+            self.token_faults = FaultPlan.from_json(await request.json())
+        except (ConfigurationError, json.JSONDecodeError) as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        return JSONResponse(self.token_faults.to_json())
 
     # -- OAuth ------------------------------------------------------------------------------------------
     async def token(self, request: Request) -> Response:
@@ -399,6 +434,48 @@ class ZohoFake(FakeUpstream):
         if fault in (Fault.MALFORMED, Fault.TRUNCATED, Fault.RESET):
             return Response(b'{"status": {"code": 200', 200, media_type="application/json")
         return self.fault_response(fault, plan)
+
+
+class _AccountsServer(FakeUpstream):
+    """The fault middleware's view of the accounts server: the token plan, the fake's request
+    counts, and errors in the OAuth shape (``{"error": …}``) rather than the Mail envelope."""
+
+    name = "zoho_accounts"
+
+    def __init__(self, fake: ZohoFake) -> None:  # no super().__init__: plan and counts are the fake's
+        self.fake = fake
+        self.stats = fake.stats
+
+    @property
+    def faults(self) -> FaultPlan:
+        return self.fake.token_faults
+
+    @faults.setter
+    def faults(self, plan: FaultPlan) -> None:
+        self.fake.token_faults = plan
+
+    def fault_response(self, fault: Fault, plan: FaultPlan) -> Response:
+        if fault is Fault.RATE_LIMITED:
+            return JSONResponse({"error": "Too Many Requests"}, 429, headers={"Retry-After": f"{plan.retry_after_s:g}"})
+        if fault is Fault.EXPIRED_TOKEN:
+            return JSONResponse({"error": "invalid_client"}, 401)
+        return JSONResponse({"error": "Internal Server Error"}, int(fault.value))
+
+
+class _TokenSplit:
+    """Token requests (and the token plan's admin routes) to one app, everything else to the other."""
+
+    PATHS = frozenset({TOKEN_PATH, f"{ADMIN_PREFIX}/token_faults"})
+
+    def __init__(self, token_side: ASGIApp, rest: ASGIApp) -> None:
+        self.token_side = token_side
+        self.rest = rest
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in self.PATHS:
+            await self.token_side(scope, receive, send)
+        else:
+            await self.rest(scope, receive, send)
 
 
 _SEARCH_FIELDS: dict[str, Callable[[MailMessage], str]] = {

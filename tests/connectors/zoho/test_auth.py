@@ -12,7 +12,7 @@ import pytest
 
 from storelink.connectors.zoho.auth import LOCAL_CAP, REFRESH_MARGIN_S, StoreTokenCache
 from storelink.errors import ConnectorError, ErrorKind
-from storelink.fakes.faults import FaultPlan
+from storelink.fakes.faults import Fault, FaultPlan
 from storelink.fakes.zoho import ZohoFake
 from storelink.store import EmbeddedStore
 from tests.connectors.zoho.conftest import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, live_zoho, loop_clock
@@ -118,12 +118,68 @@ async def test_unknown_client(tmp_path: Path) -> None:
     assert info.value.kind is ErrorKind.UNAUTHORIZED and "ZOHO_CLIENT_ID" in info.value.message
 
 
-async def test_token_server_down_is_unavailable(zoho_fake: ZohoFake, tmp_path: Path) -> None:
-    zoho_fake.faults = FaultPlan.scripted("503")  # the token route sits behind the FaultPlan too
+# -- the token endpoint under faults: the same kinds and retries as any call (issue 14, finding 8) --------
+DEADLINE_S = 30.0  # the default STORELINK_ZOHO_DEADLINE
+
+
+@pytest.mark.parametrize(
+    ("plan", "kind", "token_requests"),
+    [
+        (FaultPlan(rates={Fault("429"): 1.0}, retry_after_s=2), ErrorKind.RATE_LIMITED, 4),
+        (FaultPlan(rates={Fault("503"): 1.0}), ErrorKind.UNAVAILABLE, 4),
+        (FaultPlan(rates={Fault("reset"): 1.0}), ErrorKind.UNAVAILABLE, 4),
+        (FaultPlan(rates={Fault("truncated"): 1.0}), ErrorKind.UNAVAILABLE, 4),
+        (FaultPlan(rates={Fault("stall"): 1.0}), ErrorKind.TIMEOUT, 3),  # 10 s attempts until the 30 s deadline
+        (FaultPlan(rates={Fault("malformed"): 1.0}), ErrorKind.UPSTREAM_ERROR, 1),  # not retried, like any call
+    ],
+    ids=["429", "503", "reset", "truncated", "stall", "malformed"],
+)
+async def test_token_endpoint_failing_every_time(
+    zoho_fake: ZohoFake, tmp_path: Path, plan: FaultPlan, kind: ErrorKind, token_requests: int
+) -> None:
+    zoho_fake.token_faults = plan
+    started = loop_clock()
     async with live_zoho(zoho_fake, tmp_path) as rt:
         with pytest.raises(ConnectorError) as info:
             await rt.registry.get("zoho").call("list_accounts", {})
-    assert info.value.kind is ErrorKind.UNAVAILABLE
+    assert info.value.kind is kind, info.value.message
+    assert zoho_fake.stats[TOKEN] == token_requests
+    assert zoho_fake.stats["GET /api/accounts"] == 0
+    assert loop_clock() - started <= DEADLINE_S
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "503", "reset", "truncated", "stall"])
+async def test_token_endpoint_recovers_after_a_burst(zoho_fake: ZohoFake, tmp_path: Path, fault: str) -> None:
+    zoho_fake.token_faults = FaultPlan.scripted(fault, fault, retry_after_s=3)
+    started = loop_clock()
+    async with live_zoho(zoho_fake, tmp_path) as rt:
+        envelope = await rt.registry.get("zoho").call("list_accounts", {})
+    elapsed = loop_clock() - started
+    assert envelope.data.items and zoho_fake.stats[TOKEN] == 3
+    assert zoho_fake.token_requests == (3 if fault == "truncated" else 1)  # a truncated answer was still minted
+    assert elapsed <= DEADLINE_S
+    if fault == "429":
+        assert elapsed >= 6.0  # Retry-After honoured twice
+
+
+async def test_a_slow_token_leaves_the_mail_request_only_what_is_left_of_the_deadline(
+    zoho_fake: ZohoFake, tmp_path: Path
+) -> None:
+    zoho_fake.token_faults = FaultPlan.scripted("stall", "stall")  # the token arrives after ~20 s
+    zoho_fake.faults = FaultPlan(rates={Fault("stall"): 1.0})  # and the Mail API never answers
+    started = loop_clock()
+    async with live_zoho(zoho_fake, tmp_path) as rt:
+        with pytest.raises(ConnectorError) as info:
+            await rt.registry.get("zoho").call("list_accounts", {})
+    assert info.value.kind is ErrorKind.TIMEOUT
+    assert loop_clock() - started <= DEADLINE_S
+
+
+async def test_mail_api_faults_do_not_reach_the_token_endpoint(zoho_fake: ZohoFake, tmp_path: Path) -> None:
+    zoho_fake.faults = FaultPlan.scripted("503", "503")
+    async with live_zoho(zoho_fake, tmp_path) as rt:
+        envelope = await rt.registry.get("zoho").call("list_accounts", {})
+    assert envelope.meta.attempts == 3 and zoho_fake.stats[TOKEN] == 1
 
 
 async def test_no_credential_leaks(zoho_fake: ZohoFake, tmp_path: Path) -> None:

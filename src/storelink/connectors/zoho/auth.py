@@ -14,6 +14,10 @@
 * Zoho answers a bad or revoked refresh token with HTTP **200** ``{"error":"invalid_code"}``: that
   is ``unauthorized``, and the message names the data centre, since a token minted in another
   data centre fails exactly this way.
+* Otherwise the token endpoint fails like any upstream and is treated like one
+  (:class:`TokenClassifier`): a 429 is ``rate_limited`` and retried after its ``Retry-After``;
+  5xx, a dropped or short answer are ``unavailable`` and a stall ``timeout``, retried with the
+  connector's backoff; all within the deadline of the Mail request the token is for.
 
 The store holds the access token (the database file is private, mode 0600) and a hash of the
 refresh-token identity, never the refresh token or the client secret. Credentials travel in the
@@ -23,8 +27,11 @@ form body, never in a URL.
 from __future__ import annotations
 
 import asyncio
+import random as _random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -37,6 +44,10 @@ from storelink.auth.tokens import TokenCache as SharedTokenCache
 from storelink.auth.tokens import fingerprint
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience import redis_locks
+from storelink.resilience.classify import HttpClassifier, Verdict
+from storelink.resilience.clock import Clock, LoopClock
+from storelink.resilience.deadline import Deadline
+from storelink.resilience.retry import RetryPolicy
 from storelink.store import EmbeddedStore
 
 __all__ = [
@@ -48,8 +59,10 @@ __all__ = [
     "MemoryTokenCache",
     "StoreTokenCache",
     "TokenCache",
+    "TokenClassifier",
     "ZohoOAuth",
     "authorization_url",
+    "call_deadline",
     "exchange_grant_code",
 ]
 
@@ -61,6 +74,7 @@ WINDOW_S = 600.0
 ZOHO_CAP = 10  # token requests per refresh token per window, then blocked [DOC token-limits]
 LOCAL_CAP = 8  # storelink's share: room for `storelink auth zoho`, another machine, a retry
 DEFAULT_EXPIRES_S = 3600.0
+ACCESS_DENIED = "Access Denied"  # Zoho's answer to too many token requests
 # What storelink's operations need: read accounts, folders and messages; send (CREATE) mail.
 MAIL_SCOPES = (
     "ZohoMail.accounts.READ",
@@ -170,8 +184,20 @@ class StoreTokenCache:
 
 
 # -- the authenticator --------------------------------------------------------------------------------
+# The deadline of the Mail request being sent, set around each one by the connector
+# (``ZohoConnector.api``): a token fetched for that request, retries included, fits inside it.
+call_deadline: ContextVar[Deadline | None] = ContextVar("storelink_zoho_call_deadline", default=None)
+
+
 class ZohoOAuth:
-    """Puts ``Authorization: Zoho-oauthtoken …`` on requests to the Mail host, and nowhere else."""
+    """Puts ``Authorization: Zoho-oauthtoken …`` on requests to the Mail host, and nowhere else.
+
+    A token request is classified and retried like any call (:class:`TokenClassifier`, the
+    connector's :class:`RetryPolicy`, ``Retry-After`` first, full-jitter backoff otherwise), but not
+    through the Mail pipeline: it must not spend the Mail API's rate, breaker or retry budget. It
+    runs within the deadline of the Mail request it serves (:data:`call_deadline`), each attempt
+    within the attempt timeout, and the Mail request is then left only what remains of that
+    deadline. Every attempt counts against Zoho's token cap, so every attempt is recorded first."""
 
     def __init__(
         self,
@@ -186,6 +212,12 @@ class ZohoOAuth:
         dc: str,
         wall: Callable[[], float] = time.time,
         shared: redis_locks.SharedTokens | None = None,
+        clock: Clock | None = None,
+        retry: RetryPolicy | None = None,
+        attempt_timeout_s: float = 10.0,
+        connect_timeout_s: float = 3.0,
+        deadline_s: float = 30.0,
+        random: Callable[[], float] = _random.random,
     ) -> None:
         self._client_id = client_id
         self._secret = client_secret
@@ -201,28 +233,57 @@ class ZohoOAuth:
         self._lock = asyncio.Lock()
         self._shared = shared  # replicas: one token request across all of them (issue 10)
         self.token_requests = 0  # by this instance
+        self.clock: Clock = clock or LoopClock()
+        self.retry = retry or RetryPolicy()
+        self.attempt_timeout_s = attempt_timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.deadline_s = deadline_s  # for a token asked for outside a Mail request
+        self.random = random
+        self.classifier = TokenClassifier(accounts_url=self.accounts_url, dc=dc, wall_clock=wall)
 
     def _fresh(self, token: CachedToken | None) -> bool:
         return token is not None and self.wall() < token.expires_at - REFRESH_MARGIN_S
+
+    def _deadline(self) -> Deadline:
+        return call_deadline.get() or Deadline.after(self.clock, self.deadline_s)
+
+    @asynccontextmanager
+    async def _locked(self, deadline: Deadline) -> AsyncIterator[None]:
+        """The refresh lock, waited for no longer than the caller's deadline."""
+        try:
+            async with asyncio.timeout(deadline.remaining()):
+                await self._lock.acquire()
+        except TimeoutError:
+            raise ConnectorError(
+                ErrorKind.TIMEOUT,
+                "Another call's Zoho token request took this call's whole deadline; retry later.",
+            ) from None
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     async def token(self) -> str:
         current = self._current
         if current is not None and self._fresh(current):
             return current.access_token
-        async with self._lock:
+        deadline = self._deadline()
+        async with self._locked(deadline):
             if not self._fresh(self._current):  # another caller may have refreshed while we waited
                 stored = self.cache.load(self.identity)  # … or another process
-                self._current = stored if self._fresh(stored) else await self._obtain(reject=None)
+                self._current = stored if self._fresh(stored) else await self._obtain(reject=None, deadline=deadline)
         assert self._current is not None
         return self._current.access_token
 
     async def apply(self, request: httpx2.Request) -> None:
         if request.url.host == self.api_host:
             request.headers[HEADER] = PREFIX + await self.token()
+            _fit_timeouts(request, call_deadline.get())
 
     async def refresh(self, rejected: httpx2.Request) -> bool:
         sent = rejected.headers.get(HEADER, "").removeprefix(PREFIX)
-        async with self._lock:
+        deadline = self._deadline()
+        async with self._locked(deadline):
             current = self._current
             if current is not None and current.access_token != sent and self._fresh(current):
                 return True  # replaced since that request was sent
@@ -232,22 +293,22 @@ class ZohoOAuth:
                 return True
             if sent:
                 self.cache.drop(self.identity, sent)
-            self._current = await self._obtain(reject=sent or None)
+            self._current = await self._obtain(reject=sent or None, deadline=deadline)
         return True
 
     # -- the token request ------------------------------------------------------------------------
     def _error(self, kind: ErrorKind, message: str, **extra: Any) -> ConnectorError:
         return ConnectorError(kind, message, retryable=False, **extra)
 
-    async def _obtain(self, *, reject: str | None) -> CachedToken:
+    async def _obtain(self, *, reject: str | None, deadline: Deadline) -> CachedToken:
         """A new token: the replicas' shared one when usable (not ``reject``, the token a 401
         refused), else one token request made under the shared lease. Replicas on other machines
         keep their own count of token requests, so sharing is what keeps all of them under Zoho's cap."""
         if self._shared is None:
-            return await self._request_token()
+            return await self._request_token(deadline)
 
         async def exchange() -> redis_locks.SharedToken:
-            got = await self._request_token()
+            got = await self._request_token(deadline)
             return redis_locks.SharedToken(got.access_token, got.expires_at - self.wall())
 
         got = await self._shared.fetch(self.identity, exchange, reject=reject, margin_s=REFRESH_MARGIN_S)
@@ -255,7 +316,8 @@ class ZohoOAuth:
         self.cache.save(self.identity, token)
         return token
 
-    async def _request_token(self) -> CachedToken:
+    def _admit(self) -> float:
+        """Check Zoho's block and the local cap, then record the request about to be sent."""
         now = self.wall()
         blocked = self.cache.blocked_until(self.identity)
         if blocked > now:
@@ -264,7 +326,7 @@ class ZohoOAuth:
                 f"Zoho blocked new access tokens for this refresh token (too many token requests); retry in "
                 f"{blocked - now:.0f} s. Nothing was sent.",
                 retry_after_s=blocked - now,
-                upstream_code="Access Denied",
+                upstream_code=ACCESS_DENIED,
             )
         recent = self.cache.requests_since(self.identity, now - WINDOW_S)
         if len(recent) >= LOCAL_CAP:
@@ -277,25 +339,63 @@ class ZohoOAuth:
             )
         self.cache.record_request(self.identity, now)  # counted by Zoho even if the answer is lost
         self.token_requests += 1
+        return now
+
+    async def _request_token(self, deadline: Deadline) -> CachedToken:
         form = {
             "grant_type": "refresh_token",
             "client_id": self._client_id,
             "client_secret": self._secret.get_secret_value(),
             "refresh_token": self._refresh_token.get_secret_value(),
         }
-        try:
-            body = await _post_token(self._client, self.accounts_url, form, dc=self.dc)
-        except _Throttled:
-            self.cache.block(self.identity, now + WINDOW_S)  # Zoho blocks the rest of the window
-            raise
-        token = str(body.get("access_token") or "")
-        if not token:
-            raise self._error(
-                ErrorKind.UPSTREAM_ERROR, "Zoho's token endpoint answered without an access_token; retry later."
+        attempts = 0
+        while True:
+            if deadline.expired():
+                raise ConnectorError(
+                    ErrorKind.TIMEOUT,
+                    f"The call's deadline passed after {attempts} Zoho token request(s); retry later.",
+                )
+            attempts += 1
+            sent_at = self._admit()
+            timeout = min(self.attempt_timeout_s, deadline.remaining())
+            verdict = await _token_attempt(
+                self._client,
+                f"{self.accounts_url}{TOKEN_PATH}",
+                form,
+                self.classifier,
+                limits=httpx2.Timeout(timeout, connect=min(self.connect_timeout_s, timeout)),
             )
-        token_obj = CachedToken(token, now + _expires_in(body))
+            if verdict.ok:
+                break
+            if verdict.upstream_code == ACCESS_DENIED:
+                self.cache.block(self.identity, sent_at + WINDOW_S)  # Zoho blocks the rest of the window
+            wait = self._retry_wait(verdict, attempts, deadline)
+            if wait is None:
+                raise _verdict_error(verdict)
+            await self.clock.sleep(wait)
+        body: dict[str, Any] = verdict.body
+        token_obj = CachedToken(str(body["access_token"]), sent_at + _expires_in(body))
         self.cache.save(self.identity, token_obj)
         return token_obj
+
+    def _retry_wait(self, verdict: Verdict, attempts: int, deadline: Deadline) -> float | None:
+        """The pipeline's rule: transient verdicts only, at most ``max_retries``, the server's
+        ``Retry-After`` over full-jitter backoff, and no wait the deadline could not cover."""
+        if not verdict.should_retry or attempts > self.retry.max_retries:
+            return None
+        wait = verdict.retry_after_s if verdict.retry_after_s is not None else self.retry.backoff(attempts, self.random)
+        return wait if deadline.allows(wait) else None
+
+
+def _fit_timeouts(request: httpx2.Request, deadline: Deadline | None) -> None:
+    """Cut the request's timeouts to what is left of ``deadline`` (a token request may have used
+    some of the time the attempt was given)."""
+    timeouts = request.extensions.get("timeout")
+    if deadline is None or not isinstance(timeouts, dict):
+        return
+    left = deadline.remaining()
+    fitted = {phase: left if value is None else min(float(value), left) for phase, value in timeouts.items()}
+    request.extensions = {**request.extensions, "timeout": fitted}
 
 
 def _expires_in(body: dict[str, Any]) -> float:
@@ -307,62 +407,128 @@ def _expires_in(body: dict[str, Any]) -> float:
     return DEFAULT_EXPIRES_S
 
 
+class TokenClassifier(HttpClassifier):
+    """Zoho's accounts server's ways of failing (api-facts.md §5.2), as verdicts.
+
+    * 429, 408 and 5xx, a broken connection or a stall: the server's trouble, retried (``rate_limited``
+      after the ``Retry-After`` wait, ``unavailable``, ``timeout``) like any call;
+    * ``Access Denied`` (HTTP 400, too many token requests): ``rate_limited`` for the rest of Zoho's
+      10-minute window, not retried (the caller blocks the refresh token for the window);
+    * an OAuth error (``invalid_code`` in an HTTP **200**, ``invalid_client``, any other 4xx):
+      ``unauthorized``, naming the data centre, not retried;
+    * a 2xx that is not JSON or has no ``access_token``: ``upstream_error``, not retried.
+    """
+
+    def __init__(self, *, accounts_url: str, dc: str, wall_clock: Callable[[], float] = time.time) -> None:
+        super().__init__(
+            title="Zoho's accounts server",
+            connector="zoho",
+            credential_hint="ZOHO_REFRESH_TOKEN",
+            wall_clock=wall_clock,
+        )
+        self.accounts_url = accounts_url
+        self.dc = dc
+
+    def classify_response(self, response: httpx2.Response) -> Verdict:
+        verdict = super().classify_response(response)
+        if verdict.ok:
+            body = verdict.body
+            if not isinstance(body, dict):
+                return self._contract(response, "without JSON")
+            if not body.get("access_token"):
+                return self._contract(response, "without an access_token")
+        return verdict
+
+    def _contract(self, response: httpx2.Response, what: str) -> Verdict:
+        return Verdict(
+            ErrorKind.UPSTREAM_ERROR,
+            f"Zoho's token endpoint answered {response.status_code} {what}; retry later.",
+            status=response.status_code,
+            retryable=False,
+        )
+
+    def classify_status(self, response: httpx2.Response, body: Any) -> Verdict:
+        verdict = super().classify_status(response, body)
+        status = response.status_code
+        fields: dict[str, Any] = body if isinstance(body, dict) else {}
+        error = fields.get("error")
+        description = str(fields.get("error_description") or "")
+        if str(error or "").lower() == "access denied" or "too many requests" in description.lower():
+            return Verdict(
+                ErrorKind.RATE_LIMITED,
+                "Zoho refused a new access token: too many token requests for this refresh token in 10 minutes. "
+                f"It is blocked for the rest of the window; retry in {WINDOW_S:.0f} s.",
+                status=status,
+                retry_after_s=WINDOW_S,
+                retryable=False,
+                upstream_code=ACCESS_DENIED,
+                maybe_applied=False,
+            )
+        if verdict.kind in (ErrorKind.RATE_LIMITED, ErrorKind.TIMEOUT, ErrorKind.UNAVAILABLE):
+            return verdict  # 429, 408, 5xx: the server's trouble, retried like any call
+        if (verdict.ok and error is None) or verdict.kind is ErrorKind.UPSTREAM_ERROR:
+            return verdict
+        if not fields:
+            return self._contract(response, "without JSON")
+        error_text = str(error or f"HTTP {status}")
+        where = f"ZOHO_DC={self.dc!r} ({self.accounts_url})"
+        if error_text == "invalid_client":
+            message = (
+                f"Zoho does not know this client (invalid_client). Check ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET, and "
+                f"that {where} is the data centre where the client was registered."
+            )
+        else:
+            message = (
+                f"Zoho rejected the refresh token or grant ({error_text}). It may be revoked, mistyped, or minted in "
+                f"another data centre than {where}. Mint a new one with `storelink auth zoho` and set "
+                "ZOHO_REFRESH_TOKEN."
+            )
+        return Verdict(ErrorKind.UNAUTHORIZED, message, status=status, retryable=False, upstream_code=error_text[:40])
+
+
+async def _token_attempt(
+    client: httpx2.AsyncClient,
+    url: str,
+    form: dict[str, str],
+    classifier: TokenClassifier,
+    *,
+    limits: httpx2.Timeout | None = None,
+) -> Verdict:
+    """One POST of the form, classified. Credentials travel in the body, never in the URL."""
+    try:
+        if limits is None:
+            response = await client.post(url, data=form)
+        else:
+            response = await client.post(url, data=form, timeout=limits)
+    except (httpx2.HTTPError, TimeoutError, OSError) as exc:
+        return classifier.classify_exception(exc)
+    return classifier.classify_response(response)
+
+
+def _verdict_error(verdict: Verdict) -> ConnectorError:
+    assert verdict.kind is not None
+    return ConnectorError(
+        verdict.kind,
+        verdict.message,
+        status=verdict.status,
+        retryable=verdict.should_retry,
+        retry_after_s=verdict.retry_after_s,
+        request_id=verdict.request_id,
+        upstream_code=verdict.upstream_code,
+    )
+
+
 async def _post_token(
     client: httpx2.AsyncClient, accounts_url: str, form: dict[str, str], *, dc: str
 ) -> dict[str, Any]:
-    """POST the form; return the JSON body, or raise the error it means. ``dc`` is for messages."""
-    try:
-        response = await client.post(f"{accounts_url}{TOKEN_PATH}", data=form)
-    except httpx2.HTTPError as exc:
-        raise ConnectorError(
-            ErrorKind.UNAVAILABLE,
-            f"Could not reach Zoho's accounts server ({type(exc).__name__}); retry later.",
-        ) from None
-    if response.status_code >= 500:
-        raise ConnectorError(
-            ErrorKind.UNAVAILABLE, f"Zoho's accounts server failed with {response.status_code}; retry later."
-        )
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise ConnectorError(
-            ErrorKind.UPSTREAM_ERROR,
-            f"Zoho's token endpoint answered {response.status_code} without JSON; retry later.",
-            retryable=False,
-        )
-    error = body.get("error")
-    if error is None and response.status_code == 200:
-        return body
-    error_text = str(error or f"HTTP {response.status_code}")
-    description = str(body.get("error_description") or "")
-    if error_text.lower() == "access denied" or "too many requests" in description.lower():
-        raise _Throttled(
-            ErrorKind.RATE_LIMITED,
-            "Zoho refused a new access token: too many token requests for this refresh token in 10 minutes. "
-            f"It is blocked for the rest of the window; retry in {WINDOW_S:.0f} s.",
-            retry_after_s=WINDOW_S,
-            retryable=False,
-            upstream_code="Access Denied",
-        )
-    where = f"ZOHO_DC={dc!r} ({accounts_url})"
-    if error_text == "invalid_client":
-        message = (
-            f"Zoho does not know this client (invalid_client). Check ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET, and "
-            f"that {where} is the data centre where the client was registered."
-        )
-    else:
-        message = (
-            f"Zoho rejected the refresh token or grant ({error_text}). It may be revoked, mistyped, or minted in "
-            f"another data centre than {where}. Mint a new one with `storelink auth zoho` and set "
-            "ZOHO_REFRESH_TOKEN."
-        )
-    raise ConnectorError(ErrorKind.UNAUTHORIZED, message, retryable=False, upstream_code=error_text[:40])
-
-
-class _Throttled(ConnectorError):
-    """The accounts server's Access Denied: the caller blocks the identity for the window."""
+    """One token request (a grant-code exchange: single use, so never retried); the JSON body,
+    or the error it means. ``dc`` is for messages."""
+    classifier = TokenClassifier(accounts_url=accounts_url, dc=dc)
+    verdict = await _token_attempt(client, f"{accounts_url}{TOKEN_PATH}", form, classifier)
+    if not verdict.ok:
+        raise _verdict_error(verdict)
+    body: dict[str, Any] = verdict.body
+    return body
 
 
 # -- minting a refresh token (`storelink auth zoho`) ----------------------------------------------------

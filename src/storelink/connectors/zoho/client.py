@@ -35,7 +35,7 @@ from storelink.connectors.base import Connector, ConnectorContext, NoParams, ope
 from storelink.connectors.http import SharedTransport, UpstreamResponse, contract_error, envelope_field, object_list
 from storelink.connectors.writes import AuditedTransport, WriteGuard
 from storelink.connectors.zoho import models as m
-from storelink.connectors.zoho.auth import MemoryTokenCache, StoreTokenCache, TokenCache, ZohoOAuth
+from storelink.connectors.zoho.auth import MemoryTokenCache, StoreTokenCache, TokenCache, ZohoOAuth, call_deadline
 from storelink.connectors.zoho.dc import DataCentre, data_centre
 from storelink.connectors.zoho.errors import ZohoClassifier
 from storelink.connectors.zoho.html_text import html_to_text, links_in
@@ -43,6 +43,7 @@ from storelink.errors import ConnectorError, ErrorKind
 from storelink.fakes.base import FakeUpstream
 from storelink.fakes.zoho import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REFRESH_TOKEN
 from storelink.resilience.classify import Classifier
+from storelink.resilience.deadline import Deadline
 from storelink.resilience.limiter import RateLimiter, TokenBucketLimiter
 from storelink.resilience.pipeline import Authenticator
 from storelink.settings import Settings
@@ -133,7 +134,8 @@ class ZohoConnector(Connector):
             assert s.zoho_client_id and s.zoho_client_secret and s.zoho_refresh_token
             client_id, secret, refresh = s.zoho_client_id, s.zoho_client_secret, s.zoho_refresh_token
             cache = StoreTokenCache(self.ctx.store) if self.ctx.store is not None else MemoryTokenCache()
-        # Token requests bypass the pipeline (they have their own limits) but share its wire.
+        # Token requests bypass the pipeline (they have their own limits, classifier and retries, within
+        # the Mail request's deadline) but share its wire.
         self.token_client = httpx2.AsyncClient(
             transport=SharedTransport(self._raw_inner),
             timeout=httpx2.Timeout(self.knobs.timeout, connect=self.knobs.connect_timeout),
@@ -150,6 +152,12 @@ class ZohoConnector(Connector):
             dc=self.dc.code,
             wall=self.wall,  # epoch seconds that move with the loop (and with looptime)
             shared=self.ctx.shared.tokens if self.ctx.shared is not None else None,
+            clock=self.clock,
+            retry=self.policy.retry,
+            attempt_timeout_s=self.knobs.timeout,
+            connect_timeout_s=self.knobs.connect_timeout,
+            deadline_s=self.knobs.deadline,
+            random=self.ctx.random,
         )
         return self.oauth
 
@@ -172,17 +180,21 @@ class ZohoConnector(Connector):
         cache_ttl_s: float | None = 0.0,
         write: bool = False,
     ) -> Any:
-        """One Mail API request; returns the envelope's ``data``."""
-        response = await self.http.request(
-            method,
-            f"/api{path}",
-            operation=operation,
-            params=params,
-            json=json,
-            cache_ttl_s=cache_ttl_s,
-            write=write,
-            idempotent=False,  # Zoho honours no idempotency key
-        )
+        """One Mail API request; returns the envelope's ``data``. A token fetched for it shares its deadline."""
+        deadline = call_deadline.set(Deadline.after(self.clock, self.policy.deadline_s))
+        try:
+            response = await self.http.request(
+                method,
+                f"/api{path}",
+                operation=operation,
+                params=params,
+                json=json,
+                cache_ttl_s=cache_ttl_s,
+                write=write,
+                idempotent=False,  # Zoho honours no idempotency key
+            )
+        finally:
+            call_deadline.reset(deadline)
         return _data(response)
 
     async def account(self) -> m.Account:
