@@ -14,16 +14,26 @@ sets truncation to the model's 256 and padding to the longest input of each batc
 
 Nothing here can download: a missing or altered file raises :class:`ModelUnavailable`, whose
 message names the package to install; callers fall back to lexical-only retrieval.
+
+Nothing here writes outside the data dir either. onnxruntime's official wheels start a telemetry
+client (1DS) when the module is *imported*, which writes a device id and an event database under
+``~/.cache/Microsoft/DeveloperTools/.onnxruntime``; :func:`import_onnxruntime` sets
+``ORT_DISABLE_TELEMETRY=1`` before that import, which stops the client, the events and the device
+id for the life of the process, and then calls ``disable_telemetry_events()`` too, for the case
+where something imported onnxruntime first (the API call alone comes too late: it only silences
+later events).
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +47,7 @@ __all__ = [
     "ModelFiles",
     "ModelUnavailable",
     "OnnxEmbedder",
+    "import_onnxruntime",
     "load_embedder",
     "load_tokenizer",
     "locate_model",
@@ -54,6 +65,20 @@ Vectors = npt.NDArray[np.float32]
 
 class ModelUnavailable(RuntimeError):
     """The embedding model cannot be used; the message says which package to install."""
+
+
+def import_onnxruntime() -> ModuleType:
+    """onnxruntime with its telemetry off (see the module docstring). Import it only through here.
+
+    Setting the variable is not reading configuration: it is how onnxruntime is told, and it must
+    be in the environment before the library initialises.
+    """
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+    import onnxruntime  # type: ignore[import-untyped]
+
+    module: ModuleType = onnxruntime
+    onnxruntime.disable_telemetry_events()
+    return module
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +168,9 @@ class OnnxEmbedder(Embedder):
     """Mean-pooled, L2-normalised MiniLM sentence embeddings (cosine = dot product)."""
 
     def __init__(self, files: ModelFiles, *, threads: int = 2, batch_size: int = 32) -> None:
-        import onnxruntime as ort  # type: ignore[import-untyped]
         from tokenizers import Tokenizer
 
+        ort = import_onnxruntime()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -200,7 +225,7 @@ def load_embedder(*, threads: int = 2) -> OnnxEmbedder:
     """The process-wide embedder (loaded once: 0.3 s and ~250 MB). Raises ModelUnavailable."""
     files = locate_model()
     try:
-        import onnxruntime  # noqa: F401
+        import_onnxruntime()
         import tokenizers  # noqa: F401
     except ImportError as exc:
         raise ModelUnavailable(
