@@ -1,4 +1,4 @@
-"""``storelink rag discover`` with an address that is not a website: one clear line, no traceback."""
+"""An address that is not a website: one clear line and a non-zero exit, no traceback."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from storelink.cli.rag import rag_app
+from storelink.errors import ConfigurationError
+from storelink.observability.metrics import Metrics
+from storelink.rag.fetch import SiteFetcher
+from tests.conftest import make_settings
 
 runner = CliRunner()
 
@@ -29,3 +33,11 @@ def test_discover_refuses_what_is_not_an_http_site(url: str) -> None:
     assert len(lines) == 1, result.output
     assert lines[0].startswith("invalid_request: ") and "http(s)" in lines[0]
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("site_url", ["file:///srv/shop", "ftp://shop.example/"])
+def test_a_site_url_that_is_not_http_is_a_configuration_error(site_url: str, tmp_path: Path) -> None:
+    """Raised where the CLI and the servers turn it into one line (exit 2), not a ValueError."""
+    settings = make_settings(tmp_path, site_url=site_url)
+    with pytest.raises(ConfigurationError, match=r"^STORELINK_SITE_URL must be the http\(s\) address"):
+        SiteFetcher.for_settings(settings, metrics=Metrics(), cache=None)

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx2
 
 from storelink.connectors.base import pipeline_policy
-from storelink.errors import ConnectorError, ErrorKind, Mode, Source
+from storelink.errors import ConfigurationError, ConnectorError, ErrorKind, Mode, Source
 from storelink.fakes.base import InProcessTransport
 from storelink.observability.metrics import Metrics
 from storelink.rag.urls import origin_of
@@ -190,6 +190,10 @@ class SiteFetcher:
         replaces the wire (tests point the fetcher at a loopback server or another fake)."""
         mode = site_mode(settings)
         base_url = settings.site_url if mode == "live" and settings.site_url else DEMO_SITE_URL
+        if _origin_or_none(base_url) is None:
+            raise ConfigurationError(
+                f"STORELINK_SITE_URL must be the http(s) address of the store's website, not {_shown(base_url)!r}."
+            )
         if transport is not None:
             inner = transport
         elif mode == "live":
