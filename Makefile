@@ -6,7 +6,7 @@ STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 STAMP_BENCH := $(VENV)/.installed-bench
 
-.PHONY: run test lint typecheck pytest bench docs clean
+.PHONY: run test test-clocks lint typecheck pytest bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,16 @@ typecheck: $(STAMP_DEV)
 
 pytest: $(STAMP_DEV)
 	$(BIN)/pytest -q
+
+## test-clocks: pytest (all but the slow tests) with the wall clock moved to instants where a UTC or
+## host-zone "today" is wrong: New Year just after midnight UTC (host in UTC+5:30), just after a leap
+## day's end in UTC, and the night New York's clocks spring forward (the demo shop's zone).
+CLOCKS := 2027-01-01T00:30:00+00:00 2028-03-01T03:00:00+00:00 2027-03-14T07:30:00+00:00
+test-clocks: $(STAMP_DEV)
+	@set -e; tz=Asia/Kolkata; for now in $(CLOCKS); do \
+	  echo "== pytest with the wall clock at $$now (TZ=$$tz)"; \
+	  TZ=$$tz STORELINK_TEST_NOW=$$now $(BIN)/pytest -q -m "not slow" -p no:cacheprovider; tz=America/New_York; \
+	done
 
 bench: $(STAMP_BENCH)
 	$(BIN)/python bench/overhead.py

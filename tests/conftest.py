@@ -1,9 +1,14 @@
 """Shared fixtures: settings that ignore the developer's environment, the generic fake and a
 runtime wired to it. Pipeline tests run under ``looptime`` (fake loop time), so sleeps,
-timeouts and backoff are exact and instant."""
+timeouts and backoff are exact and instant.
+
+``STORELINK_TEST_NOW=2027-01-01T00:30:00+00:00`` runs the whole session with the system's wall clock
+moved to that instant (and ticking on from it), through time-machine: CI runs the suite at a year
+boundary, a leap day and a daylight-saving change, so nothing may depend on the day it runs."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +27,20 @@ from storelink.store import EmbeddedStore
 from tests.support.generic_connector import GenericConnector, generic_settings
 
 CANARY = "shpat_CANARY_9f8e7d6c5b4a"
+TEST_NOW = os.environ.get("STORELINK_TEST_NOW")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if TEST_NOW:
+        import time_machine
+
+        traveller = time_machine.travel(dt.datetime.fromisoformat(TEST_NOW), tick=True)
+        traveller.start()
+        config.add_cleanup(traveller.stop)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    return f"wall clock moved to {TEST_NOW} (STORELINK_TEST_NOW)" if TEST_NOW else None
 
 
 @pytest.fixture(autouse=True)

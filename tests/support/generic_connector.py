@@ -12,6 +12,7 @@ from storelink.connectors.base import Connector, NoParams, operation
 from storelink.fakes.generic import GenericFake
 from storelink.resilience.pipeline import Authenticator
 from storelink.settings import ConnectorKnobs, Settings
+from storelink.store_calendar import Wall
 
 
 class GenericKnobs(ConnectorKnobs):
@@ -107,7 +108,7 @@ class GenericConnector(Connector):
         return "https://generic.example"
 
     @classmethod
-    def build_fake(cls, settings: Settings) -> GenericFake:
+    def build_fake(cls, settings: Settings, *, wall: Wall) -> GenericFake:
         return GenericFake()
 
     def make_auth(self) -> Authenticator:
