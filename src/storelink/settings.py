@@ -16,8 +16,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
@@ -258,6 +259,51 @@ class Settings(BaseSettings):
     bing: BingKnobs = Field(default_factory=BingKnobs)
     zoho: ZohoKnobs = Field(default_factory=ZohoKnobs)
     site: SiteKnobs = Field(default_factory=SiteKnobs)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_names_are_not_knobs(cls, data: Any) -> Any:
+        """``STORELINK_SITE_URL`` is the setting ``site_url``; the nested reading of the environment
+        also offers it to the site's knobs as ``url``, which they would refuse. Drop that reading for
+        every name that is a setting of its own (read under its ``STORELINK_`` name)."""
+        if not isinstance(data, dict):
+            return data
+        for group, info in cls.model_fields.items():
+            nested = data.get(group)
+            if (
+                isinstance(nested, dict)
+                and isinstance(info.annotation, type)
+                and issubclass(info.annotation, BaseModel)
+            ):
+                data[group] = {
+                    key: value
+                    for key, value in nested.items()
+                    if not (
+                        (flat := cls.model_fields.get(f"{group}_{key}")) is not None and flat.validation_alias is None
+                    )
+                }
+        return data
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_parses(cls, value: SecretStr | None) -> SecretStr | None:
+        # Checked here so a typo is one clear line at start, not a traceback from the Redis client; the
+        # message never repeats the URL, which may carry a password.
+        if value is None or not value.get_secret_value():
+            return None
+        try:
+            parts = urlsplit(value.get_secret_value())
+            port = parts.port
+        except ValueError:
+            parts, port = None, None
+        shape = "redis://[:password@]host[:port][/db], rediss://… or unix:///path/to/redis.sock"
+        if parts is None or parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(f"not a Redis URL; use {shape}")
+        if parts.scheme != "unix" and not parts.hostname:
+            raise ValueError(f"the Redis URL names no host; use {shape}")
+        if port == 0:
+            raise ValueError(f"the Redis URL's port is 0; use {shape}")
+        return value
 
     def knobs(self, connector: str) -> ConnectorKnobs:
         value = getattr(self, connector, None)

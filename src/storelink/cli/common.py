@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from storelink.observability.logs import configure_logging
 from storelink.settings import Settings, env_name, load_settings
@@ -21,7 +22,7 @@ def cli_settings() -> Settings:
     except ValidationError as exc:
         _err.print(f"[red]Invalid configuration:[/red] {exc.error_count()} problem(s)")
         for problem in exc.errors(include_url=False, include_input=False):
-            _err.print(f"  {env_name(problem['loc'])}: {problem['msg']}")
+            _err.print(f"  {env_name(problem['loc'])}: {escape(problem['msg'])}")
         raise typer.Exit(2) from None
     configure_logging(settings)
     return settings
