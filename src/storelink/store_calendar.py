@@ -53,8 +53,8 @@ class WallClock:
 
 
 def noon_on(day: dt.date, zone: dt.tzinfo) -> float:
-    """Epoch seconds of noon on ``day`` in ``zone``: a pinned "today" that stays that day in every
-    zone from UTC-11 to UTC+11 while a test or a demo runs for hours."""
+    """Epoch seconds of noon on ``day`` in ``zone``: a pinned "today" that is still that day for hours,
+    there and in every zone less than 12 hours from it (Pacific and UTC, for New York)."""
     return dt.datetime.combine(day, dt.time(12), zone).timestamp()
 
 
