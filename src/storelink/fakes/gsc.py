@@ -10,7 +10,9 @@ on collection pages, brand queries on the home page, how-to queries on blog post
 store's own URLs. Each pair has a base volume, an average position and a CTR drawn from a
 position curve (:func:`expected_ctr`), modulated per day by season, weekday and deterministic
 noise; days are computed on demand for any date up to the fake's ``today`` (Pacific). Rows are
-sorted by clicks; paging is ``startRow``/``rowLimit`` (≤ 25,000). Country and device splits are
+sorted by clicks; paging is ``startRow``/``rowLimit`` (≤ 25,000). A query computes only the top
+rows its page needs (at most :data:`MAX_DEPTH`), in a worker thread, so a 486-day five-dimension
+query neither holds its 1.8 M rows nor stalls the event loop it shares with the server. Country and device splits are
 integer apportionments of each pair's impressions. ``searchAppearance`` can only be grouped alone
 (the "two-step" rule) and filtered on otherwise.
 
@@ -30,11 +32,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
 import json
 import math
 import random
 import re
+import threading
 import time
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
@@ -68,6 +72,10 @@ SITE_ORIGIN = "https://www.apexperformanceparts.example"
 PACIFIC = ZoneInfo("America/Los_Angeles")
 FINAL_LAG_DAYS = 3
 MAX_ROW_LIMIT = 25_000
+# Search Console returns only top rows; the fake serves a query's top MAX_DEPTH (a startRow past it
+# gets none), which bounds what one query holds in memory whatever its date range and dimensions.
+MAX_DEPTH = 100_000
+CACHED_ROWS = 200_000  # rows of recent answers kept for the pages that follow
 
 _CTR_TOP = (0.28, 0.157, 0.11, 0.08, 0.072, 0.051, 0.04, 0.032, 0.028, 0.025)
 
@@ -349,13 +357,100 @@ def _passes(filters: list[tuple[str, str, str]], values: dict[str, str]) -> bool
     return True
 
 
-class _Analytics:
-    """One searchAnalytics.query, computed in full (then paged from a small cache)."""
+class _Stopped(Exception):
+    """The request a computation served has gone (its client gave up): stop spending CPU on it."""
 
-    def __init__(self, traffic: GscTraffic) -> None:
+
+def _never() -> bool:
+    return False
+
+
+class _Order:
+    """Rows' sort order (clicks, then impressions, descending; then keys) as one int each, smaller
+    first: ``(TOP - clicks, TOP - impressions, key ranks)`` packed in bits. Ints sort fast and in C,
+    where tuples of strings that tie on clicks compare string by string.
+
+    A unit's number starts with its bound: no row of the unit sorts before it."""
+
+    BITS = 40  # clicks and impressions stay far below 2**40
+    TOP = (1 << BITS) - 1
+
+    def __init__(self, dims: list[str], ranks: dict[str, dict[str, int]]) -> None:
+        self.ranks = [ranks[d] for d in dims]
+        self.radix = [len(r) for r in self.ranks]
+        width = 1
+        for size in self.radix:
+            width *= max(1, size)
+        self.key_bits = width.bit_length()
+
+    def row(self, clicks: int, impressions: int, key: tuple[str, ...]) -> int:
+        packed = 0
+        for ranks, size, value in zip(self.ranks, self.radix, key, strict=True):
+            packed = packed * size + ranks[value]
+        return (((self.TOP - clicks) << self.BITS | (self.TOP - impressions)) << self.key_bits) | packed
+
+    def unit(self, clicks: int, impressions: int, cluster: int, day: int) -> int:
+        bound = (self.TOP - clicks) << self.BITS | (self.TOP - impressions)
+        return (bound << (2 * self.BITS) | cluster << self.BITS) | (day + 1)
+
+    def split_unit(self, unit: int) -> tuple[int, int, int]:
+        """(the unit's bound as a row position, cluster, day or -1)."""
+        mask = (1 << self.BITS) - 1
+        return (unit >> (2 * self.BITS)) << self.key_bits, (unit >> self.BITS) & mask, (unit & mask) - 1
+
+
+@dataclass(slots=True)
+class _Answer:
+    """The top ``depth`` rows of one query (all of them when ``complete``)."""
+
+    rows: list[dict[str, Any]]
+    meta: dict[str, Any]
+    depth: int
+    complete: bool
+
+    def serves(self, need: int) -> bool:
+        return self.complete or need <= self.depth
+
+
+class _Analytics:
+    """One searchAnalytics.query: its top rows, computed without ever holding all of them.
+
+    Rows are sorted by clicks, so rows ``startRow..startRow+rowLimit`` need only the top
+    ``startRow + rowLimit``. Every contribution (one per pair, day, appearance, country and device)
+    belongs to a *unit* whose rows no other unit shares: the pairs with the same query/page keys (a
+    cluster), one day at a time when ``date`` is a dimension. No row of a unit has more clicks or
+    impressions than the unit in all, so units are expanded best first, the rows kept are trimmed
+    to the K best as they come, and the walk stops at the first unit that cannot beat the K-th row.
+    Memory is K rows plus one unit's groups, whatever the date range and dimensions; the 486-day,
+    five-dimension query (1.8 M rows in all) expands a few thousand units for its top 50,000."""
+
+    def __init__(self, traffic: GscTraffic, *, slack: int = 1024) -> None:
         self.t = traffic
+        self.slack = slack  # rows kept past 2K before trimming to K (trims cost a sort)
+
+    @functools.cached_property
+    def _fixed_ranks(self) -> dict[str, dict[str, int]]:
+        values = {
+            "query": {p.query for p in self.t.pairs},
+            "page": {p.page for p in self.t.pairs},
+            "country": {c[0] for c in _ALL_COUNTRIES},
+            "device": {d[0] for d in _DEVICES},
+            "searchAppearance": {a for p in self.t.pairs for a, _ in p.appearance},
+        }
+        return {d: {v: n for n, v in enumerate(sorted(vs))} for d, vs in values.items()}
+
+    def _ranks(self, calendar: list[tuple[str, int, float, float, float]]) -> dict[str, dict[str, int]]:
+        """Each dimension's values numbered in string order (dates: ISO strings, in day order)."""
+        return {**self._fixed_ranks, "date": {entry[0]: n for n, entry in enumerate(calendar)}}
 
     def rows(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Every row of the query, sorted (tests and small queries)."""
+        answer = self.top(body, None)
+        return answer.rows, answer.meta
+
+    def top(self, body: dict[str, Any], k: int | None, stop: Callable[[], bool] = _never) -> _Answer:
+        """The ``k`` best rows (all with None); ``stop`` is polled between units and raises
+        :class:`_Stopped` when it turns true."""
         try:
             start = dt.date.fromisoformat(str(body.get("startDate")))
             end = dt.date.fromisoformat(str(body.get("endDate")))
@@ -388,24 +483,21 @@ class _Analytics:
             meta["metadata"] = {"firstIncompleteDate": (self.t.today - dt.timedelta(days=2)).isoformat()}
         end = min(end, last)
         if search_type not in ("web", "image") or start > end:
-            return [], meta
+            return _Answer([], meta, 0, True)
         scale, ctr_scale, shift = (0.12, 0.3, 8.0) if search_type == "image" else (1.0, 1.0, 0.0)
         appearance_filter = next((f for f in filters if f[0] == "searchAppearance"), None)
         days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
         split_country = "country" in dims or any(f[0] == "country" for f in filters)
         split_device = "device" in dims or any(f[0] == "device" for f in filters)
-        groups: dict[tuple[str, ...], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
         calendar = self.t.calendar(days)
+        day_index = {entry[0]: n for n, entry in enumerate(calendar)}
         with_date = "date" in dims
         split_filters = [f for f in filters if f[0] in ("country", "device", "searchAppearance")]
-        plain = (
-            scale == 1.0
-            and not split_country
-            and not split_device
-            and appearance_filter is None
-            and "searchAppearance" not in dims
-        )
-        picks = [("date", "query", "page").index(d) for d in dims] if plain else []
+
+        # The pairs that pass the filters, in clusters by the query/page keys they give rows.
+        Member = tuple[int, _Pair, float, tuple[tuple[str, float], ...]]
+        cluster_dims = [d for d in ("query", "page") if d in dims]
+        clusters: dict[tuple[str, ...], list[Member]] = {}
         for index, pair in enumerate(self.t.pairs):
             if filters and not _passes(filters, {"query": pair.query, "page": pair.page}):
                 continue
@@ -419,51 +511,93 @@ class _Analytics:
                 )
                 if weight <= 0:
                     continue
-            per_day = self.t.series(index, pair, calendar)
-            if not with_date and per_day:
-                imps = sum(r[1] for r in per_day)
-                clicks = sum(r[2] for r in per_day)
-                pos = sum(r[1] * r[3] for r in per_day) / imps
-                per_day = [(per_day[0][0], imps, clicks, pos)]
-            if plain:
-                src_query, src_page = pair.query, pair.page
+            ckey = tuple(pair.query if d == "query" else pair.page for d in cluster_dims)
+            clusters.setdefault(ckey, []).append((index, pair, weight, appearances))
+        members = list(clusters.values())
+
+        # Units with their clicks and impressions in all (a bound on each of their rows), best first.
+        # Each unit is one int that sorts like its bound (see _Order), with the cluster and day in
+        # its low bits: sorting plain ints keeps the worker thread's GIL holds short.
+        order = _Order(dims, self._ranks(calendar))
+        units: list[int] = []
+        for ci, group in enumerate(members):
+            if stop():
+                raise _Stopped
+            per_unit: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+            for index, pair, _, _ in group:
+                for iso, imps, clicks, _ in self.t.series(index, pair, calendar):
+                    sums = per_unit[day_index[iso] if with_date else -1]
+                    sums[0] += clicks
+                    sums[1] += imps
+            units += [order.unit(c, i, ci, di) for di, (c, i) in per_unit.items()]
+        units.sort()
+
+        # Rows kept by their sort position (smaller is better): clicks, impressions, Σ position, keys.
+        kept: dict[int, tuple[int, int, float, tuple[str, ...]]] = {}
+        bar: int | None = None  # the K-th row's position once K rows are kept
+        complete = True
+        for unit in units:
+            best, ci, di = order.split_unit(unit)
+            if bar is not None and best >= bar:
+                complete = False  # neither this unit nor any after it can beat the K-th row
+                break
+            if stop():
+                raise _Stopped
+            groups: dict[tuple[str, ...], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+            unit_calendar = calendar if di < 0 else [calendar[di]]
+            for index, pair, weight, appearances in members[ci]:
+                per_day = self.t.series(index, pair, unit_calendar)
+                if not with_date and per_day:
+                    imps = sum(r[1] for r in per_day)
+                    clicks = sum(r[2] for r in per_day)
+                    pos = sum(r[1] * r[3] for r in per_day) / imps
+                    per_day = [(per_day[0][0], imps, clicks, pos)]
                 for iso, imps, clicks, pos in per_day:
-                    src = (iso, src_query, src_page)
-                    g = groups[tuple([src[i] for i in picks])]
-                    g[0] += clicks
-                    g[1] += imps
-                    g[2] += imps * (pos + shift)
-                continue
-            for iso, imps, clicks, pos in per_day:
-                for appearance, share in appearances:
-                    factor = scale * share * weight
-                    i = int(imps * factor + 0.5) if factor != 1.0 else imps
-                    if not i:
-                        continue
-                    c = min(i, int(clicks * factor * ctr_scale + 0.5)) if factor != 1.0 or ctr_scale != 1.0 else clicks
-                    for extra, ii, cc, pp in self._splits(i, c, pos + shift, split_country, split_device):
-                        values = {"query": pair.query, "page": pair.page, "date": iso, **extra}
-                        if appearance:
-                            values["searchAppearance"] = appearance
-                        if split_filters and not _passes(split_filters, values):
+                    for appearance, share in appearances:
+                        factor = scale * share * weight
+                        i = int(imps * factor + 0.5) if factor != 1.0 else imps
+                        if not i:
                             continue
-                        g = groups[tuple([values[d] for d in dims])]
-                        g[0] += cc
-                        g[1] += ii
-                        g[2] += ii * pp
+                        c = (
+                            min(i, int(clicks * factor * ctr_scale + 0.5))
+                            if factor != 1.0 or ctr_scale != 1.0
+                            else clicks
+                        )
+                        for extra, ii, cc, pp in self._splits(i, c, pos + shift, split_country, split_device):
+                            values = {"query": pair.query, "page": pair.page, "date": iso, **extra}
+                            if appearance:
+                                values["searchAppearance"] = appearance
+                            if split_filters and not _passes(split_filters, values):
+                                continue
+                            g = groups[tuple([values[d] for d in dims])]
+                            g[0] += cc
+                            g[1] += ii
+                            g[2] += ii * pp
+            for key, (clicks_sum, imps_sum, position_sum) in groups.items():
+                if imps_sum:
+                    at = order.row(int(clicks_sum), int(imps_sum), key)
+                    if bar is None or at < bar:
+                        kept[at] = (int(clicks_sum), int(imps_sum), position_sum, key)
+            if k is not None and len(kept) >= 2 * k + self.slack:
+                best_k = sorted(kept)[:k]
+                kept = {at: kept[at] for at in best_k}
+                complete = False
+                bar = best_k[-1]
+        ranked = sorted(kept)
+        if k is not None and len(ranked) > k:
+            del ranked[k:]
+            complete = False
         rows: list[dict[str, Any]] = [
             {
                 "keys": list(key),
                 "clicks": float(c),
                 "impressions": float(i),
-                "ctr": c / i if i else 0.0,
-                "position": round(p / i, 4) if i else 0.0,
+                "ctr": c / i,
+                "position": round(p / i, 4),
             }
-            for key, (c, i, p) in groups.items()
-            if i
+            for c, i, p, key in (kept[at] for at in ranked)
         ]
-        rows.sort(key=lambda r: (-r["clicks"], -r["impressions"], r["keys"]))
-        return rows, meta
+        return _Answer(rows, meta, len(rows) if k is None else k, complete)
 
     @staticmethod
     def _splits(
@@ -471,30 +605,49 @@ class _Analytics:
     ) -> Iterable[tuple[dict[str, str], int, int, float]]:
         if not by_country and not by_device:
             return (({}, impressions, clicks, position),)
-        parts: list[tuple[dict[str, str], int, int, float]] = [({}, impressions, clicks, position)]
-        if by_country:
-            parts = [
-                ({**e, "country": code}, i, c, p + offset)
-                for e, imps, clk, p in parts
-                for (code, _, offset), i, c in zip(
-                    _ALL_COUNTRIES,
-                    _apportion(imps, [w for _, w, _ in _ALL_COUNTRIES]),
-                    _apportion(clk, [w for _, w, _ in _ALL_COUNTRIES]),
-                    strict=True,
-                )
-            ]
-        if by_device:
-            parts = [
-                ({**e, "device": name}, i, min(i, c), p + offset)
-                for e, imps, clk, p in parts
-                for (name, _, _, offset), i, c in zip(
-                    _DEVICES,
-                    _apportion(imps, [w for _, w, _, _ in _DEVICES]),
-                    _apportion(clk, [w * f for _, w, f, _ in _DEVICES]),
-                    strict=True,
-                )
-            ]
-        return [(e, i, c, max(1.0, p)) for e, i, c, p in parts if i]
+        out = []
+        for extra, i, c, offsets in _split_shape(impressions, clicks, by_country, by_device):
+            p = position
+            for offset in offsets:
+                p += offset
+            out.append((extra, i, c, max(1.0, p)))
+        return out
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _split_shape(
+    impressions: int, clicks: int, by_country: bool, by_device: bool
+) -> tuple[tuple[dict[str, str], int, int, tuple[float, ...]], ...]:
+    """How a day's impressions and clicks split by country and device, with the position offsets
+    of each part (the same few totals recur all the time, so this is cached)."""
+    parts: list[tuple[dict[str, str], int, int, tuple[float, ...]]] = [({}, impressions, clicks, ())]
+    if by_country:
+        parts = [
+            ({**e, "country": code}, i, c, (*o, offset))
+            for e, imps, clk, o in parts
+            for (code, _, offset), i, c in zip(
+                _ALL_COUNTRIES,
+                _apportion(imps, [w for _, w, _ in _ALL_COUNTRIES]),
+                _apportion(clk, [w for _, w, _ in _ALL_COUNTRIES]),
+                strict=True,
+            )
+        ]
+    if by_device:
+        parts = [
+            ({**e, "device": name}, i, min(i, c), (*o, offset))
+            for e, imps, clk, o in parts
+            for (name, _, _, offset), i, c in zip(
+                _DEVICES,
+                _apportion(imps, [w for _, w, _, _ in _DEVICES]),
+                _apportion(clk, [w * f for _, w, f, _ in _DEVICES]),
+                strict=True,
+            )
+        ]
+    return tuple((e, i, c, o) for e, i, c, o in parts if i)
+
+
+def _encode(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 def _apportion(total: int, weights: list[float]) -> list[int]:
@@ -525,10 +678,13 @@ class GscFake(FakeUpstream):
         today: dt.date | None = None,
         load_budget: float = 20_000.0,
         latency_s: float = 0.0,
+        max_depth: int = MAX_DEPTH,
         clock: Callable[[], float] = loop_clock,
+        wall: Callable[[], float] | None = None,
     ) -> None:
         super().__init__(faults=faults)
         self.clock = clock
+        self._wall = wall  # mock mode: the connector's own wall clock, so both agree on the day
         self._wall_anchor: float | None = None
         self.sites = list(dict.fromkeys([*sites, f"{SITE_ORIGIN}/"]))
         self.traffic = GscTraffic(store or demo_store(), today=today or dt.datetime.now(PACIFIC).date())
@@ -544,7 +700,8 @@ class GscFake(FakeUpstream):
         self.load: Counter[int] = Counter()
         self.refused: Counter[str] = Counter()
         self.queries = 0
-        self._cache: OrderedDict[str, tuple[list[dict[str, Any]], dict[str, Any]]] = OrderedDict()
+        self.max_depth = max_depth
+        self._cache: OrderedDict[str, _Answer] = OrderedDict()
         self._analytics = _Analytics(self.traffic)
 
     @property
@@ -556,6 +713,8 @@ class GscFake(FakeUpstream):
         return self.traffic.today
 
     def wall(self) -> float:
+        if self._wall is not None:
+            return self._wall()
         now = self.clock()
         if self._wall_anchor is None:
             self._wall_anchor = time.time() - now
@@ -599,11 +758,9 @@ class GscFake(FakeUpstream):
                 legacy=True,
             )
         return None
-        wall: Callable[[], float] | None = None,
 
     def _take(self, category: str) -> Response | None:
         """Count one request against the category's windows; 429 when one is full."""
-        self._wall = wall  # mock mode: the connector's own wall clock, so both agree on the day
         now = self.wall()
         for limit in self.limits[category]:
             if self.windows[(category, limit.window_s, int(now // limit.window_s))] >= limit.per_window:
@@ -631,8 +788,6 @@ class GscFake(FakeUpstream):
         return JSONResponse({"siteEntry": entries})
 
     def _sitemaps(self) -> dict[str, list[dict[str, Any]]]:
-        if self._wall is not None:
-            return self._wall()
         today = self.traffic.today
         store = self.traffic.store
 
@@ -705,15 +860,20 @@ class GscFake(FakeUpstream):
                 400, f"rowLimit must be between 1 and {MAX_ROW_LIMIT}; startRow ≥ 0.", reason="invalid", legacy=True
             )
         key = json.dumps({k: v for k, v in body.items() if k not in ("rowLimit", "startRow")}, sort_keys=True)
-        cached = self._cache.get(key)
-        try:
-            rows, meta = cached if cached is not None else self._analytics.rows(body)
-        except _BadRequest as exc:
-            return google_error(400, str(exc), reason="invalid", legacy=True)
-        self._cache[key] = (rows, meta)
-        self._cache.move_to_end(key)
-        while len(self._cache) > 8:
-            self._cache.popitem(last=False)
+        need = min(start_row + row_limit, self.max_depth)
+        answer = self._cache.get(key)
+        if answer is None or not answer.serves(need):
+            # Enough rows for this page and the next, off the event loop (the fake shares it with
+            # the server in mock mode). When the request goes away (its timeout), so does the work.
+            depth = min(start_row + 2 * row_limit, self.max_depth)
+            gone = threading.Event()
+            try:
+                answer = await asyncio.to_thread(self._analytics.top, body, depth, gone.is_set)
+            except _BadRequest as exc:
+                return google_error(400, str(exc), reason="invalid", legacy=True)
+            finally:
+                gone.set()
+        self._remember(key, answer)
         window = int(self.wall() // 600)
         dims = body.get("dimensions") or []
         span = (dt.date.fromisoformat(body["endDate"]) - dt.date.fromisoformat(body["startDate"])).days + 1
@@ -731,13 +891,23 @@ class GscFake(FakeUpstream):
         self.queries += 1
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
-        page = rows[start_row : start_row + row_limit]
-        answer: dict[str, Any] = {"responseAggregationType": meta["responseAggregationType"]}
+        page = answer.rows[start_row : start_row + row_limit]
+        reply: dict[str, Any] = {"responseAggregationType": answer.meta["responseAggregationType"]}
         if page:
-            answer["rows"] = page
-        if "metadata" in meta:
-            answer["metadata"] = meta["metadata"]
-        return JSONResponse(answer)
+            reply["rows"] = page
+        if "metadata" in answer.meta:
+            reply["metadata"] = answer.meta["metadata"]
+        # 25,000 rows are ~5 MB of JSON: encoded off the loop too.
+        return Response(await asyncio.to_thread(_encode, reply), media_type="application/json")
+
+    def _remember(self, key: str, answer: _Answer) -> None:
+        """Keep recent answers for the pages that follow: at most 8, and :data:`CACHED_ROWS` rows."""
+        self._cache[key] = answer
+        self._cache.move_to_end(key)
+        while len(self._cache) > 1 and (
+            len(self._cache) > 8 or sum(len(a.rows) for a in self._cache.values()) > CACHED_ROWS
+        ):
+            self._cache.popitem(last=False)
 
     async def inspect(self, request: Request) -> Response:
         try:
