@@ -12,6 +12,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from storelink.errors import ConfigurationError
 from storelink.web.auth import SESSION_COOKIE, AccessPolicy, Session, SessionSigner
 from storelink.web.dashboard import dashboard_routes
 from tests.web.helpers import World, build_app, ops_settings, runtime_factory
@@ -183,3 +184,113 @@ def test_pages_refuse_to_serve_without_the_guard() -> None:
         response = c.get("/")
         assert response.status_code == 503
         assert "dashboard_middleware" in response.text
+
+
+# -- issue 14: fail-closed host checks, forwarded addresses, logout --------------------------------
+def test_only_literal_loopback_binds_are_open(tmp_path: Path) -> None:
+    for host in ("", "0.0.0.0", "::", "localhost", "not an address"):  # noqa: S104
+        assert AccessPolicy(ops_settings(tmp_path, host=host)).mode == "locked", host
+    assert AccessPolicy(ops_settings(tmp_path, host="127.0.0.1")).mode == "open"
+
+
+def test_host_must_be_a_loopback_name_with_at_most_a_port(tmp_path: Path) -> None:
+    with TestClient(app_for(tmp_path, allowed_hosts="ops.internal"), **LOCAL) as local:
+        for good in ("127.0.0.1:8765", "127.0.0.1", "localhost:8765", "[::1]:8765", "ops.internal:8765"):
+            assert local.get("/", headers={"host": good}).status_code == 200, good
+        for bad in (
+            "127.0.0.1:8765@evil.example",
+            "127.0.0.1:8765.evil.example",
+            "localhost:evil.example",
+            "[::1].evil.example",
+            "[::1]:8765@evil.example",
+            "ops.internal.evil.example:8765",
+        ):
+            assert local.get("/", headers={"host": bad}).status_code == 403, bad
+
+
+def test_logout_revokes_the_session(password_client: TestClient) -> None:
+    c = password_client
+    assert sign_in(c).status_code == 303
+    kept = c.cookies.get(SESSION_COOKIE)  # a copy of the cookie, kept from before the logout
+    assert kept and c.get("/", headers=HTML).status_code == 200
+    out = c.post("/app/logout", data={"csrf_token": csrf(c.get("/").text)}, follow_redirects=False)
+    assert out.status_code == 303
+    replay = TestClient(c.app, **REMOTE)
+    replay.cookies.set(SESSION_COOKIE, kept)
+    assert replay.get("/", headers=HTML, follow_redirects=False).status_code == 303
+    assert replay.get("/app/metrics.json").status_code == 401
+    # Signing in again works, with a new session.
+    assert sign_in(c).status_code == 303
+    assert c.get("/", headers=HTML).status_code == 200
+
+
+def failed_logins(app: Starlette, peer: str, forwarded_for: list[str], **headers: str) -> list[int]:
+    """One wrong password per ``forwarded_for`` entry, each from ``peer`` with that X-Forwarded-For."""
+    statuses = []
+    with TestClient(app, base_url="http://shop-ops.example", client=(peer, 40000)) as c:
+        for value in forwarded_for:
+            extra = {"x-forwarded-for": value, **headers}
+            token = csrf(c.get("/app/login", headers={**HTML, **extra}).text)
+            response = c.post(
+                "/app/login", data={"csrf_token": token, "password": "nope"}, headers=extra, follow_redirects=False
+            )
+            statuses.append(response.status_code)
+    return statuses
+
+
+def test_forwarded_for_counts_only_through_named_proxies(tmp_path: Path) -> None:
+    app = app_for(
+        tmp_path,
+        host="0.0.0.0",  # noqa: S104
+        dashboard_password=PASSWORD,
+        trusted_proxies="10.0.0.0/8, 192.0.2.1",
+    )
+    # Behind a named proxy, the limit is per client: the proxy's rightmost untrusted hop counts.
+    assert failed_logins(app, "10.0.0.5", ["198.51.100.7"] * 6) == [401] * 5 + [429]
+    assert failed_logins(app, "10.0.0.5", ["198.51.100.8"]) == [401]
+    # A client cannot escape by prepending addresses; hops through named proxies are skipped.
+    assert failed_logins(app, "10.0.0.5", ["203.0.113.50, 198.51.100.7, 192.0.2.1"]) == [429]
+    # The same headers from a peer nobody named are not believed.
+    spray = [f"198.51.100.{i}" for i in range(100, 130)]
+    assert failed_logins(app, "203.0.113.9", spray)[5:] == [429] * 25
+
+
+def test_forwarded_requests_from_unnamed_peers_share_one_limit(tmp_path: Path) -> None:
+    # uvicorn, by default, replaces a loopback peer's address with its X-Forwarded-For before the app
+    # sees it: 30 guesses from 127.0.0.1 would arrive as 30 "clients". With no proxy named, every
+    # forwarded request counts as one.
+    app = app_for(tmp_path, host="0.0.0.0", dashboard_password=PASSWORD)  # noqa: S104
+    statuses = []
+    for i in range(30):
+        address = f"198.51.100.{i}"
+        statuses += failed_logins(app, address, [address])
+    assert statuses[:5] == [401] * 5
+    assert statuses[5:] == [429] * 25
+
+
+def test_a_named_proxy_says_the_scheme(tmp_path: Path) -> None:
+    app = app_for(tmp_path, host="0.0.0.0", dashboard_password=PASSWORD, trusted_proxies="10.0.0.5")  # noqa: S104
+    https = {**HTML, "x-forwarded-proto": "https", "x-forwarded-for": "198.51.100.7"}
+    with TestClient(app, base_url="http://shop-ops.example", client=("10.0.0.5", 40000)) as c:
+        assert "Secure" in c.get("/app/login", headers=https).headers["set-cookie"]
+    with TestClient(app, **REMOTE) as c:
+        assert "Secure" not in c.get("/app/login", headers=https).headers["set-cookie"]
+
+
+def test_proxy_user_header_is_believed_only_from_named_proxies(tmp_path: Path) -> None:
+    app = app_for(
+        tmp_path,
+        host="0.0.0.0",  # noqa: S104
+        trusted_proxy_header="X-Forwarded-User",
+        trusted_proxies="10.0.0.5",
+    )
+    user = {**HTML, "x-forwarded-user": "ana@example.com"}
+    with TestClient(app, base_url="http://shop-ops.example", client=("10.0.0.5", 40000)) as c:
+        assert c.get("/", headers=user).status_code == 200
+    with TestClient(app, **REMOTE) as c:
+        assert c.get("/", headers=user).status_code == 401
+
+
+def test_bad_trusted_proxies_are_reported_by_their_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="STORELINK_TRUSTED_PROXIES"):
+        AccessPolicy(ops_settings(tmp_path, trusted_proxies="10.0.0.0/8, proxy.internal"))

@@ -2,17 +2,25 @@
 
 The pages show business data and settings, so they are not open to whoever can reach the port:
 
-* **Open** only when nothing else is configured, the server is bound to loopback, the request
-  comes from a loopback address without forwarding headers (a local reverse proxy would
-  otherwise make the world "local"), and its ``Host`` is a loopback name or one of
-  ``STORELINK_ALLOWED_HOSTS`` (a DNS-rebinding page must not read the dashboard).
+* **Open** only when nothing else is configured, the server is bound to a literal loopback
+  address (not a name, not empty, not a wildcard), the request comes from a loopback address
+  without forwarding headers (a local reverse proxy would otherwise make the world "local"), and
+  its ``Host`` is exactly a loopback name or one of ``STORELINK_ALLOWED_HOSTS``, with at most a
+  numeric port (a DNS-rebinding page must not read the dashboard).
 * **Password** (``STORELINK_DASHBOARD_PASSWORD``): ``/app/login`` sets a signed session cookie
   (HMAC-SHA256 with ``STORELINK_SESSION_SECRET``, random per process when unset), HttpOnly,
   SameSite=Lax, Secure over HTTPS, valid for :data:`SESSION_TTL_S`. Failed logins are limited
-  per client address.
+  per client address. A session the app replaces (logout, login) is revoked in this process.
 * **Trusted proxy** (``STORELINK_TRUSTED_PROXY_HEADER``, e.g. ``X-Forwarded-User``): a request
-  carrying the header is signed in as that user. Only set it when the app is reachable through
-  that proxy alone, since anyone who can reach the port can send the header.
+  carrying the header is signed in as that user. With ``STORELINK_TRUSTED_PROXIES`` set, only
+  requests from those proxies are believed; without it, only set the header when the app is
+  reachable through that proxy alone, since anyone who can reach the port can send it.
+
+Client address: ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed only from a peer in
+``STORELINK_TRUSTED_PROXIES``; the client is the rightmost hop that is not such a proxy. Forwarding
+headers from any other peer make the request unattributable (the ASGI server may already have put
+a forwarded address in its place: uvicorn does for loopback peers), and all such requests share
+one login limit.
 
 Every visitor gets a session (anonymous until signed in) whose id keys a CSRF token; every form
 that changes state carries it and its handler calls :func:`require_csrf`. Only the pages
@@ -29,7 +37,7 @@ import ipaddress
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from typing import Literal
@@ -40,12 +48,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from storelink.errors import ConfigurationError
 from storelink.settings import Settings
 
 __all__ = [
     "CSRF_FIELD",
     "SESSION_COOKIE",
     "SESSION_TTL_S",
+    "UNATTRIBUTED",
     "AccessPolicy",
     "CsrfError",
     "DashboardGuard",
@@ -61,8 +71,11 @@ CSRF_FIELD = "csrf_token"
 SESSION_TTL_S = 12 * 3600.0
 LOGIN_PATH = "/app/login"
 _PUBLIC = (LOGIN_PATH, "/app/static/")
-_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
+_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 _FORWARDING = ("forwarded", "x-forwarded-for", "x-real-ip")
+UNATTRIBUTED = "forwarded-by-unnamed-peer"
+"""The login-limit key of every request with forwarding headers from a peer not named a proxy."""
+_MAX_REVOKED = 100_000
 
 Mode = Literal["open", "password", "proxy", "locked"]
 
@@ -72,20 +85,43 @@ def is_protected(path: str) -> bool:
 
 
 def _is_loopback(host: str) -> bool:
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
+    """A literal loopback address only: a name may resolve anywhere, and empty binds everything."""
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).is_loopback
     except ValueError:
         return False
 
 
-def _host_name(host_header: str) -> str:
-    """``Host`` without its port (``[::1]:8765`` → ``::1``)."""
+def _host_name(host_header: str) -> str | None:
+    """``Host`` without its port (``[::1]:8765`` → ``::1``), or None unless it is exactly a name
+    with at most a numeric port (``127.0.0.1:8765@evil.example`` is not)."""
     if host_header.startswith("["):
-        return host_header[1 : host_header.find("]")] if "]" in host_header else host_header
-    return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
+        name, bracket, port = host_header[1:].partition("]")
+        if not bracket or (port and not (port[:1] == ":" and port[1:].isdigit())):
+            return None
+        return name.lower()
+    name, colon, port = host_header.partition(":")
+    if colon and not port.isdigit():
+        return None
+    return name.lower()
+
+
+def _networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    found = []
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        try:
+            found.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigurationError(
+                f"STORELINK_TRUSTED_PROXIES: {item!r} is not an IP address or CIDR (e.g. 10.0.0.5, 10.0.0.0/8)."
+            ) from None
+    return tuple(found)
+
+
+def _forwarded_for(headers: Iterable[tuple[bytes, bytes]]) -> list[str]:
+    """The X-Forwarded-For hops, all headers joined, first hop first."""
+    values = (v.decode("latin-1") for k, v in headers if k == b"x-forwarded-for")
+    return [hop.strip() for value in values for hop in value.split(",") if hop.strip()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +197,7 @@ class AccessPolicy:
         password = settings.dashboard_password.get_secret_value() if settings.dashboard_password else ""
         self.password = password or None
         self.proxy_header = (settings.trusted_proxy_header or "").strip().lower() or None
+        self.trusted_proxies = _networks(settings.trusted_proxies)
         self.bound_to_loopback = _is_loopback(host or settings.host)
         extra = {h.strip().lower() for h in settings.allowed_hosts.split(",") if h.strip()}
         self.allowed_hosts = _LOOPBACK_NAMES | extra
@@ -168,6 +205,9 @@ class AccessPolicy:
         self.signer = SessionSigner(secret.encode() if secret else secrets.token_bytes(32))
         self.clock = clock
         self.logins = LoginLimiter(clock=clock)
+        # sid -> when its cookie would expire anyway. Per process: another replica still accepts a
+        # revoked cookie until it expires (rotate STORELINK_SESSION_SECRET to end every session).
+        self._revoked: dict[str, float] = {}
 
     @property
     def mode(self) -> Mode:
@@ -182,6 +222,46 @@ class AccessPolicy:
             return False
         return hmac.compare_digest(attempt.encode(), self.password.encode())
 
+    def is_trusted_proxy(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.removeprefix("[").removesuffix("]"))
+        except ValueError:
+            return False
+        return any(ip in network for network in self.trusted_proxies)
+
+    def client_address(self, scope: Scope) -> str:
+        """The address failed logins count against (see the module docstring)."""
+        client = scope.get("client")
+        peer = str(client[0]) if client else ""
+        headers = Headers(scope=scope)
+        if not self.is_trusted_proxy(peer):
+            return UNATTRIBUTED if any(h in headers for h in _FORWARDING) else peer
+        hops = _forwarded_for(scope.get("headers", []))
+        for hop in reversed(hops):
+            if not self.is_trusted_proxy(hop):
+                return hop[:100]
+        return hops[0][:100] if hops else peer
+
+    def scheme(self, scope: Scope) -> str:
+        """``X-Forwarded-Proto`` from a named proxy, else the scheme the request arrived with."""
+        client = scope.get("client")
+        if client and self.is_trusted_proxy(str(client[0])):
+            forwarded = Headers(scope=scope).get("x-forwarded-proto", "").split(",")[0].strip().lower()
+            if forwarded in ("http", "https"):
+                return forwarded
+        return str(scope.get("scheme", "http"))
+
+    def revoke(self, session: Session) -> None:
+        now = self.clock()
+        if len(self._revoked) >= _MAX_REVOKED:
+            self._revoked = {sid: until for sid, until in self._revoked.items() if until > now}
+            while len(self._revoked) >= _MAX_REVOKED:  # bounded memory: forget the oldest first
+                self._revoked.pop(next(iter(self._revoked)))
+        self._revoked[session.sid] = session.issued + SESSION_TTL_S
+
+    def is_revoked(self, session: Session) -> bool:
+        return session.sid in self._revoked
+
     def local_request(self, scope: Scope) -> bool:
         headers = Headers(scope=scope)
         client = scope.get("client")
@@ -189,13 +269,15 @@ class AccessPolicy:
             return False
         if any(h in headers for h in _FORWARDING):
             return False
-        return _host_name(headers.get("host", "")).lower() in self.allowed_hosts
+        return _host_name(headers.get("host", "")) in self.allowed_hosts
 
     def user_for(self, scope: Scope, session: Session) -> str | None:
         """The signed-in user, ``"local"`` for open loopback access, or None."""
         if session.user:
             return session.user
-        if self.proxy_header:
+        client = scope.get("client")
+        from_proxy = not self.trusted_proxies or (client is not None and self.is_trusted_proxy(str(client[0])))
+        if self.proxy_header and from_proxy:
             value = Headers(scope=scope).get(self.proxy_header, "").strip()
             if value:
                 return value[:200]
@@ -250,10 +332,17 @@ class DashboardGuard:
             cookie = SimpleCookie()
         morsel = cookie.get(SESSION_COOKIE)
         session = policy.signer.loads(morsel.value, now=policy.clock()) if morsel else None
+        if session is not None and policy.is_revoked(session):
+            session = None
         fresh = session is None
         if session is None:
             session = policy.new_session()
         user = policy.user_for(scope, session)
+        # What the pages see from here on: the client a named proxy vouches for (or the one
+        # shared key), and the scheme it says the visitor used (for Secure cookies and Origin).
+        scope["scheme"], scope["client"] = policy.scheme(scope), (policy.client_address(scope), 0)
+        if not fresh:
+            send = self._revoking_sender(send, session)
         state = scope.setdefault("state", {})
         state["dashboard_session"] = session
         state["dashboard_user"] = user
@@ -291,6 +380,23 @@ class DashboardGuard:
         if path.endswith((".json", "/events")) or not wants_html:
             return JSONResponse({"error": message}, status)
         return PlainTextResponse(message, status)
+
+    def _revoking_sender(self, send: Send, session: Session) -> Send:
+        """Revoke ``session`` when the response replaces it with another (logout, login), so a
+        copy of the old cookie stops working."""
+        prefix = f"{SESSION_COOKIE}=".encode()
+
+        async def sender(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                for key, value in message.get("headers", []):
+                    if key.lower() == b"set-cookie" and value.startswith(prefix):
+                        token = value[len(prefix) :].split(b";", 1)[0].decode("latin-1")
+                        new = self.policy.signer.loads(token, now=self.policy.clock())
+                        if new is None or new.sid != session.sid:
+                            self.policy.revoke(session)
+            await send(message)
+
+        return sender
 
     def _cookie_sender(self, send: Send, scope: Scope, session: Session) -> Send:
         header = self.policy.cookie(session, secure=scope.get("scheme") == "https").encode("latin-1")
