@@ -26,8 +26,10 @@ from storelink.connectors.writes import (
     IdempotencyKey,
     WriteGuard,
     WriteReceipt,
+    calling_as,
     is_write_allowed,
     params_digest,
+    scoped_key,
 )
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.fakes.base import InProcessTransport
@@ -321,6 +323,27 @@ async def test_writes_need_the_store(tmp_path: Path) -> None:
             await connector.call("post", {"text": "x"})
         assert info.value.kind is ErrorKind.NOT_CONFIGURED
         assert fake.deliveries == []
+
+
+async def test_a_key_belongs_to_its_caller(tmp_path: Path) -> None:
+    fake = GenericFake()
+    key = {"idempotency_key": "order-1042-reply"}
+    async with writing_runtime(tmp_path, fake) as (rt, store, _):
+        connector = rt.registry.get("generic")
+        with calling_as("mallory"):
+            await connector.call("post", {"text": "spam", **key})  # claims the key first
+        with calling_as("alice"):
+            mine = await connector.call("post", {"text": "hello", **key})  # not "a different call"
+            again = await connector.call("post", {"text": "hello", **key})
+        with calling_as("mallory"):
+            with pytest.raises(ConnectorError, match="different call"):  # nor can she read Alice's outcome
+                await connector.call("post", {"text": "hello", **key})
+        assert (mine.data.replayed, again.data.replayed) == (False, True)
+        assert mine.data.idempotency_key == key["idempotency_key"]  # the caller's key, as given
+        assert [d["text"] for d in fake.deliveries] == ["spam", "hello"]
+        await connector.call("post", {"text": "local", "idempotency_key": "local-key-01"})
+        assert AuditLog(store).call("local-key-01") is not None  # the local user's keys are stored as given
+        assert AuditLog(store).call(scoped_key("alice", key["idempotency_key"])) is not None
 
 
 def test_idempotency_key_is_validated() -> None:

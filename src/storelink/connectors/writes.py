@@ -5,7 +5,8 @@ How one write operation runs (:meth:`WriteGuard.run`)::
     allowed?   STORELINK_ALLOW_WRITES names `connector.operation`, `connector.*` or `*`
                └─ no ─► ConnectorError(disabled); recorded as a failed call, nothing sent
     key        the caller's `idempotency_key`, or a new one: made once per logical call, so
-               every attempt the pipeline makes for it carries the same key
+               every attempt the pipeline makes for it carries the same key; stored under the
+               caller's identity (:func:`calling_as`), so one caller cannot claim another's key
     claim      audit.write_calls row; a key already there is a replay:
                  ok       ─► the recorded result (replayed=True); nothing sent
                  unknown  ─► an error saying so; nothing sent (it may have been applied)
@@ -34,7 +35,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
@@ -51,16 +53,19 @@ from storelink.store import EmbeddedStore
 
 __all__ = [
     "ALLOW_WRITES_ENV",
+    "LOCAL_CALLER",
     "AuditedTransport",
     "IdempotencyKey",
     "WriteGuard",
     "WriteReceipt",
     "allowed_writes",
     "attempt_outcome",
+    "calling_as",
     "is_write_allowed",
     "new_idempotency_key",
     "params_digest",
     "require_write_allowed",
+    "scoped_key",
 ]
 
 log = logging.getLogger("storelink.writes")
@@ -128,6 +133,31 @@ def params_digest(params: BaseModel) -> str:
     data = params.model_dump(mode="json", exclude={"idempotency_key"})
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# Who is writing. The CLI and MCP over stdio act for the local user; the MCP tools set the
+# authenticated principal for the call (mcp_server/tools.py).
+LOCAL_CALLER = "local"
+_caller: ContextVar[str] = ContextVar("storelink_write_caller", default=LOCAL_CALLER)
+
+
+@contextmanager
+def calling_as(identity: str) -> Iterator[None]:
+    """Run the writes inside the block on behalf of ``identity``."""
+    token = _caller.set(identity)
+    try:
+        yield
+    finally:
+        _caller.reset(token)
+
+
+def scoped_key(identity: str, key: str) -> str:
+    """The key as the audit log stores it: the local user's as given (``storelink audit --key``
+    finds it), anyone else's behind a digest of who they are. ``/`` is not a key character, so no
+    caller can name a key in another's scope."""
+    if identity == LOCAL_CALLER:
+        return key
+    return f"{hashlib.sha256(identity.encode()).hexdigest()[:16]}/{key}"
 
 
 # -- attempts at the wire -------------------------------------------------------------------------
@@ -262,9 +292,10 @@ class WriteGuard:
                 operation,
             )
         key: str = getattr(params, "idempotency_key", None) or new_idempotency_key()
+        stored = scoped_key(_caller.get(), key)
         digest = params_digest(params)
         previous = audit.claim(
-            key=key,
+            key=stored,
             connector=self.connector,
             operation=operation,
             mode=self.mode,
@@ -272,21 +303,27 @@ class WriteGuard:
             summary=summary,
         )
         if previous is not None:
-            replayed = self._replay(previous, key, operation, digest, effect, result_type)
+            replayed = self._replay(previous, key, stored, operation, digest, effect, result_type)
             if replayed is not None:
                 return replayed
-            audit.rerun(key, mode=self.mode, summary=summary)
+            audit.rerun(stored, mode=self.mode, summary=summary)
         try:
             require_write_allowed(self.settings, connector=self.connector, operation=operation, title=self.title)
         except ConnectorError as err:
-            audit.finish(key, "failed", error_kind=err.kind.value, error_message=err.message)
+            audit.finish(stored, "failed", error_kind=err.kind.value, error_message=err.message)
             raise
-        return await self._send(audit, key, operation, effect, send)
+        return await self._send(audit, key, stored, operation, effect, send)
 
     async def _send(
-        self, audit: AuditLog, key: str, operation: str, effect: str, send: Callable[[str], Awaitable[R]]
+        self,
+        audit: AuditLog,
+        key: str,
+        stored: str,
+        operation: str,
+        effect: str,
+        send: Callable[[str], Awaitable[R]],
     ) -> R:
-        ctx = _WriteContext(key=key, connector=self.connector, operation=operation, audit=audit)
+        ctx = _WriteContext(key=stored, connector=self.connector, operation=operation, audit=audit)
         token = _current_write.set(ctx)
         try:
             result = await send(key)
@@ -299,30 +336,33 @@ class WriteGuard:
                     "(`storelink audit` shows every attempt)."
                 )
                 err.retryable = False
-            audit.finish(key, outcome, error_kind=err.kind.value, error_message=err.message)
-            log.warning("write %s.%s key=%s outcome=%s (%s)", self.connector, operation, key, outcome, err.kind.value)
+            audit.finish(stored, outcome, error_kind=err.kind.value, error_message=err.message)
+            log.warning(
+                "write %s.%s key=%s outcome=%s (%s)", self.connector, operation, stored, outcome, err.kind.value
+            )
             raise
         except BaseException as exc:
             outcome = "unknown" if ctx.may_have_applied() else "failed"  # nothing on the wire: failed
-            audit.finish(key, outcome, error_kind=None, error_message=f"interrupted: {type(exc).__name__}")
+            audit.finish(stored, outcome, error_kind=None, error_message=f"interrupted: {type(exc).__name__}")
             raise
         finally:
             _current_write.reset(token)
         result = result.model_copy(update={"idempotency_key": key, "replayed": False})
-        audit.finish(key, "ok", result=result.model_dump(mode="json"))
-        log.info("write %s.%s key=%s outcome=ok attempts=%d", self.connector, operation, key, len(ctx.outcomes))
+        audit.finish(stored, "ok", result=result.model_dump(mode="json"))
+        log.info("write %s.%s key=%s outcome=ok attempts=%d", self.connector, operation, stored, len(ctx.outcomes))
         return result
 
     def _replay(
         self,
         previous: AuditCall,
         key: str,
+        stored: str,
         operation: str,
         digest: str,
         effect: str,
         result_type: type[R],
     ) -> R | None:
-        """The recorded outcome of ``key``, or None when the call should run (again)."""
+        """The recorded outcome of ``key`` (``stored`` in the log), or None when the call should run (again)."""
         assert self.audit is not None
         if previous.connector != self.connector or previous.operation != operation or previous.params_digest != digest:
             raise self._error(
@@ -342,14 +382,14 @@ class WriteGuard:
                 )
             # Its process died mid-call: whatever it sent may have been applied.
             self.audit.finish(
-                key, "unknown", error_kind=None, error_message="never finished (the process stopped mid-call)"
+                stored, "unknown", error_kind=None, error_message="never finished (the process stopped mid-call)"
             )
-            found = self.audit.call(key)
+            found = self.audit.call(stored)
             assert found is not None
             previous = found
         if previous.outcome == "failed":
             return None
-        self.audit.note_replay(key)
+        self.audit.note_replay(stored)
         if previous.outcome == "ok":
             if previous.result is None:
                 raise self._error(
@@ -359,7 +399,7 @@ class WriteGuard:
                     operation,
                 )
             result = result_type.model_validate(previous.result)
-            log.info("write %s.%s key=%s replayed (recorded ok)", self.connector, operation, key)
+            log.info("write %s.%s key=%s replayed (recorded ok)", self.connector, operation, stored)
             return result.model_copy(update={"idempotency_key": key, "replayed": True})
         known = {k.value for k in ErrorKind}
         kind = ErrorKind(previous.error_kind) if previous.error_kind in known else ErrorKind.UNAVAILABLE
