@@ -17,10 +17,11 @@ same JSON shape that the CLI prints, the MCP tools return and the pages render.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 __all__ = [
     "ConfigurationError",
@@ -33,9 +34,17 @@ __all__ = [
     "Mode",
     "Source",
     "StorelinkError",
+    "clip",
+    "describe_validation_error",
 ]
 
 T = TypeVar("T")
+
+# Error messages stay short whatever the caller sent: an echoed value is cut to MAX_ECHO characters
+# and a whole message to MAX_MESSAGE, so a 0.5 MB argument cannot come back as a 20 MB error.
+MAX_ECHO = 80
+MAX_MESSAGE = 1000
+_MAX_PROBLEMS = 5
 
 Mode = Literal["live", "mock", "disabled"]
 Source = Literal["network", "cache-fresh", "cache-revalidated"]
@@ -191,3 +200,31 @@ class ErrorBody(BaseModel):
 class ErrorEnvelope(BaseModel):
     error: ErrorBody
     meta: dict[str, Any] = Field(default_factory=dict)
+
+
+def clip(text: str, limit: int = MAX_ECHO) -> str:
+    """``text`` cut to at most ``limit`` characters, the cut marked with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe_validation_error(exc: ValidationError, *, allowed: Iterable[str] = ()) -> str:
+    """One short clause per problem, naming the parameter, what is wrong and what is allowed.
+
+    The rejected values are never echoed (they are the caller's data and may be huge); a message
+    written by a validator is cut, and so is the whole text. ``allowed``: the parameter names, listed
+    when an unknown one was given."""
+    names = ", ".join(allowed)
+    parts: list[str] = []
+    unknown: list[str] = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        where = clip(".".join(str(p) for p in error["loc"]) or "parameters")
+        if error["type"] == "extra_forbidden":
+            unknown.append(where)
+        else:
+            parts.append(f"{where}: {clip(error['msg'], 2 * MAX_ECHO)}")
+    if unknown:
+        listed = ", ".join(repr(u) for u in unknown[:_MAX_PROBLEMS])
+        parts.insert(0, f"unknown parameter(s) {listed}" + (f"; valid: {names}" if names else ""))
+    if len(parts) > _MAX_PROBLEMS:
+        parts[_MAX_PROBLEMS:] = [f"and {len(parts) - _MAX_PROBLEMS} more problem(s)"]
+    return clip("; ".join(parts), MAX_MESSAGE)

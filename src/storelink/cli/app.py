@@ -50,7 +50,7 @@ def parse_param(text: str) -> tuple[str, Any]:
         raise typer.BadParameter(f"{text!r} is not key=value", param_hint="-p/--param")
     try:
         return key, json.loads(raw)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, or JSON Python refuses (4,300+ digits, deep nesting)
         return key, raw
 
 

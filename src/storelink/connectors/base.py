@@ -29,7 +29,7 @@ import httpx2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from storelink.connectors.http import Upstream, bypass_cache, call_trace
-from storelink.errors import ConnectorError, Envelope, ErrorKind, Meta, Mode, Source
+from storelink.errors import ConnectorError, Envelope, ErrorKind, Meta, Mode, Source, describe_validation_error
 from storelink.fakes.base import FakeUpstream
 from storelink.observability.errors_log import ErrorLog
 from storelink.observability.metrics import Metrics
@@ -313,7 +313,8 @@ class Connector:
         except ValidationError as exc:
             raise ConnectorError(
                 ErrorKind.INVALID_REQUEST,
-                f"Invalid parameters for {self.name}.{spec.name}: {describe_validation_error(exc)}",
+                f"Invalid parameters for {self.name}.{spec.name}: "
+                f"{describe_validation_error(exc, allowed=spec.params.model_fields)}",
                 connector=self.name,
                 operation=spec.name,
             ) from None
@@ -367,12 +368,3 @@ class Connector:
             message=f"{operation} answered in {latency_ms:.0f} ms{note}.",
             latency_ms=latency_ms,
         )
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line per problem, naming the parameter: what agents and people need to fix it."""
-    parts = []
-    for error in exc.errors(include_url=False, include_input=False):
-        where = ".".join(str(p) for p in error["loc"]) or "parameters"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)

@@ -4,6 +4,10 @@ Tools are ``<connector>_<operation>`` adapters (tools.py), plus ``storelink_capa
 ``connector_health`` and ``connector_metrics``. ``STORELINK_MCP_TOOLS`` selects tools by glob
 (``*,-zoho_*``: all but Zoho's), because too many tools confuse models; write tools exist only when
 ``STORELINK_ALLOW_WRITES`` names them.
+
+Every tool error reads ``[kind] message``, short whatever the input: :class:`StorelinkServer`
+rewrites the SDK's ``Error executing tool …`` and raw pydantic text, and refuses arguments a tool
+does not take (the SDK would drop them silently, so a typo in ``idempotency_key`` sent a mail twice).
 """
 
 from __future__ import annotations
@@ -16,21 +20,21 @@ from mcp.server import MCPServer
 from mcp.server.auth.provider import TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
+from pydantic import BaseModel, Field, ValidationError
 
 from storelink import __version__
 from storelink.connectors.base import Connector, Health, OperationSpec
 from storelink.connectors.writes import is_write_allowed
-from storelink.errors import Mode
+from storelink.errors import MAX_MESSAGE, Mode, clip, describe_validation_error
 from storelink.mcp_server.schema import clean_schema
 from storelink.mcp_server.tools import insights_tools, knowledge_tools, operation_tool
 from storelink.observability.logs import install_redaction
 from storelink.runtime import Runtime
 from storelink.settings import Settings
 
-__all__ = ["INSTRUCTIONS", "build_server", "select_tools"]
+__all__ = ["INSTRUCTIONS", "StorelinkServer", "build_server", "select_tools"]
 
 INSTRUCTIONS = """\
 storelink reaches the store's business data: Shopify (products, orders, inventory, customers,
@@ -41,6 +45,44 @@ Tool names are <source>_<operation>. Dates are YYYY-MM-DD (UTC). List tools retu
 `meta` (mode, source, attempts, latency). Errors start with their kind in brackets, e.g.
 [rate_limited] … (retry after 2.0 s): wait before retrying; [invalid_request]: fix the arguments.
 """
+
+
+class StorelinkServer(MCPServer[Any]):
+    """The SDK's server, with tool errors agents can branch on (docs/mcp.md, "Errors")."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        tool = self._tool_manager.get_tool(name)
+        if tool is None:
+            raise ToolError(f"[invalid_request] No tool {clip(name)!r}; tools/list shows the tools that are on.")
+        valid = list(tool.parameters.get("properties", {}))
+        unknown = [repr(clip(key)) for key in arguments if key not in valid]
+        if unknown:
+            raise ToolError(
+                clip(
+                    f"[invalid_request] {name} takes no argument {', '.join(unknown[:5])}; "
+                    + (f"valid: {', '.join(valid)}." if valid else "it takes no arguments."),
+                    MAX_MESSAGE,
+                )
+            )
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError as exc:
+            # A bug: the traceback is logged (by the SDK, from the cause), the caller hears the kind.
+            raise UnexpectedToolError(
+                f"[internal_error] {name} failed on an unexpected error; it is logged on the server."
+            ) from exc.__cause__
+        except ToolError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ValidationError):  # the SDK's own check of the arguments' types
+                text = f"[invalid_request] Invalid arguments for {name}: "
+                text += describe_validation_error(cause, allowed=valid)
+            elif isinstance(cause, ToolError):  # ours, already "[kind] message"
+                text = str(cause)
+            else:
+                text = str(exc).removeprefix(f"Error executing tool {name}: ")
+            raise ToolError(clip(text, MAX_MESSAGE)) from cause
 
 
 def select_tools(names: Sequence[str], spec: str) -> list[str]:
@@ -87,8 +129,8 @@ def build_server(
     name: str = "storelink",
     token_verifier: TokenVerifier | None = None,
     auth: AuthSettings | None = None,
-) -> MCPServer[Any]:
-    server: MCPServer[Any] = MCPServer(
+) -> StorelinkServer:
+    server = StorelinkServer(
         name,
         version=__version__,
         instructions=INSTRUCTIONS,
@@ -181,5 +223,7 @@ def build_server(
 
 def _connector(runtime: Runtime, name: str) -> Connector:
     if name not in runtime.registry.names():
-        raise ToolError(f"[invalid_request] No source {name!r}; sources: {', '.join(runtime.registry.names())}.")
+        raise ToolError(
+            f"[invalid_request] connector: no source {clip(name)!r}; sources: {', '.join(runtime.registry.names())}."
+        )
     return runtime.registry.get(name)

@@ -15,14 +15,16 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Generic, TypeVar
 
 from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import principal_components
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
-from storelink.connectors.base import OperationSpec, describe_validation_error
+from storelink.connectors.base import OperationSpec
 from storelink.connectors.progress import progress_listener
-from storelink.errors import ConnectorError, Envelope, Meta
+from storelink.connectors.writes import LOCAL_CALLER, calling_as
+from storelink.errors import ConnectorError, Envelope, Meta, describe_validation_error
 from storelink.mcp_server.auth import WRITE_SCOPE
 from storelink.runtime import Runtime
 
@@ -30,6 +32,7 @@ __all__ = [
     "MAX_OUTPUT_BYTES",
     "ToolResult",
     "bound_output",
+    "caller_identity",
     "describe_error",
     "give_signature",
     "insights_tools",
@@ -118,13 +121,19 @@ def give_signature(tool: Callable[..., Any], params: type[BaseModel], result_typ
     parameters = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
     loose = _fields_with_before_validators(params)
     for name, field in params.model_fields.items():
+        default: Any = field
         if name in loose:
+            # Passed through untouched: the field's constraints (min_length …) would meet values its
+            # own before-validator has not seen yet, and crash on them (len(None)).
             annotation: Any = Any
+            default = Field(default_factory=field.default_factory) if field.default_factory else Field(field.default)
         elif field.metadata:
             annotation = Annotated[(field.annotation, *field.metadata)]
         else:
             annotation = field.annotation
-        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=field))
+        parameters.append(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+        )
     tool.__signature__ = inspect.Signature(parameters, return_annotation=result_type)  # type: ignore[attr-defined]
     tool.__annotations__ = {"ctx": Context, "return": result_type}
 
@@ -149,7 +158,9 @@ def model_tools(entries: dict[str, Entry], subject: Callable[[], Awaitable[Any]]
                 params = _params.model_validate(arguments)
                 return await _function(await subject(), params)
             except ValidationError as exc:
-                raise ToolError(f"[invalid_request] {describe_validation_error(exc)}") from None
+                raise ToolError(
+                    f"[invalid_request] {describe_validation_error(exc, allowed=_params.model_fields)}"
+                ) from None
             except ConnectorError as err:
                 raise ToolError(describe_error(err)) from None
 
@@ -199,6 +210,19 @@ def insights_tools(get_runtime: Callable[[], Runtime]) -> dict[str, ModelTool]:
     )
 
 
+def caller_identity(ctx: Context) -> str:
+    """Who is calling, for scoping idempotency keys: the token's principal (issuer, client,
+    subject); over HTTP without a token, whoever holds MCP_API_KEY (or reaches loopback); over stdio
+    or in memory, the local user."""
+    access = get_access_token()
+    if access is not None:
+        client_id, issuer, subject = principal_components(access)
+        return json.dumps(["token", issuer, client_id, subject])
+    if ctx.request_context.request is not None:
+        return "http"
+    return LOCAL_CALLER
+
+
 def operation_tool(
     connector: str, spec: OperationSpec, get_runtime: Callable[[], Runtime]
 ) -> tuple[Callable[..., Awaitable[Any]], str, ToolAnnotations]:
@@ -216,7 +240,8 @@ def operation_tool(
 
         token = progress_listener.set(forward)
         try:
-            envelope: Envelope[Any] = await runtime.registry.get(connector).call(spec.name, arguments)
+            with calling_as(caller_identity(ctx)):
+                envelope: Envelope[Any] = await runtime.registry.get(connector).call(spec.name, arguments)
         except ConnectorError as err:
             raise ToolError(describe_error(err)) from None
         finally:

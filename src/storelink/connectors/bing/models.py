@@ -12,10 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from storelink.connectors.writes import IdempotencyKey, WriteReceipt
+from storelink.errors import clip
 
 __all__ = [
     "MAX_BATCH",
@@ -63,10 +65,27 @@ class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _host(url: str) -> str | None:
+    """The URL's host, or None when it has none or does not parse (``http://[oops``: urlsplit raises)."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a port that is not a number in range
+        return parts.hostname
+    except ValueError:
+        return None
+
+
 class SiteParams(_Params):
     site_url: str | None = Field(
         None, description="A site of this Bing account (see list_sites); default: BING_SITE_URL."
     )
+
+    @field_validator("site_url")
+    @classmethod
+    def _site_parses(cls, value: str | None) -> str | None:
+        if value is not None and _host(value if "://" in value else f"https://{value}") is None:
+            raise ValueError(f"{clip(value)!r} is not a site URL (e.g. https://www.example.com/)")
+        return value
 
 
 # --- sites ------------------------------------------------------------------------------------
@@ -166,6 +185,17 @@ class SubmitUrlsParams(SiteParams):
         min_length=1, max_length=MAX_BATCH, description=f"Absolute URLs on the site, at most {MAX_BATCH}."
     )
     idempotency_key: IdempotencyKey = None
+
+    @field_validator("urls")
+    @classmethod
+    def _absolute(cls, value: list[str]) -> list[str]:
+        wrong = [u for u in value if _host(u) is None or urlsplit(u).scheme not in ("http", "https")]
+        if wrong:
+            raise ValueError(
+                f"{len(wrong)} URL(s) are not absolute http(s) URLs (first: {clip(wrong[0])!r}); "
+                "give full URLs on the site, e.g. https://www.example.com/page"
+            )
+        return value
 
 
 class SubmitUrlsResult(WriteReceipt):

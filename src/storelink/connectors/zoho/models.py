@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from storelink.connectors.writes import IdempotencyKey, WriteReceipt
+from storelink.errors import clip
 
 __all__ = [
     "MAX_LIMIT",
@@ -158,7 +159,7 @@ class SendMessageParams(_Params):
         for address in value:
             local, at, domain = address.rpartition("@")
             if not at or not local or "." not in domain or any(c in address for c in " ,;<>\"'"):
-                raise ValueError(f"{address!r} is not an e-mail address")
+                raise ValueError(f"{clip(address)!r} is not an e-mail address")
         return value
 
 
