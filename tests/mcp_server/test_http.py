@@ -22,6 +22,7 @@ from storelink.errors import ConfigurationError
 from storelink.mcp_server.http import GetStreamLimits, check_exposure, is_loopback, mcp_endpoint
 from storelink.runtime import Runtime
 from storelink.settings import Settings
+from storelink.web.app import create_app
 from tests.conftest import make_settings
 from tests.support.servers import storelink_serve
 
@@ -81,6 +82,13 @@ def test_only_literal_loopback_addresses_are_loopback(host: str, tmp_path: Path)
     assert not is_loopback(host)
     with pytest.raises(ConfigurationError, match="MCP_API_KEY"):
         check_exposure(make_settings(tmp_path), host)
+
+
+def test_serve_refuses_an_empty_host_without_a_key(tmp_path: Path) -> None:
+    # STORELINK_HOST= binds every interface: the app must not build an open /mcp for it.
+    with pytest.raises(ConfigurationError, match="every interface"):
+        create_app(make_settings(tmp_path, host=""))
+    assert create_app(make_settings(tmp_path, host="", mcp_api_key="k" * 32)) is not None
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "[::1]"])
