@@ -156,7 +156,16 @@ def serve(
     mcp_note = f", MCP: http://{host}:{port}/mcp" if settings.enable_mcp else ""
     err.print(f"storelink serving on http://{host}:{port} (metrics: /metrics, /app/metrics.json{mcp_note})")
     # Live-update streams close by themselves; don't let them hold a shutdown for long.
-    uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower(), timeout_graceful_shutdown=5)
+    # proxy_headers=False: uvicorn would otherwise put a loopback peer's X-Forwarded-For in its place
+    # before the app sees it; the pages believe forwarding headers only from STORELINK_TRUSTED_PROXIES.
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=5,
+        proxy_headers=False,
+    )
 
 
 @app.command("mcp")
