@@ -3,7 +3,9 @@ two people's tokens, one key."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -11,10 +13,15 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from storelink.audit import AuditLog
+from storelink.connectors.writes import scoped_key
 from storelink.fakes.oauth import FakeAuthorizationServer
+from storelink.store import EmbeddedStore
 from tests.support.servers import free_port, serve_in_thread, storelink_serve
 
 pytestmark = pytest.mark.slow
+
+KEY = "k" * 32  # the static bearer key of the second server
 
 MAIL = {
     "to": ["buyer@example.com"],
@@ -57,3 +64,24 @@ async def test_a_key_used_by_one_principal_is_free_for_another(server: str, issu
     again = await send_as(server, issuer, "alice")
     assert again.structured_content["data"]["replayed"] is True
     assert again.structured_content["data"]["message_id"] == mine.structured_content["data"]["message_id"]
+
+
+def test_over_http_without_a_token_the_key_holder_is_not_the_local_user(tmp_path: Path) -> None:
+    # MCP_API_KEY alone: every holder of the key is one caller, but not the local user of the CLI.
+    env = {"MCP_API_KEY": KEY, "MCP_FORCE_MOCKS": "true", "STORELINK_ALLOW_WRITES": "zoho.send_message"}
+
+    async def send(url: str) -> Any:
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {KEY}"}) as http:
+            async with Client(streamable_http_client(f"{url}/mcp", http_client=http)) as client:
+                return await client.call_tool("zoho_send_message", MAIL)
+
+    with storelink_serve(tmp_path, env) as url:
+        sent = asyncio.run(send(url))
+        assert not sent.is_error, sent.content
+    store = EmbeddedStore(tmp_path / "storelink.db")
+    try:
+        log = AuditLog(store)
+        assert log.call(MAIL["idempotency_key"]) is None
+        assert log.call(scoped_key("http", MAIL["idempotency_key"])) is not None
+    finally:
+        store.close()
