@@ -20,6 +20,7 @@ MCP server, the pages and the CLI read the same declarations from the registry.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from storelink.resilience.breaker import BreakerPolicy, BreakerState, CircuitBre
 from storelink.resilience.cache import ResponseCache
 from storelink.resilience.classify import Classifier, HttpClassifier
 from storelink.resilience.clock import Clock
+from storelink.resilience.deadline import Deadline, operation_deadline
 from storelink.resilience.limiter import RateLimiter, TokenBucketLimiter
 from storelink.resilience.pipeline import Authenticator, CallReport, Policy, ResilientTransport
 from storelink.resilience.retry import RetryBudget, RetryPolicy
@@ -58,6 +60,8 @@ __all__ = [
 ]
 
 C = TypeVar("C", bound="Connector")
+# How long work outside the pipeline may run past an operation's deadline before it is cancelled.
+DEADLINE_GRACE_S = 1.0
 HealthStatus = Literal["ok", "degraded", "down", "disabled"]
 
 
@@ -294,7 +298,7 @@ class Connector:
         token = call_trace.set(trace)
         started = self.clock.now()
         try:
-            data = await spec.handler(self, validated)
+            data = await self._run_within_deadline(spec, validated)
         except ConnectorError as err:
             err = err.with_context(connector=self.name, operation=operation)
             if self.ctx.errors is not None:
@@ -303,6 +307,29 @@ class Connector:
         finally:
             call_trace.reset(token)
         return Envelope[Any](data=data, meta=self._meta(operation, trace, self.clock.now() - started))
+
+    async def _run_within_deadline(self, spec: OperationSpec, validated: BaseModel) -> Any:
+        """Run the handler under one deadline for all its requests (``STORELINK_<C>_DEADLINE``).
+
+        Every request inside draws on what is left of it, so a paginated operation ends by its
+        deadline however many pages it wanted; a handler that reads pages may stop there and return
+        what it has, marked truncated. Work outside the pipeline (sleeps, parsing) is cut off
+        :data:`DEADLINE_GRACE_S` after the deadline as a backstop."""
+        deadline = Deadline.after(self.clock, self.knobs.deadline)
+        with operation_deadline(deadline) as bound:
+            try:
+                async with asyncio.timeout(bound.remaining() + DEADLINE_GRACE_S) as scope:
+                    return await spec.handler(self, validated)
+            except TimeoutError:
+                if not scope.expired():
+                    raise
+                raise ConnectorError(
+                    ErrorKind.TIMEOUT,
+                    f"{self.title} {spec.name} did not finish within its {self.knobs.deadline:g} s deadline. Ask "
+                    f"for less (a smaller limit, a shorter date range, fewer dimensions) or raise "
+                    f"STORELINK_{self.name.upper()}_DEADLINE.",
+                    retryable=False,
+                ) from None
 
     def validate_params(self, spec: OperationSpec, params: Mapping[str, Any] | BaseModel | None) -> BaseModel:
         if isinstance(params, spec.params):

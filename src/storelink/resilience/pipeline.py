@@ -9,7 +9,9 @@ Order, outermost first (fixed; each layer sees only what the layers outside it l
 * A fresh cache hit is answered before anything else: it costs the upstream nothing, so it
   needs no permit, and an open breaker must not hide data we already hold.
 * The **deadline** bounds the whole call: bulkhead queueing, limiter waits, every attempt and
-  every backoff. No wait starts that the deadline could not cover.
+  every backoff. No wait starts that the deadline could not cover. Inside an operation
+  (:func:`~storelink.resilience.deadline.operation_deadline`) it is the earlier of the request's
+  and the operation's, so every page of a paginated call draws on one budget.
 * The **bulkhead** caps calls in flight to this upstream (GA4 allows 10 per property).
 * The **breaker** sees each call's final outcome; only upstream faults count (errors.py).
 * The **rate limiter** is consulted for every attempt, retries included, because every attempt
@@ -43,7 +45,7 @@ from storelink.resilience.breaker import CircuitBreaker
 from storelink.resilience.cache import CachedResponse, ResponseCache, cache_key
 from storelink.resilience.classify import Classifier, Verdict
 from storelink.resilience.clock import Clock
-from storelink.resilience.deadline import Deadline
+from storelink.resilience.deadline import Deadline, current_deadline
 from storelink.resilience.limiter import RateLimiter, Reservation
 from storelink.resilience.retry import RetryBudget, RetryPolicy
 
@@ -176,7 +178,7 @@ class ResilientTransport(httpx2.AsyncBaseTransport):
                 report.source = "cache-fresh"
                 return entry.to_response(request)
 
-        deadline = Deadline.after(self.clock, options.deadline_s or self.policy.deadline_s)
+        deadline = Deadline.after(self.clock, options.deadline_s or self.policy.deadline_s).earliest(current_deadline())
         await self._enter_bulkhead(deadline)
         try:
             self.breaker.acquire()
@@ -261,6 +263,8 @@ class ResilientTransport(httpx2.AsyncBaseTransport):
                     continue
             wait = self._retry_wait(verdict, options, report.attempts, deadline)
             if wait is None:
+                if verdict.kind is ErrorKind.TIMEOUT and deadline.expired():
+                    raise self._deadline_error(report.attempts)  # cut at the deadline, not by its own timeout
                 raise self._error(verdict, report)
             om.retry(verdict.kind.value)
             await self.clock.sleep(wait)
@@ -288,10 +292,7 @@ class ResilientTransport(httpx2.AsyncBaseTransport):
     ) -> Reservation:
         """Reserve this attempt's cost and wait out the limiter, within the deadline."""
         if deadline.expired():
-            raise ConnectorError(
-                ErrorKind.TIMEOUT,
-                f"The call's deadline passed after {report.attempts - 1} attempt(s); retry later.",
-            )
+            raise self._deadline_error(report.attempts - 1)  # this attempt never started
         reservation = await self.limiter.reserve(options.cost)
         if reservation.wait_s <= 0:
             return reservation
@@ -348,6 +349,14 @@ class ResilientTransport(httpx2.AsyncBaseTransport):
                 await response.aclose()
             return self.classifier.classify_exception(exc), None
         return self.classifier.classify_response(response), response
+
+    def _deadline_error(self, attempts: int) -> ConnectorError:
+        return ConnectorError(
+            ErrorKind.TIMEOUT,
+            f"The call's deadline passed after {attempts} attempt(s) of this request. Ask for less (a "
+            f"smaller limit or date range), or raise STORELINK_{self.connector.upper()}_DEADLINE (now "
+            f"{self.policy.deadline_s:g} s).",
+        )
 
     def _error(self, verdict: Verdict, report: CallReport) -> ConnectorError:
         assert verdict.kind is not None

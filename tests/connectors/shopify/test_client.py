@@ -84,10 +84,10 @@ async def test_page_boundary_inside_a_fetched_page(mock_runtime: Runtime) -> Non
 async def test_filters_reach_the_search_query(mock_runtime: Runtime) -> None:
     connector = mock_runtime.registry.get("shopify")
     some = (await connector.call("list_products", {"limit": 1})).data.items[0]
-    by_vendor = (await connector.call("list_products", {"vendor": some.vendor, "limit": 500})).data.items
+    by_vendor = (await connector.call("list_products", {"vendor": some.vendor, "limit": 250})).data.items
     assert by_vendor
     assert {p.vendor for p in by_vendor} == {some.vendor}
-    drafts = (await connector.call("list_products", {"status": "draft", "limit": 500})).data.items
+    drafts = (await connector.call("list_products", {"status": "draft", "limit": 250})).data.items
     assert drafts
     assert {p.status for p in drafts} == {"DRAFT"}
 
@@ -164,9 +164,9 @@ async def test_query_over_max_cost_is_refused_locally(mock_runtime: Runtime) -> 
 async def test_page_size_keeps_queries_under_the_ceiling(tmp_path: Path) -> None:
     fake = ShopifyFake(plan="plus")  # a bucket big enough that the test does not wait for refill
     async with live_against(fake, tmp_path, shopify_access_token="shpat_demo_token") as rt:
-        envelope = await rt.registry.get("shopify").call("list_orders", {"limit": 300})
-    assert len(envelope.data.items) == 300
-    assert envelope.meta.attempts == 4  # 99 orders per page keep each query under 1000 points
+        envelope = await rt.registry.get("shopify").call("list_orders", {"limit": 250})
+    assert len(envelope.data.items) == 250
+    assert envelope.meta.attempts == 3  # 99 orders per page keep each query under 1000 points
     assert fake.cost.to_json()["throttled"] == 0
 
 
@@ -211,9 +211,15 @@ async def test_get_order_by_name_and_not_found(mock_runtime: Runtime) -> None:
 async def test_sales_summary_matches_the_orders(mock_runtime: Runtime) -> None:
     connector = mock_runtime.registry.get("shopify")
     summary = (await connector.call("sales_summary", {"start": "2026-11-10", "end": "2026-11-16"})).data
-    orders = (
-        await connector.call("list_orders", {"created_from": "2026-11-10", "created_to": "2026-11-16", "limit": 1000})
-    ).data.items
+    orders: list[Any] = []
+    cursor: str | None = None
+    while True:  # 250 a call at most; the cursor fetches the rest
+        week = {"created_from": "2026-11-10", "created_to": "2026-11-16", "limit": 250, "cursor": cursor}
+        page = (await connector.call("list_orders", week)).data
+        orders += page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            break
     assert summary.totals.orders == len(orders)
     assert len(summary.days) == 7
     assert sum(d.orders for d in summary.days) == len(orders)
@@ -243,3 +249,55 @@ async def test_bulk_export_streams_every_product(mock_runtime: Runtime) -> None:
     assert export.root_object_count == len(fake.store.products)
     assert export.rows_read == export.object_count
     assert any("bulk operation" in m for _, m in seen)
+
+
+# -- bounded calls ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("operation", ["list_orders", "list_products", "list_customers"])
+async def test_a_list_call_returns_at_most_250_items(mock_runtime: Runtime, operation: str) -> None:
+    connector = mock_runtime.registry.get("shopify")
+    schema = connector.operations[operation].params.model_json_schema()
+    assert schema["properties"]["limit"]["maximum"] == 250  # agents see the cap in the tool schema
+    with pytest.raises(ConnectorError) as info:
+        await connector.call(operation, {"limit": 1000})
+    assert info.value.kind is ErrorKind.INVALID_REQUEST
+    assert "limit" in info.value.message and "250" in info.value.message
+
+
+@pytest.mark.looptime
+async def test_the_deadline_covers_every_page_and_the_cursor_resumes(tmp_path: Path) -> None:
+    """250 orders are three pages of ~1,000 points; on a Standard bucket (2,000, +100/s) the third
+    waits ~5 s for refill. With a 3 s deadline for the whole call, it returns the two pages read,
+    truncated, with the cursor after the last order and a note; that cursor gets the rest."""
+    fake = ShopifyFake(clock=asyncio.get_running_loop().time)
+    async with live_against(fake, tmp_path, shopify_access_token="shpat_demo_token", shopify={"deadline": 3.0}) as rt:
+        connector = rt.registry.get("shopify")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        first = (await connector.call("list_orders", {"limit": 250})).data
+        elapsed = loop.time() - started
+        assert elapsed <= 3.0 + 1e-6  # loop time (looptime): the call ended by its deadline
+        assert len(first.items) == 198 and first.truncated and first.next_cursor
+        assert first.note and "next_cursor" in first.note and "198 of 250" in first.note
+        await asyncio.sleep(30)  # the bucket refills
+        rest = (await connector.call("list_orders", {"limit": 52, "cursor": first.next_cursor})).data
+    everything = [o.id for o in first.items] + [o.id for o in rest.items]
+    assert len(set(everything)) == 250
+    async with live_against(ShopifyFake(plan="plus"), tmp_path, shopify_access_token="shpat_demo_token") as rt:
+        whole = (await rt.registry.get("shopify").call("list_orders", {"limit": 250})).data
+    assert [o.id for o in whole.items] == everything
+
+
+@pytest.mark.looptime
+async def test_a_deadline_that_passes_before_any_page_is_an_error(tmp_path: Path) -> None:
+    fake = ShopifyFake(clock=asyncio.get_running_loop().time, faults=FaultPlan(rates={"stall": 1.0}))
+    async with live_against(
+        fake, tmp_path, shopify_access_token="shpat_demo_token", shopify={"deadline": 2.0, "timeout": 10.0}
+    ) as rt:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(ConnectorError) as info:
+            await rt.registry.get("shopify").call("list_orders", {"limit": 250})
+        assert loop.time() - started <= 2.0 + 1e-6  # one attempt, cut at the call's deadline
+    assert info.value.kind is ErrorKind.TIMEOUT

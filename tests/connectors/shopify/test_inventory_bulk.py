@@ -27,6 +27,7 @@ from storelink.fakes.faults import FaultPlan
 from storelink.fakes.shopify import ShopifyFake
 from storelink.observability.metrics import Metrics
 from storelink.runtime import open_runtime
+from storelink.settings import ShopifyKnobs
 from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
 
@@ -47,10 +48,10 @@ class Demo:
         return sum("inventoryLevels" in op.query for op in self.fake.bulk_operations.values())
 
 
-async def _demo(tmp_path: Path, **fake_args: Any) -> AsyncIterator[Demo]:
+async def _demo(tmp_path: Path, *, deadline: float = 30.0, **fake_args: Any) -> AsyncIterator[Demo]:
     fake = ShopifyFake(clock=asyncio.get_running_loop().time, **fake_args)
     async with open_runtime(
-        make_settings(tmp_path),
+        make_settings(tmp_path, shopify=ShopifyKnobs(deadline=deadline)),
         connectors=[ShopifyConnector],
         transports={"shopify": InProcessTransport(fake.app)},
         metrics=Metrics(),
@@ -152,7 +153,8 @@ async def test_bulk_progress_is_reported(demo: Demo) -> None:
 
 
 async def test_busy_bulk_slots_fall_back_to_paging(tmp_path: Path) -> None:
-    async for demo in _demo(tmp_path, bulk_concurrency=1):
+    # Paging all 1,202 levels waits on the cost bucket for longer than the default 30 s deadline.
+    async for demo in _demo(tmp_path, deadline=300.0, bulk_concurrency=1):
         # Another caller of the same app holds the one bulk slot this (older) API behaviour allows.
         async with httpx2.AsyncClient(
             transport=InProcessTransport(demo.fake.app), base_url=f"https://{DEMO_SHOP}"

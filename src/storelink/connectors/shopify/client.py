@@ -244,17 +244,31 @@ class ShopifyConnector(Connector):
         limit: int,
         variables: dict[str, Any],
         cursor: str | None,
-    ) -> tuple[list[dict[str, Any]], str | None, bool]:
-        """Up to ``limit`` nodes, the cursor to continue from (None at the end), and whether more exist."""
+    ) -> tuple[list[dict[str, Any]], str | None, bool, str | None]:
+        """Up to ``limit`` nodes, the cursor to continue from (None at the end), whether more
+        exist, and a note when the pages stopped early.
+
+        The operation's deadline covers every page. When it runs out (or the cost bucket would
+        hold the next page past it) after some nodes were read, those are returned with the cursor
+        after the last one, so the caller continues exactly there; with none read, the error stands."""
         nodes: list[dict[str, Any]] = []
-        last_cursor: str | None = None
+        last_cursor: str | None = cursor
         more = False
-        async for node, node_cursor, more_after in self.paginate(
-            document, root, operation=operation, limit=limit, variables=variables, cursor=cursor
-        ):
-            nodes.append(node)
-            last_cursor, more = node_cursor, more_after
-        return nodes, (last_cursor if more else None), more
+        try:
+            async for node, node_cursor, more_after in self.paginate(
+                document, root, operation=operation, limit=limit, variables=variables, cursor=cursor
+            ):
+                nodes.append(node)
+                last_cursor, more = node_cursor, more_after
+        except ConnectorError as err:
+            if not nodes or err.kind not in (ErrorKind.TIMEOUT, ErrorKind.RATE_LIMITED):
+                raise
+            note = (
+                f"Stopped after {len(nodes)} of {limit} items: {err.message} Pass `next_cursor` back as "
+                "`cursor` for the rest."
+            )
+            return nodes, last_cursor, True, note
+        return nodes, (last_cursor if more else None), more, None
 
     # -- operations --------------------------------------------------------------------------------
     @operation()
@@ -284,14 +298,15 @@ class ShopifyConnector(Connector):
         """Products in id order, filtered by search text, status, vendor or type.
 
         `query` takes Shopify search syntax (`title:*brake*`, `tag:race`); `limit` caps the
-        result (default 50); pass `next_cursor` back as `cursor` to continue. Scope: read_products."""
+        result (default 50, at most 250); pass `next_cursor` back as `cursor` to continue. Scope:
+        read_products."""
         search = _search(
             params.query,
             f"status:{params.status}" if params.status else None,
             f"vendor:{_quoted(params.vendor)}" if params.vendor else None,
             f"product_type:{_quoted(params.product_type)}" if params.product_type else None,
         )
-        nodes, cursor, more = await self._collect(
+        nodes, cursor, more, note = await self._collect(
             q.PRODUCTS,
             "products",
             operation="list_products",
@@ -299,7 +314,7 @@ class ShopifyConnector(Connector):
             variables={"query": search},
             cursor=params.cursor,
         )
-        return m.ProductPage(items=[_product_summary(n) for n in nodes], next_cursor=cursor, truncated=more)
+        return m.ProductPage(items=[_product_summary(n) for n in nodes], next_cursor=cursor, truncated=more, note=note)
 
     async def iter_products(self, search: str | None = None, *, limit: int = 10_000) -> AsyncIterator[m.ProductSummary]:
         """Every product matching ``search``, page by page (for library callers)."""
@@ -350,7 +365,7 @@ class ShopifyConnector(Connector):
         """Orders, oldest first, filtered by created/updated day range (UTC) and financial or
         fulfillment status. Scope: read_orders (orders older than 60 days: read_all_orders)."""
         search = _order_search(params)
-        nodes, cursor, more = await self._collect(
+        nodes, cursor, more, note = await self._collect(
             q.ORDERS,
             "orders",
             operation="list_orders",
@@ -358,7 +373,7 @@ class ShopifyConnector(Connector):
             variables={"query": search},
             cursor=params.cursor,
         )
-        return m.OrderPage(items=[_order_summary(n) for n in nodes], next_cursor=cursor, truncated=more)
+        return m.OrderPage(items=[_order_summary(n) for n in nodes], next_cursor=cursor, truncated=more, note=note)
 
     @operation(example={"id": "#1001"})
     async def get_order(self, params: m.GetOrderParams) -> m.Order:
@@ -532,7 +547,7 @@ class ShopifyConnector(Connector):
     async def list_customers(self, params: m.ListCustomersParams) -> m.CustomerPage:
         """Customers with order count and spend. Names, e-mails and phones are masked unless
         STORELINK_SHOPIFY_EXPOSE_PII=true. Scope: read_customers."""
-        nodes, cursor, more = await self._collect(
+        nodes, cursor, more, note = await self._collect(
             q.CUSTOMERS,
             "customers",
             operation="list_customers",
@@ -541,7 +556,9 @@ class ShopifyConnector(Connector):
             cursor=params.cursor,
         )
         expose = self.settings.shopify.expose_pii
-        return m.CustomerPage(items=[_customer(n, expose=expose) for n in nodes], next_cursor=cursor, truncated=more)
+        return m.CustomerPage(
+            items=[_customer(n, expose=expose) for n in nodes], next_cursor=cursor, truncated=more, note=note
+        )
 
     @operation(example={"days": 7})
     async def sales_summary(self, params: m.SalesSummaryParams) -> m.SalesSummary:

@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_valida
 
 Money = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str)]
 
-MAX_LIMIT = 1000
+# Items one list call returns at most: Shopify's page size. More come through `next_cursor`, one
+# bounded call at a time (a 1,000-order call spent ~80 s waiting on the cost bucket).
+MAX_LIMIT = 250
 
 
 class _Params(BaseModel):
@@ -23,8 +25,17 @@ class _Params(BaseModel):
 
 
 class _Page(BaseModel):
-    limit: int = Field(50, ge=1, le=MAX_LIMIT, description="Most items to return (pages of up to 250 are fetched).")
+    limit: int = Field(
+        50,
+        ge=1,
+        le=MAX_LIMIT,
+        description=f"Most items to return, at most {MAX_LIMIT}; pass `next_cursor` back as `cursor` for more.",
+    )
     cursor: str | None = Field(None, description="Continue after this cursor (from a previous `next_cursor`).")
+
+
+_TRUNCATED = "True when more items exist than this call returned: pass `next_cursor` back as `cursor`."
+_NOTE = "Set when the call stopped early (its deadline): why, and how to get the rest."
 
 
 # --- shop -----------------------------------------------------------------------------------------
@@ -62,7 +73,8 @@ class ProductSummary(BaseModel):
 class ProductPage(BaseModel):
     items: list[ProductSummary]
     next_cursor: str | None = Field(None, description="Pass as `cursor` to continue; null at the end.")
-    truncated: bool = Field(False, description="True when more items exist than `limit` allowed.")
+    truncated: bool = Field(False, description=_TRUNCATED)
+    note: str | None = Field(None, description=_NOTE)
 
 
 class GetProductParams(_Params):
@@ -142,8 +154,9 @@ class Order(OrderSummary):
 
 class OrderPage(BaseModel):
     items: list[OrderSummary]
-    next_cursor: str | None = None
-    truncated: bool = False
+    next_cursor: str | None = Field(None, description="Pass as `cursor` to continue; null at the end.")
+    truncated: bool = Field(False, description=_TRUNCATED)
+    note: str | None = Field(None, description=_NOTE)
 
 
 class GetOrderParams(_Params):
@@ -198,8 +211,9 @@ class Customer(BaseModel):
 
 class CustomerPage(BaseModel):
     items: list[Customer]
-    next_cursor: str | None = None
-    truncated: bool = False
+    next_cursor: str | None = Field(None, description="Pass as `cursor` to continue; null at the end.")
+    truncated: bool = Field(False, description=_TRUNCATED)
+    note: str | None = Field(None, description=_NOTE)
 
 
 # --- sales summary --------------------------------------------------------------------------------
