@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from storelink.cli.app import app
+from storelink.connectors.base import Connector
 
 runner = CliRunner()
 MAIL = ["-p", "subject=Your order", "-p", "content=It ships today."]
@@ -43,6 +44,7 @@ def mock_mode(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignor
         (["shopify", "list_products", "-p", "limit=" + "9" * 500_000], "limit"),
         (["zoho", "send_message", "-p", "to=" + "x" * 500_000, *MAIL], "to"),
         (["shopify", "list_products", "-p", "x" * 500_000 + "=1"], "limit"),
+        (["shopify", "x" * 500_000], "operation"),
     ],
 )
 def test_bad_parameters_are_a_short_invalid_request(args: list[str], named: str) -> None:
@@ -60,3 +62,19 @@ def test_unknown_parameters_name_the_valid_ones() -> None:
     result = runner.invoke(app, ["call", "shopify", "list_products", "-p", "limt=5"])
     assert result.exit_code == 2
     assert "limt" in result.stderr and "limit" in result.stderr
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_an_unexpected_error_is_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch, as_json: bool) -> None:
+    async def broken(self: object, operation: str, params: object = None) -> None:
+        raise RuntimeError("token=shpat_SECRET in a message nobody meant to show")
+
+    monkeypatch.setattr(Connector, "call", broken)
+    result = runner.invoke(app, ["call", "shopify", "shop_info", *(["--json"] if as_json else [])])
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and "shpat_SECRET" not in result.output
+    if as_json:
+        assert json.loads(result.stdout)["error"]["kind"] == "internal_error"
+    else:
+        assert "internal_error" in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import sys
 from typing import Annotated, Any
 
@@ -19,7 +20,7 @@ from storelink.cli.common import cli_settings
 from storelink.cli.docgen import configuration_table
 from storelink.cli.insights import insights_app
 from storelink.cli.rag import rag_app
-from storelink.errors import ConfigurationError, ConnectorError, ErrorKind
+from storelink.errors import MAX_MESSAGE, ConfigurationError, ConnectorError, ErrorKind, clip
 from storelink.runtime import open_runtime
 from storelink.settings import describe_settings
 
@@ -41,6 +42,7 @@ app.command("audit")(audit)
 
 out = Console()
 err = Console(stderr=True)
+log = logging.getLogger("storelink.cli")
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -94,6 +96,7 @@ def call(
     try:
         result = asyncio.run(run())
     except ConnectorError as exc:
+        exc.message = clip(exc.message, MAX_MESSAGE)  # some repeat what was typed, e.g. the operation's name
         body = exc.envelope().model_dump(mode="json")
         if as_json:
             print(json.dumps(body, indent=2))
@@ -103,6 +106,17 @@ def call(
     except ConfigurationError as exc:
         err.print(f"[red]configuration[/red]: {exc}")
         raise typer.Exit(2) from None
+    except Exception as exc:  # a bug: one line, not a traceback (its text may hold anything)
+        log.debug("storelink call %s %s failed unexpectedly", connector, operation, exc_info=True)
+        message = (
+            f"{clip(connector)}.{clip(operation)} failed on an unexpected error ({type(exc).__name__}): a bug in "
+            "storelink. STORELINK_LOG_LEVEL=DEBUG shows the traceback."
+        )
+        if as_json:
+            print(json.dumps({"error": {"kind": "internal_error", "message": message}}, indent=2))
+        else:
+            err.print(f"[red]internal_error[/red]: {message}", highlight=False)
+        raise typer.Exit(1) from None
     if as_json:
         print(json.dumps(result, indent=2, default=str))
         return

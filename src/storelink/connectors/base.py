@@ -30,7 +30,7 @@ import httpx2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from storelink.connectors.http import Upstream, bypass_cache, call_trace
-from storelink.errors import ConnectorError, Envelope, ErrorKind, Meta, Mode, Source, describe_validation_error
+from storelink.errors import ConnectorError, Envelope, ErrorKind, Meta, Mode, Source, clip, describe_validation_error
 from storelink.fakes.base import FakeUpstream
 from storelink.observability.errors_log import ErrorLog
 from storelink.observability.metrics import Metrics
@@ -282,7 +282,7 @@ class Connector:
             known = ", ".join(sorted(self.operations))
             raise ConnectorError(
                 ErrorKind.INVALID_REQUEST,
-                f"{self.title} has no operation {operation!r}. Operations: {known}.",
+                f"{self.title} has no operation {clip(operation)!r}. Operations: {known}.",
                 connector=self.name,
                 operation=operation,
             )
