@@ -13,6 +13,9 @@ is and what the pipeline did about it, and its message says what to do next::
 
 Success is an :class:`Envelope` of ``data`` and :class:`Meta`. Both envelopes serialise to the
 same JSON shape that the CLI prints, the MCP tools return and the pages render.
+
+Messages stay short whatever the input: :func:`clip` cuts what a message repeats, and
+:func:`describe_validation_error` turns a pydantic error into one line per problem.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 __all__ = [
+    "MAX_ECHO",
+    "MAX_MESSAGE",
     "ConfigurationError",
     "ConnectorError",
     "Envelope",
