@@ -9,7 +9,9 @@ usual lag) or yesterday with ``data_state=all``. Pacing: :mod:`storelink.connect
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -42,6 +44,36 @@ FINAL_LAG_DAYS = 3  # final data is typically 2-3 days behind
 FINAL_TTL_S = 6 * 3600.0  # final data for closed days does not change
 # One validation call per page (pydantic-core loops): 25,000 rows one by one cost more than the request.
 _ROWS = TypeAdapter(list[m.SearchRow])
+
+
+def _search_rows(page: list[dict[str, Any]], dims: Sequence[str]) -> list[m.SearchRow]:
+    """One page's rows as models (one validation call: pydantic-core loops)."""
+    return _ROWS.validate_python(
+        [
+            {
+                "keys": dict(zip(dims, [str(k) for k in row.get("keys") or []], strict=False)),
+                "clicks": row.get("clicks") or 0,
+                "impressions": row.get("impressions") or 0,
+                "ctr": row.get("ctr") or 0.0,
+                "position": row.get("position") or 0.0,
+            }
+            for row in page
+        ]
+    )
+
+
+def _out_of_time(err: ConnectorError, params: m.SearchAnalyticsParams) -> ConnectorError:
+    """The first page did not come within the deadline: say what makes the query lighter."""
+    if err.kind is not ErrorKind.TIMEOUT:
+        return err
+    return ConnectorError(
+        ErrorKind.TIMEOUT,
+        f"Search Console did not return the first rows within the call's deadline ({err.message}) Ask for "
+        f"less: fewer days (now {params.days if params.start_date is None else 'a custom range'}), fewer "
+        f"dimensions (now {len(params.dimensions)}) or a smaller row_limit; or raise STORELINK_GSC_DEADLINE.",
+        retryable=False,
+        request_id=err.request_id,
+    )
 
 
 def _int(value: Any) -> int:
@@ -145,8 +177,10 @@ class GscConnector(GoogleConnector):
         country, device, date; or searchAppearance alone) over the last `days` days.
 
         `filters` like `query~brake pads`, `page=~/products/`, `country=usa`; `search_type` web,
-        image, video, news, discover, googleNews; `row_limit` rows in all (pages of 25,000, with
-        progress). Scope: webmasters.readonly."""
+        image, video, news, discover, googleNews; `row_limit` rows in all, at most 50,000 a call
+        (pages of 25,000, with progress). The call's deadline (STORELINK_GSC_DEADLINE) covers every
+        page: when it runs out after some pages, the rows read come back `truncated`, with
+        `next_start_row` to continue from and a `note`. Scope: webmasters.readonly."""
         start, end = self.date_range(params)
         body: dict[str, Any] = {
             "startDate": start.isoformat(),
@@ -163,40 +197,42 @@ class GscConnector(GoogleConnector):
         start_row = params.start_row
         requests = 0
         full_page = False
+        note: str | None = None
         first: dict[str, Any] = {}
         while len(rows) < params.row_limit:
             size = min(params.page_size, params.row_limit - len(rows))
-            data = await self._call(
-                "POST",
-                f"{self.site_path}/searchAnalytics/query",
-                operation="search_analytics",
-                category="search_analytics",
-                json={**body, "rowLimit": size, "startRow": start_row},
-                cache_ttl_s=FINAL_TTL_S if closed else None,
-            )
+            try:
+                data = await self._call(
+                    "POST",
+                    f"{self.site_path}/searchAnalytics/query",
+                    operation="search_analytics",
+                    category="search_analytics",
+                    json={**body, "rowLimit": size, "startRow": start_row},
+                    cache_ttl_s=FINAL_TTL_S if closed else None,
+                )
+            except ConnectorError as err:
+                if err.kind not in (ErrorKind.TIMEOUT, ErrorKind.RATE_LIMITED):
+                    raise
+                if not rows:
+                    raise _out_of_time(err, params) from None
+                # The deadline (or the quota) ran out between pages: what was read stands.
+                full_page = True
+                note = (
+                    f"Stopped after {len(rows):,} rows ({requests} request(s)): {err.message} Call again with "
+                    f"start_row={start_row} and the same other parameters for the next rows."
+                )
+                break
             requests += 1
             first = first or data
             page = data.get("rows") or []
-            dims = params.dimensions
-            rows.extend(
-                _ROWS.validate_python(
-                    [
-                        {
-                            "keys": dict(zip(dims, [str(k) for k in row.get("keys") or []], strict=False)),
-                            "clicks": row.get("clicks") or 0,
-                            "impressions": row.get("impressions") or 0,
-                            "ctr": row.get("ctr") or 0.0,
-                            "position": row.get("position") or 0.0,
-                        }
-                        for row in page
-                    ]
-                )
-            )
+            # 25,000 rows take a while to validate: off the event loop, which serves everyone else.
+            rows.extend(await asyncio.to_thread(_search_rows, page, params.dimensions))
             await report_progress(len(rows), None, f"{len(rows)} rows read ({requests} request(s))")
             full_page = len(page) == size
             if not full_page:
                 break
             start_row += len(page)
+        truncated = full_page and (note is not None or len(rows) >= params.row_limit)
         return m.SearchAnalyticsResult(
             site_url=self.site_url,
             start_date=start,
@@ -205,7 +241,9 @@ class GscConnector(GoogleConnector):
             search_type=params.search_type,
             rows=rows,
             requests=requests,
-            truncated=full_page and len(rows) >= params.row_limit,
+            truncated=truncated,
+            next_start_row=params.start_row + len(rows) if truncated else None,
+            note=note,
             response_aggregation_type=first.get("responseAggregationType"),
             first_incomplete_date=(first.get("metadata") or {}).get("firstIncompleteDate"),
         )

@@ -10,6 +10,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 __all__ = [
     "DIMENSIONS",
+    "MAX_ROWS_PER_CALL",
     "MAX_ROWS_PER_REQUEST",
     "Filter",
     "InspectParams",
@@ -26,6 +27,10 @@ __all__ = [
 ]
 
 MAX_ROWS_PER_REQUEST = 25_000  # the API's rowLimit range is 1..25,000
+# Rows one call returns at most (two requests): ~12 MB of rows with five dimensions. More come from
+# further calls with `start_row`, each bounded by the deadline. (A 5,000,000-row call built 1.8 M
+# rows, took RSS to 1.9 GB and ran 108 s against a 30 s deadline.)
+MAX_ROWS_PER_CALL = 50_000
 Dimension = Literal["query", "page", "country", "device", "date", "searchAppearance"]
 DIMENSIONS: tuple[str, ...] = ("query", "page", "country", "device", "date", "searchAppearance")
 Operator = Literal["equals", "notEquals", "contains", "notContains", "includingRegex", "excludingRegex"]
@@ -78,7 +83,8 @@ class Filter(BaseModel):
 
 class SearchAnalyticsParams(BaseModel):
     """``searchanalytics.query``: clicks, impressions, CTR and position grouped by `dimensions`.
-    Rows beyond 25,000 are fetched page by page (``startRow``)."""
+    Rows beyond 25,000 are fetched page by page (``startRow``), up to :data:`MAX_ROWS_PER_CALL`
+    a call; ``start_row`` continues where a truncated result stopped (its ``next_start_row``)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -95,8 +101,14 @@ class SearchAnalyticsParams(BaseModel):
     search_type: Literal["web", "image", "video", "news", "discover", "googleNews"] = "web"
     data_state: Literal["final", "all", "hourly_all"] = "final"
     aggregation_type: Literal["auto", "byPage", "byProperty", "byNewsShowcasePanel"] = "auto"
-    row_limit: int = Field(1000, ge=1, le=5_000_000, description="Rows to return in all.")
-    start_row: int = Field(0, ge=0, description="Rows to skip.")
+    row_limit: int = Field(
+        1000,
+        ge=1,
+        le=MAX_ROWS_PER_CALL,
+        description=f"Rows to return in all, at most {MAX_ROWS_PER_CALL:,} a call; for more, call again with "
+        "`start_row` = the result's `next_start_row`.",
+    )
+    start_row: int = Field(0, ge=0, description="Rows to skip (a previous result's `next_start_row`).")
     page_size: int = Field(MAX_ROWS_PER_REQUEST, ge=1, le=MAX_ROWS_PER_REQUEST, description="Rows per request.")
 
     @model_validator(mode="after")
@@ -131,7 +143,11 @@ class SearchAnalyticsResult(BaseModel):
     search_type: str
     rows: list[SearchRow]
     requests: int
-    truncated: bool = Field(description="The row limit was reached and more rows may exist.")
+    truncated: bool = Field(description="More rows may exist: the row limit or the deadline stopped the pages.")
+    next_start_row: int | None = Field(
+        None, description="When truncated: pass as `start_row` (same other parameters) for the next rows."
+    )
+    note: str | None = Field(None, description="Set when the deadline stopped the pages early: why, and what to do.")
     response_aggregation_type: str | None = None
     first_incomplete_date: str | None = None
 
