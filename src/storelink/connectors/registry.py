@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from storelink.connectors.base import Connector
-from storelink.errors import ConnectorError, ErrorKind
+from storelink.errors import ConnectorError, ErrorKind, clip
 
 __all__ = ["Registry", "builtin_connectors"]
 
@@ -39,7 +39,7 @@ class Registry:
         if found is None:
             raise ConnectorError(
                 ErrorKind.INVALID_REQUEST,
-                f"There is no connector {name!r}. Connectors: {', '.join(self._by_name) or 'none'}.",
-                connector=name,
+                f"There is no connector {clip(name)!r}. Connectors: {', '.join(self._by_name) or 'none'}.",
+                connector=clip(name),
             )
         return found
