@@ -40,7 +40,9 @@ INSTRUCTIONS = """\
 storelink reaches the store's business data: Shopify (products, orders, inventory, customers,
 sales), Google Analytics 4, Search Console, Bing Webmaster Tools and Zoho Mail. Start with
 `storelink_capabilities` to see which sources are configured (live) or simulated (mock).
-Tool names are <source>_<operation>. Dates are YYYY-MM-DD (UTC). List tools return at most
+Tool names are <source>_<operation>. Dates are YYYY-MM-DD, days as each source counts them: the
+shop's own time zone for Shopify and GA4, Pacific time for Search Console; "yesterday" and `days`
+end on that source's yesterday. List tools return at most
 `limit` items and a `next_cursor`; pass it back as `cursor` to continue. Every result carries
 `meta` (mode, source, attempts, latency). Errors start with their kind in brackets, e.g.
 [rate_limited] … (retry after 2.0 s): wait before retrying; [invalid_request]: fix the arguments.
