@@ -150,7 +150,7 @@ def test_the_top_k_are_the_first_k_of_all_rows(fake: GscFake, dims: list[str], k
     body = {"startDate": start.isoformat(), "endDate": END.isoformat(), "dimensions": dims}
     everything = _Analytics(fake.traffic).rows(body)[0]
     top = _Analytics(fake.traffic, slack=0).top(body, k)  # trims at every unit: the walk stops early
-    assert top.rows == everything[:k]
+    assert top.rows() == everything[:k]
     assert top.complete == (len(everything) <= k)
 
 
@@ -164,8 +164,8 @@ def test_a_long_five_dimension_query_holds_only_its_top_rows(fake: GscFake) -> N
         "dimensions": ["query", "page", "country", "device", "date"],
     }
     top = _Analytics(fake.traffic).top(body, 2_000)
-    assert len(top.rows) == 2_000 and not top.complete
-    clicks = [r["clicks"] for r in top.rows]
+    assert len(top.found) == 2_000 and not top.complete
+    clicks = [r["clicks"] for r in top.rows()]
     assert clicks == sorted(clicks, reverse=True) and clicks[0] > clicks[-1]
 
 

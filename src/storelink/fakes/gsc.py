@@ -399,17 +399,28 @@ class _Order:
         return (unit >> (2 * self.BITS)) << self.key_bits, (unit >> self.BITS) & mask, (unit & mask) - 1
 
 
+Found = tuple[tuple[str, ...], int, int, float]  # keys, clicks, impressions, Σ impressions × position
+
+
 @dataclass(slots=True)
 class _Answer:
-    """The top ``depth`` rows of one query (all of them when ``complete``)."""
+    """The top ``depth`` rows of one query (all of them when ``complete``), in order. Kept as
+    tuples of atoms, which the garbage collector stops tracking (100,000 dicts of lists it would
+    walk on every full collection, stalling whichever thread triggers it); rows are built per page."""
 
-    rows: list[dict[str, Any]]
+    found: list[Found]
     meta: dict[str, Any]
     depth: int
     complete: bool
 
     def serves(self, need: int) -> bool:
         return self.complete or need <= self.depth
+
+    def rows(self, start: int = 0, stop: int | None = None) -> list[dict[str, Any]]:
+        return [
+            {"keys": list(key), "clicks": float(c), "impressions": float(i), "ctr": c / i, "position": round(p / i, 4)}
+            for key, c, i, p in self.found[start:stop]
+        ]
 
 
 class _Analytics:
@@ -446,7 +457,7 @@ class _Analytics:
     def rows(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Every row of the query, sorted (tests and small queries)."""
         answer = self.top(body, None)
-        return answer.rows, answer.meta
+        return answer.rows(), answer.meta
 
     def top(self, body: dict[str, Any], k: int | None, stop: Callable[[], bool] = _never) -> _Answer:
         """The ``k`` best rows (all with None); ``stop`` is polled between units and raises
@@ -587,17 +598,11 @@ class _Analytics:
         if k is not None and len(ranked) > k:
             del ranked[k:]
             complete = False
-        rows: list[dict[str, Any]] = [
-            {
-                "keys": list(key),
-                "clicks": float(c),
-                "impressions": float(i),
-                "ctr": c / i,
-                "position": round(p / i, 4),
-            }
-            for c, i, p, key in (kept[at] for at in ranked)
-        ]
-        return _Answer(rows, meta, len(rows) if k is None else k, complete)
+        found: list[Found] = []
+        for at in ranked:
+            c, i, p, key = kept[at]
+            found.append((key, c, i, p))
+        return _Answer(found, meta, len(found) if k is None else k, complete)
 
     @staticmethod
     def _splits(
@@ -646,8 +651,13 @@ def _split_shape(
     return tuple((e, i, c, o) for e, i, c, o in parts if i)
 
 
-def _encode(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+def _encode_page(answer: _Answer, start_row: int, row_limit: int) -> bytes:
+    reply: dict[str, Any] = {"responseAggregationType": answer.meta["responseAggregationType"]}
+    if page := answer.rows(start_row, start_row + row_limit):
+        reply["rows"] = page
+    if "metadata" in answer.meta:
+        reply["metadata"] = answer.meta["metadata"]
+    return json.dumps(reply, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 def _apportion(total: int, weights: list[float]) -> list[int]:
@@ -891,21 +901,16 @@ class GscFake(FakeUpstream):
         self.queries += 1
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
-        page = answer.rows[start_row : start_row + row_limit]
-        reply: dict[str, Any] = {"responseAggregationType": answer.meta["responseAggregationType"]}
-        if page:
-            reply["rows"] = page
-        if "metadata" in answer.meta:
-            reply["metadata"] = answer.meta["metadata"]
-        # 25,000 rows are ~5 MB of JSON: encoded off the loop too.
-        return Response(await asyncio.to_thread(_encode, reply), media_type="application/json")
+        # 25,000 rows are ~5 MB of JSON: built and encoded off the loop too.
+        content = await asyncio.to_thread(_encode_page, answer, start_row, row_limit)
+        return Response(content, media_type="application/json")
 
     def _remember(self, key: str, answer: _Answer) -> None:
         """Keep recent answers for the pages that follow: at most 8, and :data:`CACHED_ROWS` rows."""
         self._cache[key] = answer
         self._cache.move_to_end(key)
         while len(self._cache) > 1 and (
-            len(self._cache) > 8 or sum(len(a.rows) for a in self._cache.values()) > CACHED_ROWS
+            len(self._cache) > 8 or sum(len(a.found) for a in self._cache.values()) > CACHED_ROWS
         ):
             self._cache.popitem(last=False)
 

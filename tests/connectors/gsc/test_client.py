@@ -33,26 +33,26 @@ async def call(rt: Any, operation: str, params: dict[str, Any]) -> Any:
     return await rt.registry.get("gsc").call(operation, params)
 
 
-async def test_fifty_thousand_rows_page_correctly_with_progress(tmp_path: Path) -> None:
+async def test_a_call_pages_correctly_with_progress(tmp_path: Path) -> None:
     fake = GscFake(sites=[SITE])
     seen: list[tuple[float, float | None, str]] = []
 
     async def listener(done: float, total: float | None, message: str) -> None:
         seen.append((done, total, message))
 
-    params = {"days": 70, "dimensions": "date,query,page", "row_limit": 50_000, "page_size": 20_000}
+    params = {"days": 70, "dimensions": "date,query,page", "row_limit": 25_000, "page_size": 10_000}
     token = progress_listener.set(listener)
     try:
         async with google_runtime(live_settings(tmp_path), [GscConnector], {"gsc": fake}) as rt:
             result = (await call(rt, "search_analytics", params)).data
     finally:
         progress_listener.reset(token)
-    assert len(result.rows) == 50_000
-    assert result.requests == 3 and result.truncated and result.next_start_row == 50_000
+    assert len(result.rows) == 25_000
+    assert result.requests == 3 and result.truncated and result.next_start_row == 25_000
     assert result.note is None  # the row limit stopped it, not the deadline
-    assert [d for d, _, _ in seen] == [20_000, 40_000, 50_000]
+    assert [d for d, _, _ in seen] == [10_000, 20_000, 25_000]
     assert "rows read" in seen[-1][2]
-    assert fake.queries == 3  # 20,000 + 20,000 + 10,000: startRow 0, 20,000, 40,000
+    assert fake.queries == 3  # 10,000 + 10,000 + 5,000: startRow 0, 10,000, 20,000
     keys = [tuple(r.keys.values()) for r in result.rows]
     assert len(set(keys)) == len(keys)  # no row twice, none skipped at page seams
     clicks = [r.clicks for r in result.rows]
@@ -62,7 +62,7 @@ async def test_fifty_thousand_rows_page_correctly_with_progress(tmp_path: Path) 
 
 async def test_paging_stops_at_a_short_page(tmp_path: Path, shared: GscFake) -> None:
     async with google_runtime(live_settings(tmp_path), [GscConnector], {"gsc": shared}) as rt:
-        result = (await call(rt, "search_analytics", {"days": 28, "dimensions": "page", "row_limit": 50_000})).data
+        result = (await call(rt, "search_analytics", {"days": 28, "dimensions": "page", "row_limit": 25_000})).data
     assert result.requests == 1 and not result.truncated
     assert 200 < len(result.rows) < 25_000
 
@@ -213,7 +213,7 @@ ISSUE_QUERY = {"days": 486, "dimensions": ["query", "page", "country", "device",
 
 def test_row_limit_is_capped_in_the_schema() -> None:
     schema = SearchAnalyticsParams.model_json_schema()
-    assert schema["properties"]["row_limit"]["maximum"] == 50_000  # what agents see in the tool schema
+    assert schema["properties"]["row_limit"]["maximum"] == 25_000  # what agents see in the tool schema
     assert "start_row" in schema["properties"]["row_limit"]["description"]
     with pytest.raises(ValueError, match="row_limit"):
         SearchAnalyticsParams.model_validate({**ISSUE_QUERY, "row_limit": 5_000_000})
@@ -225,16 +225,16 @@ async def test_a_five_million_row_limit_is_refused_before_any_call(tmp_path: Pat
         with pytest.raises(ConnectorError) as info:
             await call(rt, "search_analytics", {**ISSUE_QUERY, "row_limit": 5_000_000})
     assert info.value.kind is ErrorKind.INVALID_REQUEST
-    assert "row_limit" in info.value.message and "50000" in info.value.message
+    assert "row_limit" in info.value.message and "25000" in info.value.message
     assert shared.queries == before
 
 
 async def test_the_deadline_covers_every_page_and_returns_the_rows_read(tmp_path: Path) -> None:
     """Each page takes 20 s; the call has 30 s. The first page comes, the second is cut at the
-    deadline: the call returns 25,000 rows marked truncated, with where to continue and why. The
-    old per-request deadline let every page run (50 s here; 108 s in the issue)."""
+    deadline: the call returns 12,500 rows marked truncated, with where to continue and why. The
+    old per-request deadline let every page run (40 s here; 108 s in the issue)."""
     fake = GscFake(sites=[SITE], latency_s=20.0)
-    params = {"days": 70, "dimensions": "date,query,page", "row_limit": 50_000}
+    params = {"days": 70, "dimensions": "date,query,page", "row_limit": 25_000, "page_size": 12_500}
     settings = live_settings(tmp_path, gsc={"deadline": 30.0, "timeout": 25.0})
     async with google_runtime(settings, [GscConnector], {"gsc": fake}) as rt:
         loop = asyncio.get_running_loop()
@@ -242,9 +242,9 @@ async def test_the_deadline_covers_every_page_and_returns_the_rows_read(tmp_path
         result = (await call(rt, "search_analytics", params)).data
         elapsed = loop.time() - started
         assert elapsed <= 30.0 + 1e-6  # loop time (looptime): it ended by its deadline
-        assert len(result.rows) == 25_000 and result.requests == 1
-        assert result.truncated and result.next_start_row == 25_000
-        assert result.note and "start_row=25000" in result.note and "deadline" in result.note
+        assert len(result.rows) == 12_500 and result.requests == 1
+        assert result.truncated and result.next_start_row == 12_500
+        assert result.note and "start_row=12500" in result.note and "deadline" in result.note
         rest = (await call(rt, "search_analytics", {**params, "start_row": result.next_start_row})).data
     whole = (await _all_at_once(tmp_path, params)).rows
     assert [r.keys for r in result.rows + rest.rows] == [r.keys for r in whole][: len(result.rows) + len(rest.rows)]
@@ -262,7 +262,7 @@ async def test_a_first_page_that_misses_the_deadline_says_what_to_do(tmp_path: P
         loop = asyncio.get_running_loop()
         started = loop.time()
         with pytest.raises(ConnectorError) as info:
-            await call(rt, "search_analytics", {**ISSUE_QUERY, "row_limit": 50_000})
+            await call(rt, "search_analytics", {**ISSUE_QUERY, "row_limit": 25_000})
         assert loop.time() - started <= 10.0 + 1e-6
     assert info.value.kind is ErrorKind.TIMEOUT
     assert "fewer days (now 486)" in info.value.message and "STORELINK_GSC_DEADLINE" in info.value.message
@@ -297,7 +297,7 @@ async def test_the_issue_query_in_mock_mode_keeps_the_loop_free_and_ends_by_its_
         started = time.perf_counter()
         outcome: Any
         try:
-            outcome = (await call(rt, "search_analytics", {**ISSUE_QUERY, "row_limit": 50_000})).data
+            outcome = (await call(rt, "search_analytics", {**ISSUE_QUERY, "row_limit": 25_000})).data
         except ConnectorError as err:
             outcome = err
         elapsed = time.perf_counter() - started
@@ -306,6 +306,6 @@ async def test_the_issue_query_in_mock_mode_keeps_the_loop_free_and_ends_by_its_
     if isinstance(outcome, ConnectorError):
         assert outcome.kind is ErrorKind.TIMEOUT and "STORELINK_GSC_DEADLINE" in outcome.message
     else:
-        assert outcome.rows and len(outcome.rows) <= 50_000
+        assert outcome.rows and len(outcome.rows) <= 25_000
     assert elapsed < 8.0 + 2.0
     assert worst < 1.0, f"the event loop stalled {worst:.2f} s"

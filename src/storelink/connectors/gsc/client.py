@@ -62,15 +62,16 @@ def _search_rows(page: list[dict[str, Any]], dims: Sequence[str]) -> list[m.Sear
     )
 
 
-def _out_of_time(err: ConnectorError, params: m.SearchAnalyticsParams) -> ConnectorError:
+def _out_of_time(err: ConnectorError, params: m.SearchAnalyticsParams, deadline_s: float) -> ConnectorError:
     """The first page did not come within the deadline: say what makes the query lighter."""
     if err.kind is not ErrorKind.TIMEOUT:
         return err
+    days = params.days if params.start_date is None else "a custom range"
     return ConnectorError(
         ErrorKind.TIMEOUT,
-        f"Search Console did not return the first rows within the call's deadline ({err.message}) Ask for "
-        f"less: fewer days (now {params.days if params.start_date is None else 'a custom range'}), fewer "
-        f"dimensions (now {len(params.dimensions)}) or a smaller row_limit; or raise STORELINK_GSC_DEADLINE.",
+        f"Search Console did not return the first rows within the call's {deadline_s:g} s deadline. Ask for "
+        f"less: fewer days (now {days}), fewer dimensions (now {len(params.dimensions)}) or a smaller "
+        "row_limit; or raise STORELINK_GSC_DEADLINE.",
         retryable=False,
         request_id=err.request_id,
     )
@@ -177,8 +178,8 @@ class GscConnector(GoogleConnector):
         country, device, date; or searchAppearance alone) over the last `days` days.
 
         `filters` like `query~brake pads`, `page=~/products/`, `country=usa`; `search_type` web,
-        image, video, news, discover, googleNews; `row_limit` rows in all, at most 50,000 a call
-        (pages of 25,000, with progress). The call's deadline (STORELINK_GSC_DEADLINE) covers every
+        image, video, news, discover, googleNews; `row_limit` rows in all, at most 25,000 a call
+        (in pages of `page_size`, with progress). The call's deadline (STORELINK_GSC_DEADLINE) covers every
         page: when it runs out after some pages, the rows read come back `truncated`, with
         `next_start_row` to continue from and a `note`. Scope: webmasters.readonly."""
         start, end = self.date_range(params)
@@ -214,7 +215,7 @@ class GscConnector(GoogleConnector):
                 if err.kind not in (ErrorKind.TIMEOUT, ErrorKind.RATE_LIMITED):
                     raise
                 if not rows:
-                    raise _out_of_time(err, params) from None
+                    raise _out_of_time(err, params, self.knobs.deadline) from None
                 # The deadline (or the quota) ran out between pages: what was read stands.
                 full_page = True
                 note = (

@@ -27,10 +27,10 @@ __all__ = [
 ]
 
 MAX_ROWS_PER_REQUEST = 25_000  # the API's rowLimit range is 1..25,000
-# Rows one call returns at most (two requests): ~12 MB of rows with five dimensions. More come from
-# further calls with `start_row`, each bounded by the deadline. (A 5,000,000-row call built 1.8 M
-# rows, took RSS to 1.9 GB and ran 108 s against a 30 s deadline.)
-MAX_ROWS_PER_CALL = 50_000
+# Rows one call returns at most: one request's worth, ~6 MB of rows with five dimensions. More come
+# from further calls with `start_row`, each bounded by the deadline. (A 5,000,000-row call built
+# 1.8 M rows, took RSS to 1.9 GB and ran 108 s against a 30 s deadline.)
+MAX_ROWS_PER_CALL = 25_000
 Dimension = Literal["query", "page", "country", "device", "date", "searchAppearance"]
 DIMENSIONS: tuple[str, ...] = ("query", "page", "country", "device", "date", "searchAppearance")
 Operator = Literal["equals", "notEquals", "contains", "notContains", "includingRegex", "excludingRegex"]
