@@ -13,20 +13,12 @@ from storelink.fakes.oauth import FakeAuthorizationServer
 from storelink.mcp_server.client import RefreshingAuth, TokenStore, connect, discover, login
 from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
-from tests.support.servers import free_port, serve_in_thread, storelink_serve
+from tests.support.servers import storelink_serve
 
 pytestmark = pytest.mark.slow
 
 LIST = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[FakeAuthorizationServer]:
-    port = free_port()
-    fake = FakeAuthorizationServer(issuer=f"http://127.0.0.1:{port}")
-    with serve_in_thread(fake.app, port):
-        yield fake
 
 
 @pytest.fixture(scope="module")

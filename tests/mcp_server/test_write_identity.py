@@ -17,7 +17,7 @@ from storelink.audit import AuditLog
 from storelink.connectors.writes import scoped_key
 from storelink.fakes.oauth import FakeAuthorizationServer
 from storelink.store import EmbeddedStore
-from tests.support.servers import free_port, serve_in_thread, storelink_serve
+from tests.support.servers import storelink_serve
 
 pytestmark = pytest.mark.slow
 
@@ -29,14 +29,6 @@ MAIL = {
     "content": "It ships today.",
     "idempotency_key": "order-1042-reply",
 }
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[FakeAuthorizationServer]:
-    port = free_port()
-    fake = FakeAuthorizationServer(issuer=f"http://127.0.0.1:{port}")
-    with serve_in_thread(fake.app, port):
-        yield fake
 
 
 @pytest.fixture(scope="module")

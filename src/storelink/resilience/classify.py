@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import httpx2
 
-from storelink.errors import ErrorKind
+from storelink.errors import ConnectorError, ErrorKind
 
 __all__ = [
     "Classifier",
@@ -66,6 +66,19 @@ class Verdict:
         if self.kind is None:
             return False
         return self.kind.is_transient if self.retryable is None else self.retryable
+
+    def error(self) -> ConnectorError:
+        """This failed attempt as the error a caller sees."""
+        assert self.kind is not None, "a successful attempt is not an error"
+        return ConnectorError(
+            self.kind,
+            self.message,
+            status=self.status,
+            retryable=self.should_retry,
+            retry_after_s=self.retry_after_s,
+            request_id=self.request_id,
+            upstream_code=self.upstream_code,
+        )
 
 
 class Classifier(Protocol):

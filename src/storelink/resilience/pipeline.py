@@ -265,7 +265,7 @@ class ResilientTransport(httpx2.AsyncBaseTransport):
             if wait is None:
                 if verdict.kind is ErrorKind.TIMEOUT and deadline.expired():
                     raise self._deadline_error(report.attempts)  # cut at the deadline, not by its own timeout
-                raise self._error(verdict, report)
+                raise verdict.error()
             om.retry(verdict.kind.value)
             await self.clock.sleep(wait)
 
@@ -358,14 +358,3 @@ class ResilientTransport(httpx2.AsyncBaseTransport):
             f"{self.policy.deadline_s:g} s).",
         )
 
-    def _error(self, verdict: Verdict, report: CallReport) -> ConnectorError:
-        assert verdict.kind is not None
-        return ConnectorError(
-            verdict.kind,
-            verdict.message,
-            status=verdict.status,
-            retryable=verdict.should_retry,
-            retry_after_s=verdict.retry_after_s,
-            request_id=verdict.request_id,
-            upstream_code=verdict.upstream_code,
-        )

@@ -371,7 +371,7 @@ class ZohoOAuth:
                 self.cache.block(self.identity, sent_at + WINDOW_S)  # Zoho blocks the rest of the window
             wait = self._retry_wait(verdict, attempts, deadline)
             if wait is None:
-                raise _verdict_error(verdict)
+                raise verdict.error()
             await self.clock.sleep(wait)
         body: dict[str, Any] = verdict.body
         token_obj = CachedToken(str(body["access_token"]), sent_at + _expires_in(body))
@@ -505,19 +505,6 @@ async def _token_attempt(
     return classifier.classify_response(response)
 
 
-def _verdict_error(verdict: Verdict) -> ConnectorError:
-    assert verdict.kind is not None
-    return ConnectorError(
-        verdict.kind,
-        verdict.message,
-        status=verdict.status,
-        retryable=verdict.should_retry,
-        retry_after_s=verdict.retry_after_s,
-        request_id=verdict.request_id,
-        upstream_code=verdict.upstream_code,
-    )
-
-
 async def _post_token(
     client: httpx2.AsyncClient, accounts_url: str, form: dict[str, str], *, dc: str
 ) -> dict[str, Any]:
@@ -526,7 +513,7 @@ async def _post_token(
     classifier = TokenClassifier(accounts_url=accounts_url, dc=dc)
     verdict = await _token_attempt(client, f"{accounts_url}{TOKEN_PATH}", form, classifier)
     if not verdict.ok:
-        raise _verdict_error(verdict)
+        raise verdict.error()
     body: dict[str, Any] = verdict.body
     return body
 
