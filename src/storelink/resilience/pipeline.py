@@ -357,4 +357,3 @@ class ResilientTransport(httpx2.AsyncBaseTransport):
             f"smaller limit or date range), or raise STORELINK_{self.connector.upper()}_DEADLINE (now "
             f"{self.policy.deadline_s:g} s).",
         )
-
