@@ -55,6 +55,9 @@ async def test_yesterday_and_last_days_follow_the_shops_zone(tmp_path: Path, nam
         assert isinstance(shopify, ShopifyConnector)
         assert (await shopify.calendar()).today() == shop_today
         yesterday = (await shopify.call("sales_summary", {"days": 1})).data
+        day_before = shop_today - dt.timedelta(days=1)
+        day = day_before.isoformat()
+        listed = (await shopify.call("list_orders", {"created_from": day, "created_to": day, "limit": 250})).data
         week = (await shopify.call("sales_summary", {"days": 7})).data
         gsc = rt.registry.get("gsc")
         assert isinstance(gsc, GscConnector) and gsc.today() == google_today
@@ -62,9 +65,11 @@ async def test_yesterday_and_last_days_follow_the_shops_zone(tmp_path: Path, nam
         traffic = (await rt.registry.get("ga4").call("traffic_overview", {"days": 7})).data
 
     expected = orders_by_shop_day(shop_today)
-    day_before = shop_today - dt.timedelta(days=1)
     assert (yesterday.start, yesterday.end) == (day_before, day_before)
     assert yesterday.totals.orders == expected[day_before] > 0
+    # A day range in list_orders is the shop's day too.
+    assert len(listed.items) == min(expected[day_before], 250) and not listed.next_cursor
+    assert {o.created_at.astimezone(NEW_YORK).date() for o in listed.items} == {day_before}
     assert [d.date for d in week.days][-1] == day_before and len(week.days) == 7
     assert [d.orders for d in week.days] == [expected[d.date] for d in week.days]
     # Search Console: final data ends three Pacific days back, and the fake has rows for it.

@@ -362,9 +362,10 @@ class ShopifyConnector(Connector):
 
     @operation(example={"created_from": "2026-11-01", "created_to": "2026-11-07", "limit": 5})
     async def list_orders(self, params: m.ListOrdersParams) -> m.OrderPage:
-        """Orders, oldest first, filtered by created/updated day range (UTC) and financial or
-        fulfillment status. Scope: read_orders (orders older than 60 days: read_all_orders)."""
-        search = _order_search(params)
+        """Orders, oldest first, filtered by created/updated day range (the shop's days) and financial
+        or fulfillment status. Scope: read_orders (orders older than 60 days: read_all_orders)."""
+        dated = params.created_from or params.created_to or params.updated_from or params.updated_to
+        search = _order_search(params, await self.calendar() if dated else None)
         nodes, cursor, more, note = await self._collect(
             q.ORDERS,
             "orders",
@@ -792,12 +793,20 @@ def _sales_range(params: m.SalesSummaryParams, *, today: dt.date) -> tuple[dt.da
     return end - dt.timedelta(days=(params.days or 7) - 1), end
 
 
-def _order_search(p: m.ListOrdersParams) -> str | None:
+def _order_search(p: m.ListOrdersParams, calendar: StoreCalendar | None) -> str | None:
+    """Shopify's search syntax; a day range becomes the instants where the shop's days begin."""
+
+    def on_or_after(field: str, day: dt.date | None) -> str | None:
+        return f"{field}:>={_utc_stamp(calendar.start_of(day))}" if day and calendar else None
+
+    def on_or_before(field: str, day: dt.date | None) -> str | None:
+        return f"{field}:<{_utc_stamp(calendar.start_of(day + dt.timedelta(days=1)))}" if day and calendar else None
+
     return _search(
-        f"created_at:>={p.created_from.isoformat()}" if p.created_from else None,
-        f"created_at:<={p.created_to.isoformat()}T23:59:59Z" if p.created_to else None,
-        f"updated_at:>={p.updated_from.isoformat()}" if p.updated_from else None,
-        f"updated_at:<={p.updated_to.isoformat()}T23:59:59Z" if p.updated_to else None,
+        on_or_after("created_at", p.created_from),
+        on_or_before("created_at", p.created_to),
+        on_or_after("updated_at", p.updated_from),
+        on_or_before("updated_at", p.updated_to),
         f"financial_status:{p.financial_status}" if p.financial_status else None,
         f"fulfillment_status:{p.fulfillment_status}" if p.fulfillment_status else None,
     )

@@ -108,8 +108,8 @@ FulfillmentStatus = Literal["fulfilled", "unfulfilled", "partial"]
 
 
 class ListOrdersParams(_Params, _Page):
-    created_from: dt.date | None = Field(None, description="Orders created on or after this day (YYYY-MM-DD).")
-    created_to: dt.date | None = Field(None, description="Orders created on or before this day (YYYY-MM-DD).")
+    created_from: dt.date | None = Field(None, description="Orders created on or after this shop day (YYYY-MM-DD).")
+    created_to: dt.date | None = Field(None, description="Orders created on or before this shop day (YYYY-MM-DD).")
     updated_from: dt.date | None = None
     updated_to: dt.date | None = None
     financial_status: FinancialStatus | None = None
