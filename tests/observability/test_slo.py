@@ -10,7 +10,8 @@ from pydantic import ValidationError
 
 from storelink.observability.history import MetricsHistory, read_counters
 from storelink.observability.metrics import Metrics
-from storelink.observability.slo import evaluate, load_slos, main, parse_window
+from storelink.observability.slo import evaluate, load_slos, parse_window
+from storelink.observability.slo_export import main
 from storelink.settings import CONNECTOR_NAMES
 from storelink.store import EmbeddedStore
 

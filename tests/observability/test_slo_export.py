@@ -27,14 +27,14 @@ needs_promtool = pytest.mark.skipif(
 def test_committed_rules_equal_generated() -> None:
     assert RULES.read_text() == render_rules(load_slos()), (
         "deploy/prometheus/rules.yml is stale: "
-        "python -m storelink.observability.slo --rules > deploy/prometheus/rules.yml"
+        "python -m storelink.observability.slo_export --rules > deploy/prometheus/rules.yml"
     )
 
 
 def test_committed_dashboard_equals_generated() -> None:
     assert DASHBOARD.read_text() == render_grafana(load_slos()), (
         "deploy/grafana/storelink.json is stale: "
-        "python -m storelink.observability.slo --grafana > deploy/grafana/storelink.json"
+        "python -m storelink.observability.slo_export --grafana > deploy/grafana/storelink.json"
     )
 
 

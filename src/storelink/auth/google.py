@@ -40,11 +40,11 @@ from google.auth import jwt as google_jwt
 from pydantic import SecretStr
 
 from storelink.auth.tokens import CachedToken, TokenCache, fingerprint
-from storelink.connectors.http import SharedTransport
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience.clock import Clock
 from storelink.resilience.pipeline import Authenticator
 from storelink.resilience.redis_locks import SharedToken, SharedTokens
+from storelink.resilience.wire import SharedTransport
 from storelink.settings import Settings
 from storelink.store import EmbeddedStore
 
@@ -57,7 +57,6 @@ __all__ = [
     "Grant",
     "RefreshTokenGrant",
     "ServiceAccountGrant",
-    "SharedTransport",
     "StaticBearer",
     "google_authenticator",
     "google_credentials_missing",

@@ -16,6 +16,7 @@ import httpx2
 
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience.pipeline import OPTIONS_KEY, REPORT_KEY, CallOptions, CallReport
+from storelink.resilience.wire import SharedTransport  # re-exported: connectors lend their wire with it
 
 __all__ = [
     "SharedTransport",
@@ -96,17 +97,6 @@ class Upstream:
 
     async def aclose(self) -> None:
         await self.client.aclose()
-
-
-class SharedTransport(httpx2.AsyncBaseTransport):
-    """A connector's wire lent to a side client (token exchanges, downloads): closing the side
-    client leaves the wire open for the connector, which closes it itself."""
-
-    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
-        self.inner = inner
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        return await self.inner.handle_async_request(request)
 
 
 def contract_error(title: str, what: str) -> ConnectorError:

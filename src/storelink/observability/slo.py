@@ -9,18 +9,13 @@ The error budget is ``1 − objective``; the burn rate over a window is the wind
 divided by the budget, so a burn of 1 spends exactly the budget over the SLO window. Alerts fire
 when a long and a short window both burn faster than a rate (the SRE workbook's multi-window,
 multi-burn-rate alerts). The same spec generates the Prometheus rules and the Grafana dashboard
-(:mod:`storelink.observability.slo_export`), and this module evaluates it in-process over the
-metric history for the dashboard's SLO page::
-
-    python -m storelink.observability.slo --rules   > deploy/prometheus/rules.yml
-    python -m storelink.observability.slo --grafana > deploy/grafana/storelink.json
+(:mod:`storelink.observability.slo_export`, which reads this module), and this module evaluates
+it in-process over the metric history for the dashboard's SLO page.
 """
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -296,28 +291,3 @@ def evaluate(
                 )
             )
     return statuses
-
-
-def main(argv: list[str] | None = None) -> int:
-    from storelink.observability.slo_export import render_grafana, render_rules
-
-    parser = argparse.ArgumentParser(prog="python -m storelink.observability.slo", description=__doc__.split("\n")[0])
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--rules", action="store_true", help="print Prometheus recording and alerting rules")
-    group.add_argument("--grafana", action="store_true", help="print the Grafana dashboard JSON")
-    group.add_argument("--list", action="store_true", help="list the SLOs")
-    parser.add_argument("--spec", type=Path, help="an SLO file (default: the shipped slos.yaml)")
-    args = parser.parse_args(argv)
-    spec = load_slos(args.spec)
-    if args.rules:
-        sys.stdout.write(render_rules(spec))
-    elif args.grafana:
-        sys.stdout.write(render_grafana(spec))
-    else:
-        for slo in spec.slos:
-            sys.stdout.write(f"{slo.name}: {slo.describe()} over {spec.window}\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -8,24 +8,30 @@ Rules, per resilience.md §5.2 (metric names as :mod:`storelink.observability.me
 * per connector and SLO, one multi-window, multi-burn-rate alert per severity;
 * ``StorelinkCircuitOpen`` for a breaker that stays open, the symptom the burn alerts explain.
 
-Output is deterministic, so a test can hold the committed files equal to what this generates.
+Output is deterministic, so a test can hold the committed files equal to what this generates::
+
+    python -m storelink.observability.slo_export --rules   > deploy/prometheus/rules.yml
+    python -m storelink.observability.slo_export --grafana > deploy/grafana/storelink.json
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from storelink.observability.slo import BurnAlert, Slo, SloSpec
+from storelink.observability.slo import BurnAlert, Slo, SloSpec, load_slos
 
-__all__ = ["render_grafana", "render_rules"]
+__all__ = ["main", "render_grafana", "render_rules"]
 
 HEADER = (
     "# Generated from src/storelink/observability/slos.yaml by\n"
-    "#   python -m storelink.observability.slo --rules > deploy/prometheus/rules.yml\n"
+    "#   python -m storelink.observability.slo_export --rules > deploy/prometheus/rules.yml\n"
     "# Do not edit by hand: change slos.yaml and regenerate (a test compares the two).\n"
 )
 RUNBOOK = "docs/operations.md#when-an-alert-fires"  # relative: the repository's own runbook
@@ -446,3 +452,28 @@ def dashboard_document(spec: SloSpec) -> dict[str, Any]:
 
 def render_grafana(spec: SloSpec) -> str:
     return json.dumps(dashboard_document(spec), indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m storelink.observability.slo_export", description=(__doc__ or "").split("\n")[0]
+    )
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--rules", action="store_true", help="print Prometheus recording and alerting rules")
+    group.add_argument("--grafana", action="store_true", help="print the Grafana dashboard JSON")
+    group.add_argument("--list", action="store_true", help="list the SLOs")
+    parser.add_argument("--spec", type=Path, help="an SLO file (default: the shipped slos.yaml)")
+    args = parser.parse_args(argv)
+    spec = load_slos(args.spec)
+    if args.rules:
+        sys.stdout.write(render_rules(spec))
+    elif args.grafana:
+        sys.stdout.write(render_grafana(spec))
+    else:
+        for slo in spec.slos:
+            sys.stdout.write(f"{slo.name}: {slo.describe()} over {spec.window}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

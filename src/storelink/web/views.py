@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
-from storelink.cli.live_check import CREDENTIAL_HOW_TO
 from storelink.connectors.base import Connector
+from storelink.connectors.credentials import CREDENTIAL_HOW_TO
 from storelink.observability.history import ConnectorCounters, Increase, SeriesPoint, read_counters
 from storelink.observability.logs import redact
 from storelink.observability.slo import SloStatus, evaluate
