@@ -23,6 +23,7 @@ from storelink.errors import Mode
 from storelink.fakes.base import FakeUpstream, InProcessTransport
 from storelink.fakes.data import demo_wall
 from storelink.fakes.faults import parse_fault_spec
+from storelink.mock_mode import build_fake, demo_credentials
 from storelink.observability.errors_log import ErrorLog
 from storelink.observability.logs import install_redaction
 from storelink.observability.metrics import Metrics
@@ -150,7 +151,7 @@ async def open_runtime(
             inner = _pooled_transport(settings, cls.name)
             base_url = knobs.base_url or cls.live_base_url(settings)
         else:
-            fake = cls.build_fake(settings, wall=connector_wall)
+            fake = build_fake(cls.name, settings, wall=connector_wall)
             if cls.name in fault_plans:
                 fake.faults = fault_plans[cls.name]
             fakes[cls.name] = fake
@@ -169,6 +170,7 @@ async def open_runtime(
             random=random_source,
             missing=missing,
             wall=connector_wall,
+            demo=demo_credentials(cls.name),
         )
         built.append(cls(ctx))
         log.debug("connector %s: mode %s", cls.name, mode)

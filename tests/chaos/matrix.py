@@ -29,6 +29,7 @@ from storelink.errors import ConnectorError
 from storelink.fakes.base import InProcessTransport
 from storelink.fakes.data import demo_wall
 from storelink.fakes.faults import Fault, FaultPlan
+from storelink.mock_mode import build_fake
 from storelink.observability.metrics import Metrics
 from storelink.resilience.clock import LoopClock
 from storelink.runtime import open_runtime
@@ -207,7 +208,7 @@ async def run_cell(cell: Cell, data_dir: Path) -> Result:
     cls = _connector_class(cell.connector)
     clock = LoopClock()
     wall = demo_wall(settings.demo_today, clock)
-    fake = cls.build_fake(settings, wall=wall)
+    fake = build_fake(cls.name, settings, wall=wall)
     fake.faults = _plan(cell.fault, cell.pattern)
     refuse = 0 if cell.fault != "refused" else (-1 if cell.pattern == "every" else BURST)
     wire = ChaosWire(InProcessTransport(fake.app), refuse=refuse)

@@ -9,6 +9,7 @@ import pytest
 
 from storelink.connectors.registry import builtin_connectors
 from storelink.fakes.data import demo_wall
+from storelink.mock_mode import build_fake
 from storelink.runtime import open_runtime
 from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.slow
 async def test_probe_over_loopback(cls: type, tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     port = free_port()
-    with serve_in_thread(cls.build_fake(settings, wall=demo_wall(settings.demo_today)).app, port) as url:
+    with serve_in_thread(build_fake(cls.name, settings, wall=demo_wall(settings.demo_today)).app, port) as url:
         knobs = {cls.name: {"base_url": url}}
         async with open_runtime(make_settings(tmp_path, **knobs), connectors=[cls], store=EmbeddedStore(None)) as rt:
             connector = rt.registry.get(cls.name)

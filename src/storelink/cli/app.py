@@ -135,7 +135,7 @@ def fakes_serve(
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
 ) -> None:
     """Serve fakes on loopback, one port each, and print their URLs."""
-    from storelink.fakes.serve import build_servers, serve_fakes
+    from storelink.cli.fakes_serve import build_servers, serve_fakes
 
     settings = cli_settings()
     try:

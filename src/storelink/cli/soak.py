@@ -33,6 +33,7 @@ from storelink.errors import ConnectorError
 from storelink.fakes.base import FakeUpstream
 from storelink.fakes.data import demo_wall
 from storelink.fakes.faults import parse_fault_spec
+from storelink.mock_mode import build_fake
 from storelink.observability.history import read_counters
 from storelink.observability.metrics import Metrics
 from storelink.runtime import open_runtime
@@ -243,8 +244,8 @@ async def run_soak(
     plans = parse_fault_spec(faults)
     for cls in connectors:
         try:
-            fakes[cls.name] = cls.build_fake(settings, wall=demo_wall(settings.demo_today))
-        except (NotImplementedError, ImportError) as exc:
+            fakes[cls.name] = build_fake(cls.name, settings, wall=demo_wall(settings.demo_today))
+        except (KeyError, ImportError) as exc:
             skipped[cls.name] = f"no fake ({type(exc).__name__})"
             continue
         if cls.name in plans:

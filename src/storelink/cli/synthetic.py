@@ -34,6 +34,7 @@ from storelink.errors import ConnectorError
 from storelink.fakes.base import FakeUpstream, InProcessTransport
 from storelink.fakes.data import demo_wall
 from storelink.fakes.faults import Fault, FaultPlan
+from storelink.mock_mode import build_fake
 from storelink.observability.history import read_counters
 from storelink.observability.metrics import Metrics, OperationMetrics
 from storelink.resilience.clock import Clock, FakeClock, LoopClock
@@ -423,8 +424,8 @@ async def run_synthetic(
         run = ConnectorRun(connector=cls.name, title=cls.title)
         runs.append(run)
         try:
-            fake = (fakes or {}).get(cls.name) or cls.build_fake(settings, wall=demo_wall(settings.demo_today))
-        except (NotImplementedError, ImportError) as exc:
+            fake = (fakes or {}).get(cls.name) or build_fake(cls.name, settings, wall=demo_wall(settings.demo_today))
+        except (KeyError, ImportError) as exc:
             run.skipped = f"no fake to drive ({type(exc).__name__})"
             continue
         await _drive(cls, fake, settings, run, virtual_time)

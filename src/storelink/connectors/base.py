@@ -31,7 +31,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from storelink.connectors.http import Upstream, bypass_cache, call_trace
 from storelink.errors import ConnectorError, Envelope, ErrorKind, Meta, Mode, Source, clip, describe_validation_error
-from storelink.fakes.base import FakeUpstream
 from storelink.observability.errors_log import ErrorLog
 from storelink.observability.metrics import Metrics
 from storelink.resilience.breaker import BreakerPolicy, BreakerState, CircuitBreaker
@@ -52,6 +51,7 @@ from storelink.store import EmbeddedStore
 __all__ = [
     "Connector",
     "ConnectorContext",
+    "DemoCredentials",
     "Health",
     "NoParams",
     "OperationSpec",
@@ -124,6 +124,20 @@ class Health(BaseModel):
     error_kind: ErrorKind | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class DemoCredentials:
+    """The fakes' public demo credentials (none is a secret): the runtime fills them in from mock
+    mode's registry (storelink.mock_mode), so a connector signs its mock requests without importing
+    the fakes. A connector reads only the ones its upstream uses."""
+
+    access_token: str = ""
+    api_key: str = ""
+    site_url: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    refresh_token: str = ""
+
+
 @dataclass(slots=True)
 class ConnectorContext:
     """What the runtime hands a connector: where to send requests and the shared parts."""
@@ -143,6 +157,8 @@ class ConnectorContext:
     # The one wall clock (epoch seconds) every date, expiry and quota day is read from; in mock mode
     # the connector's fake reads the same one. None: real time, moving with ``clock``.
     wall: Wall | None = None
+    # The local fakes' public demo credentials: what mock mode (or a missing credential) signs with.
+    demo: DemoCredentials = field(default_factory=DemoCredentials)
 
 
 def pipeline_policy(knobs: ConnectorKnobs) -> tuple[Policy, BreakerPolicy]:
@@ -200,11 +216,6 @@ class Connector:
     def fake_base_url(cls, settings: Settings) -> str:
         """The URL the connector uses for its in-process fake (a real-looking host)."""
         return cls.live_base_url(settings)
-
-    @classmethod
-    def build_fake(cls, settings: Settings, *, wall: Wall) -> FakeUpstream:
-        """The fake that mock mode runs against; it reads ``wall``, the connector's own clock."""
-        raise NotImplementedError
 
     def make_classifier(self) -> Classifier:
         return HttpClassifier(title=self.title, connector=self.name, credential_hint=self.credential_hint)

@@ -10,7 +10,6 @@ import httpx2
 
 from storelink.auth.google import GoogleTokenManager, StaticBearer, google_authenticator
 from storelink.connectors.base import Connector
-from storelink.fakes.google_auth import DEMO_ACCESS_TOKEN
 from storelink.resilience.pipeline import Authenticator
 
 __all__ = ["GoogleConnector"]
@@ -26,7 +25,7 @@ class GoogleConnector(Connector):
         self.auth, self._partition = google_authenticator(
             settings=self.settings,
             live=self.mode == "live",
-            demo_token=DEMO_ACCESS_TOKEN,
+            demo_token=self.ctx.demo.access_token,
             connector=self.name,
             scopes=(self.scope,),
             accepted_scopes=self.accepted_scopes,

@@ -36,14 +36,12 @@ from storelink.connectors.bing.wire import ApiKeyTransport
 from storelink.connectors.http import UpstreamResponse, contract_error, envelope_field, object_list
 from storelink.connectors.writes import AuditedTransport, WriteGuard
 from storelink.errors import ConnectorError, ErrorKind
-from storelink.fakes.base import FakeUpstream
-from storelink.fakes.bing import BING_HOST, DEMO_API_KEY, DEMO_SITE_URL
 from storelink.resilience.classify import Classifier
 from storelink.settings import Settings
-from storelink.store_calendar import Wall
 
 __all__ = ["STATS_TTL_S", "BingConnector"]
 
+BING_HOST = "ssl.bing.com"  # Bing Webmaster Tools API (api-facts.md)
 PATH = "/webmaster/api.svc/json"
 STATS_TTL_S = 6 * 3600.0  # Bing's stats move daily at most
 
@@ -63,17 +61,10 @@ class BingConnector(Connector):
     def live_base_url(cls, settings: Settings) -> str:
         return f"https://{BING_HOST}"
 
-    @classmethod
-    def build_fake(cls, settings: Settings, *, wall: Wall) -> FakeUpstream:
-        from storelink.fakes.bing import BingFake
-        from storelink.fakes.data import current_demo_store
-
-        return BingFake(store=current_demo_store(settings.demo_today, wall=wall))
-
     @staticmethod
     def _api_key(ctx: ConnectorContext) -> SecretStr:
         if ctx.mode == "mock" or ctx.settings.bing_wmt_api_key is None:
-            return SecretStr(DEMO_API_KEY)
+            return SecretStr(ctx.demo.api_key)
         return ctx.settings.bing_wmt_api_key
 
     def __init__(self, ctx: ConnectorContext) -> None:
@@ -109,7 +100,7 @@ class BingConnector(Connector):
         if requested:
             return requested.strip()
         if self.mode == "mock":
-            return DEMO_SITE_URL
+            return self.ctx.demo.site_url
         configured = self.settings.bing_site_url or self.settings.site_url
         if not configured:
             raise ConnectorError(

@@ -27,11 +27,9 @@ from storelink.connectors.ga4.pacing import Ga4QuotaLimiter, pacing
 from storelink.connectors.google import GoogleConnector
 from storelink.connectors.progress import report_progress
 from storelink.errors import ConnectorError, ErrorKind
-from storelink.fakes.base import FakeUpstream
 from storelink.resilience.classify import Classifier
 from storelink.resilience.limiter import RateLimiter
 from storelink.settings import Settings
-from storelink.store_calendar import Wall
 
 __all__ = ["API_HOST", "DEMO_PROPERTY_ID", "Ga4Connector", "normalise_property"]
 
@@ -77,16 +75,6 @@ class Ga4Connector(GoogleConnector):
     @classmethod
     def live_base_url(cls, settings: Settings) -> str:
         return f"https://{API_HOST}"
-
-    @classmethod
-    def build_fake(cls, settings: Settings, *, wall: Wall) -> FakeUpstream:
-        from storelink.fakes.data import current_demo_store
-        from storelink.fakes.ga4 import Ga4Fake
-
-        properties = [DEMO_PROPERTY_ID]
-        if settings.ga4_property_id:
-            properties.append(normalise_property(settings.ga4_property_id).removeprefix("properties/"))
-        return Ga4Fake(properties=properties, store=current_demo_store(settings.demo_today, wall=wall), wall=wall)
 
     def __init__(self, ctx: ConnectorContext) -> None:
         # The mock fake serves the configured property as well as the demo one.

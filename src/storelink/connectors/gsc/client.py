@@ -29,11 +29,10 @@ from storelink.connectors.gsc.errors import GscClassifier
 from storelink.connectors.gsc.pacing import GscLimiter, paced_as
 from storelink.connectors.progress import report_progress
 from storelink.errors import ConnectorError, ErrorKind
-from storelink.fakes.base import FakeUpstream
 from storelink.resilience.classify import Classifier
 from storelink.resilience.limiter import RateLimiter
 from storelink.settings import Settings
-from storelink.store_calendar import StoreCalendar, Wall
+from storelink.store_calendar import StoreCalendar
 
 __all__ = ["API_HOST", "DEMO_SITE", "FINAL_LAG_DAYS", "GscConnector"]
 
@@ -99,16 +98,6 @@ class GscConnector(GoogleConnector):
     @classmethod
     def live_base_url(cls, settings: Settings) -> str:
         return f"https://{API_HOST}"
-
-    @classmethod
-    def build_fake(cls, settings: Settings, *, wall: Wall) -> FakeUpstream:
-        from storelink.fakes.data import current_demo_store
-        from storelink.fakes.gsc import GscFake
-
-        sites = [DEMO_SITE, *([settings.gsc_site_url] if settings.gsc_site_url else [])]
-        store = current_demo_store(settings.demo_today, wall=wall)
-        # Search Console's days are Pacific: the fake's today is the connector's, on the same wall.
-        return GscFake(sites=sites, store=store, today=StoreCalendar(wall, PACIFIC).today(), wall=wall)
 
     def __init__(self, ctx: ConnectorContext) -> None:
         self.site_url = (ctx.settings.gsc_site_url or DEMO_SITE).strip()

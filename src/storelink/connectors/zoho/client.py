@@ -40,14 +40,11 @@ from storelink.connectors.zoho.dc import DataCentre, data_centre
 from storelink.connectors.zoho.errors import ZohoClassifier
 from storelink.connectors.zoho.html_text import html_to_text, links_in
 from storelink.errors import ConnectorError, ErrorKind
-from storelink.fakes.base import FakeUpstream
-from storelink.fakes.zoho import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REFRESH_TOKEN
 from storelink.resilience.classify import Classifier
 from storelink.resilience.deadline import Deadline
 from storelink.resilience.limiter import RateLimiter, TokenBucketLimiter
 from storelink.resilience.pipeline import Authenticator
 from storelink.settings import Settings
-from storelink.store_calendar import Wall
 
 __all__ = ["CONTENT_TTL_S", "ZOHO_RATE_BURST", "ZOHO_RATE_PER_S", "ZohoConnector", "accounts_url"]
 
@@ -87,13 +84,6 @@ class ZohoConnector(Connector):
     def live_base_url(cls, settings: Settings) -> str:
         return data_centre(settings.zoho_dc).mail_url
 
-    @classmethod
-    def build_fake(cls, settings: Settings, *, wall: Wall) -> FakeUpstream:
-        from storelink.fakes.data import current_demo_store
-        from storelink.fakes.zoho import ZohoFake
-
-        return ZohoFake(store=current_demo_store(settings.demo_today, wall=wall), wall=wall)
-
     def __init__(self, ctx: ConnectorContext) -> None:
         self.dc: DataCentre = data_centre(ctx.settings.zoho_dc)
         self.accounts_url = accounts_url(ctx.settings, mode=ctx.mode, base_url=ctx.base_url)
@@ -128,7 +118,8 @@ class ZohoConnector(Connector):
         mock = self.mode == "mock" or not (s.zoho_client_id and s.zoho_client_secret and s.zoho_refresh_token)
         cache: TokenCache
         if mock:
-            client_id, secret, refresh = DEMO_CLIENT_ID, SecretStr(DEMO_CLIENT_SECRET), SecretStr(DEMO_REFRESH_TOKEN)
+            demo = self.ctx.demo
+            client_id, secret, refresh = demo.client_id, SecretStr(demo.client_secret), SecretStr(demo.refresh_token)
             cache = MemoryTokenCache()  # a demo token is only good for this process's fake
         else:
             assert s.zoho_client_id and s.zoho_client_secret and s.zoho_refresh_token

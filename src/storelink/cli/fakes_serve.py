@@ -10,6 +10,7 @@ import uvicorn
 
 from storelink.fakes.base import FakeUpstream
 from storelink.fakes.faults import parse_fault_spec
+from storelink.mock_mode import FAKE_NAMES, build_fake
 from storelink.settings import Settings
 
 __all__ = ["ServedFake", "available_fakes", "serve_fakes"]
@@ -17,7 +18,6 @@ __all__ = ["ServedFake", "available_fakes", "serve_fakes"]
 
 def available_fakes(settings: Settings) -> dict[str, Callable[[], FakeUpstream]]:
     """Every fake storelink ships, by name."""
-    from storelink.connectors.registry import builtin_connectors
     from storelink.fakes.data import current_demo_store, demo_wall
     from storelink.fakes.generic import GenericFake
     from storelink.fakes.google_auth import GoogleTokenFake
@@ -31,8 +31,8 @@ def available_fakes(settings: Settings) -> dict[str, Callable[[], FakeUpstream]]
         "site": lambda: SiteFake(store=current_demo_store(settings.demo_today)),
     }
     wall = demo_wall(settings.demo_today)
-    for cls in builtin_connectors():
-        found[cls.name] = lambda cls=cls: cls.build_fake(settings, wall=wall)  # type: ignore[misc]
+    for name in FAKE_NAMES:
+        found[name] = lambda name=name: build_fake(name, settings, wall=wall)  # type: ignore[misc]
     return found
 
 

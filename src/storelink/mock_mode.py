@@ -1,0 +1,85 @@
+"""Mock mode's registry: for each connector, the local fake it runs against and the fake's public
+demo credentials. The runtime (and `storelink fakes serve`, the synthetic checks and the soak)
+consult it; connectors never import the fakes, they only see a transport and credentials."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from storelink.connectors.base import DemoCredentials
+from storelink.connectors.ga4.client import DEMO_PROPERTY_ID, normalise_property
+from storelink.connectors.gsc.client import DEMO_SITE
+from storelink.fakes import bing, google_auth, zoho
+from storelink.fakes.base import FakeUpstream
+from storelink.fakes.bing import BingFake
+from storelink.fakes.data import current_demo_store
+from storelink.fakes.ga4 import Ga4Fake
+from storelink.fakes.gsc import GscFake
+from storelink.fakes.shopify import DEFAULT_TOKEN, ShopifyFake
+from storelink.fakes.zoho import ZohoFake
+from storelink.settings import Settings
+from storelink.store_calendar import PACIFIC, StoreCalendar, Wall
+
+__all__ = ["FAKE_NAMES", "build_fake", "demo_credentials"]
+
+_GOOGLE = DemoCredentials(access_token=google_auth.DEMO_ACCESS_TOKEN)
+_DEMO = {
+    "shopify": DemoCredentials(access_token=DEFAULT_TOKEN),
+    "ga4": _GOOGLE,
+    "gsc": _GOOGLE,
+    "bing": DemoCredentials(api_key=bing.DEMO_API_KEY, site_url=bing.DEMO_SITE_URL),
+    "zoho": DemoCredentials(
+        client_id=zoho.DEMO_CLIENT_ID, client_secret=zoho.DEMO_CLIENT_SECRET, refresh_token=zoho.DEMO_REFRESH_TOKEN
+    ),
+}
+
+
+def _shopify(settings: Settings, wall: Wall) -> FakeUpstream:
+    return ShopifyFake(store=current_demo_store(settings.demo_today, wall=wall))
+
+
+def _ga4(settings: Settings, wall: Wall) -> FakeUpstream:
+    # The configured property is served as well as the demo one.
+    properties = [DEMO_PROPERTY_ID]
+    if settings.ga4_property_id:
+        properties.append(normalise_property(settings.ga4_property_id).removeprefix("properties/"))
+    return Ga4Fake(properties=properties, store=current_demo_store(settings.demo_today, wall=wall), wall=wall)
+
+
+def _gsc(settings: Settings, wall: Wall) -> FakeUpstream:
+    sites = [DEMO_SITE, *([settings.gsc_site_url] if settings.gsc_site_url else [])]
+    store = current_demo_store(settings.demo_today, wall=wall)
+    # Search Console's days are Pacific: the fake's today is the connector's, on the same wall.
+    return GscFake(sites=sites, store=store, today=StoreCalendar(wall, PACIFIC).today(), wall=wall)
+
+
+def _bing(settings: Settings, wall: Wall) -> FakeUpstream:
+    return BingFake(store=current_demo_store(settings.demo_today, wall=wall))
+
+
+def _zoho(settings: Settings, wall: Wall) -> FakeUpstream:
+    return ZohoFake(store=current_demo_store(settings.demo_today, wall=wall), wall=wall)
+
+
+_BUILDERS: dict[str, Callable[[Settings, Wall], FakeUpstream]] = {
+    "shopify": _shopify,
+    "ga4": _ga4,
+    "gsc": _gsc,
+    "bing": _bing,
+    "zoho": _zoho,
+}
+FAKE_NAMES = tuple(_BUILDERS)
+
+
+def build_fake(connector: str, settings: Settings, *, wall: Wall) -> FakeUpstream:
+    """The fake that ``connector``'s mock mode runs against; it reads ``wall``, the connector's clock."""
+    try:
+        builder = _BUILDERS[connector]
+    except KeyError:
+        raise KeyError(f"no fake for connector {connector!r}; fakes: {', '.join(FAKE_NAMES)}") from None
+    return builder(settings, wall)
+
+
+def demo_credentials(connector: str) -> DemoCredentials:
+    """What ``connector`` signs with in mock mode (none for a connector without a fake)."""
+    return _DEMO.get(connector, DemoCredentials())
