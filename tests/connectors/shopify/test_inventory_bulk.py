@@ -19,12 +19,12 @@ import pytest
 from storelink.connectors.progress import progress_listener
 from storelink.connectors.shopify import models as m
 from storelink.connectors.shopify import queries as q
-from storelink.connectors.shopify.client import DEMO_SHOP, ShopifyConnector
+from storelink.connectors.shopify.bulk import query_rows
+from storelink.connectors.shopify.client import DEMO_SHOP, DEMO_TOKEN, ShopifyConnector
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.fakes.base import InProcessTransport
 from storelink.fakes.data import demo_store
 from storelink.fakes.faults import FaultPlan
-from storelink.fakes.shopify import DEFAULT_TOKEN as DEMO_TOKEN
 from storelink.fakes.shopify import ShopifyFake
 from storelink.observability.metrics import Metrics
 from storelink.runtime import open_runtime
@@ -170,7 +170,7 @@ async def test_busy_bulk_slots_fall_back_to_paging(tmp_path: Path) -> None:
         assert len(report.rows) == demo.levels
         assert demo.inventory_bulks == 0
         with pytest.raises(ConnectorError) as info:
-            async for _ in demo.connector.bulk_query_rows(q.BULK_INVENTORY, operation="test"):
+            async for _ in query_rows(demo.connector, q.BULK_INVENTORY, operation="test"):
                 pass
         assert info.value.kind is ErrorKind.RATE_LIMITED
         assert info.value.upstream_code == "OPERATION_IN_PROGRESS"

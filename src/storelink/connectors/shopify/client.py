@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from typing import Any
 
 import httpx2
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
 from storelink.connectors.base import Connector, NoParams, operation
 from storelink.connectors.http import SharedTransport
@@ -25,24 +23,41 @@ from storelink.connectors.progress import report_progress
 from storelink.connectors.shopify import models as m
 from storelink.connectors.shopify import queries as q
 from storelink.connectors.shopify.auth import ClientCredentialsAuth, StaticTokenAuth
+from storelink.connectors.shopify.bulk import BULK_BUSY_CODES, export_document, inventory_by_location, query_rows
 from storelink.connectors.shopify.errors import ShopifyClassifier, throttle_hint
+from storelink.connectors.shopify.rows import (
+    DayTotals,
+    currency_code,
+    customer,
+    instant,
+    inventory_row,
+    order,
+    order_search,
+    order_summary,
+    product,
+    product_summary,
+    quoted,
+    sales_range,
+    search_text,
+    shop,
+    utc_stamp,
+)
 from storelink.errors import ConnectorError, ErrorKind
+from storelink.fakes.base import FakeUpstream
 from storelink.resilience.classify import Classifier
 from storelink.resilience.limiter import RateLimiter, TokenBucketLimiter
 from storelink.resilience.pipeline import Authenticator
 from storelink.settings import Settings
-from storelink.store_calendar import StoreCalendar, zone_named
+from storelink.store_calendar import StoreCalendar, Wall, zone_named
 
 __all__ = ["MAX_QUERY_COST", "ShopifyConnector"]
 
 MAX_QUERY_COST = 1000  # Shopify's single-query ceiling, whatever the plan
 MAX_PAGE = 250
 DEMO_SHOP = "demo-performance.myshopify.com"
+DEMO_TOKEN = "shpat_demo_token"  # noqa: S105  (the local fake's public demo credential)
 PAGED_SALES_MAX_DAYS = 31  # longer ranges go through a bulk operation, which has no cost limit
 PAGED_INVENTORY_MAX_COST = MAX_QUERY_COST  # inventory reads that may request more run as a bulk operation
-BULK_BUSY_CODES = frozenset({"OPERATION_IN_PROGRESS", "LIMIT_REACHED"})  # the app's bulk slots are taken
-BULK_POLL_FIRST_S = 0.1  # small bulk queries finish in about a second: poll early, then back off
-BULK_POLL_MAX_S = 2.0
 
 
 def normalise_shop(shop: str) -> str:
@@ -53,27 +68,6 @@ def normalise_shop(shop: str) -> str:
 def _gid(kind: str, value: str) -> str:
     value = value.strip()
     return value if value.startswith("gid://") else f"gid://shopify/{kind}/{value.lstrip('#')}"
-
-
-def _money(bag: dict[str, Any] | None) -> Decimal:
-    if not bag:
-        return Decimal("0")
-    return Decimal(str((bag.get("shopMoney") or bag).get("amount") or "0"))
-
-
-def _currency(bag: dict[str, Any] | None, default: str = "USD") -> str:
-    if not bag:
-        return default
-    return str((bag.get("shopMoney") or bag).get("currencyCode") or default)
-
-
-def _search(*terms: str | None) -> str | None:
-    joined = " ".join(t for t in terms if t)
-    return joined or None
-
-
-def _quoted(value: str) -> str:
-    return f"'{value}'" if " " in value else value
 
 
 class ShopifyConnector(Connector):
@@ -100,6 +94,13 @@ class ShopifyConnector(Connector):
     def fake_base_url(cls, settings: Settings) -> str:
         return f"https://{DEMO_SHOP}"
 
+    @classmethod
+    def build_fake(cls, settings: Settings, *, wall: Wall) -> FakeUpstream:
+        from storelink.fakes.data import current_demo_store
+        from storelink.fakes.shopify import ShopifyFake
+
+        return ShopifyFake(store=current_demo_store(settings.demo_today, wall=wall))
+
     @property
     def shop_host(self) -> str:
         return httpx2.URL(self.ctx.base_url).host
@@ -117,7 +118,7 @@ class ShopifyConnector(Connector):
     def make_auth(self) -> Authenticator:
         s = self.settings
         if self.mode == "mock" and not self.ctx.base_url.startswith("http://"):
-            return StaticTokenAuth(SecretStr(self.ctx.demo.access_token), shop_host=self.shop_host)
+            return StaticTokenAuth(SecretStr(DEMO_TOKEN), shop_host=self.shop_host)
         if s.shopify_access_token:
             return StaticTokenAuth(s.shopify_access_token, shop_host=self.shop_host)
         if s.shopify_client_id and s.shopify_client_secret:
@@ -130,7 +131,7 @@ class ShopifyConnector(Connector):
                 client=self.token_client,
                 clock=self.clock.now,
             )
-        return StaticTokenAuth(SecretStr(self.ctx.demo.access_token), shop_host=self.shop_host)
+        return StaticTokenAuth(SecretStr(DEMO_TOKEN), shop_host=self.shop_host)
 
     def credential_partition(self) -> str:
         s = self.settings
@@ -266,15 +267,7 @@ class ShopifyConnector(Connector):
     async def shop_info(self, params: NoParams) -> m.Shop:
         """The shop's name, domain, currency and plan. Needs no scope beyond API access."""
         data = await self.graphql(q.SHOP, {}, operation="shop_info", cache_ttl_s=None)
-        shop = data["shop"]
-        return m.Shop(
-            name=shop["name"],
-            domain=shop["myshopifyDomain"],
-            primary_url=(shop.get("primaryDomain") or {}).get("url"),
-            currency=shop["currencyCode"],
-            plan=(shop.get("plan") or {}).get("displayName"),
-            timezone=shop.get("ianaTimezone"),
-        )
+        return shop(data["shop"])
 
     async def calendar(self) -> StoreCalendar:
         """The shop's own days: its ``ianaTimezone`` read on the connector's wall clock (asked once;
@@ -291,11 +284,11 @@ class ShopifyConnector(Connector):
         `query` takes Shopify search syntax (`title:*brake*`, `tag:race`); `limit` caps the
         result (default 50, at most 250); pass `next_cursor` back as `cursor` to continue. Scope:
         read_products."""
-        search = _search(
+        search = search_text(
             params.query,
             f"status:{params.status}" if params.status else None,
-            f"vendor:{_quoted(params.vendor)}" if params.vendor else None,
-            f"product_type:{_quoted(params.product_type)}" if params.product_type else None,
+            f"vendor:{quoted(params.vendor)}" if params.vendor else None,
+            f"product_type:{quoted(params.product_type)}" if params.product_type else None,
         )
         nodes, cursor, more, note = await self._collect(
             q.PRODUCTS,
@@ -305,14 +298,14 @@ class ShopifyConnector(Connector):
             variables={"query": search},
             cursor=params.cursor,
         )
-        return m.ProductPage(items=[_product_summary(n) for n in nodes], next_cursor=cursor, truncated=more, note=note)
+        return m.ProductPage(items=[product_summary(n) for n in nodes], next_cursor=cursor, truncated=more, note=note)
 
     async def iter_products(self, search: str | None = None, *, limit: int = 10_000) -> AsyncIterator[m.ProductSummary]:
         """Every product matching ``search``, page by page (for library callers)."""
         async for node, _, _ in self.paginate(
             q.PRODUCTS, "products", operation="list_products", limit=limit, variables={"query": search}
         ):
-            yield _product_summary(node)
+            yield product_summary(node)
 
     @operation(example={"id": "gid://shopify/Product/8512000000000"})
     async def get_product(self, params: m.GetProductParams) -> m.Product:
@@ -322,41 +315,14 @@ class ShopifyConnector(Connector):
         node = data.get("product")
         if node is None:
             raise ConnectorError(ErrorKind.NOT_FOUND, f"Shopify has no product {params.id!r}.")
-        variants = []
-        for v in (node.get("variants") or {}).get("nodes", []):
-            item = v.get("inventoryItem") or {}
-            stock = []
-            for level in (item.get("inventoryLevels") or {}).get("nodes", []):
-                available = next((x["quantity"] for x in level.get("quantities", []) if x["name"] == "available"), 0)
-                stock.append(
-                    m.LocationStock(
-                        location_id=level["location"]["id"],
-                        location=level["location"]["name"],
-                        available=available,
-                    )
-                )
-            unit_cost = (item.get("unitCost") or {}).get("amount")
-            variants.append(
-                m.Variant(
-                    id=v["id"],
-                    title=v["title"],
-                    sku=v.get("sku"),
-                    price=Decimal(str(v["price"])),
-                    compare_at_price=Decimal(str(v["compareAtPrice"])) if v.get("compareAtPrice") else None,
-                    unit_cost=Decimal(str(unit_cost)) if unit_cost is not None else None,
-                    inventory_quantity=v.get("inventoryQuantity"),
-                    stock=stock,
-                )
-            )
-        summary = _product_summary(node)
-        return m.Product(**summary.model_dump(), variants=variants)
+        return product(node)
 
     @operation(example={"created_from": "2026-11-01", "created_to": "2026-11-07", "limit": 5})
     async def list_orders(self, params: m.ListOrdersParams) -> m.OrderPage:
         """Orders, oldest first, filtered by created/updated day range (the shop's days) and financial
         or fulfillment status. Scope: read_orders (orders older than 60 days: read_all_orders)."""
         dated = params.created_from or params.created_to or params.updated_from or params.updated_to
-        search = _order_search(params, await self.calendar() if dated else None)
+        search = order_search(params, await self.calendar() if dated else None)
         nodes, cursor, more, note = await self._collect(
             q.ORDERS,
             "orders",
@@ -365,7 +331,7 @@ class ShopifyConnector(Connector):
             variables={"query": search},
             cursor=params.cursor,
         )
-        return m.OrderPage(items=[_order_summary(n) for n in nodes], next_cursor=cursor, truncated=more, note=note)
+        return m.OrderPage(items=[order_summary(n) for n in nodes], next_cursor=cursor, truncated=more, note=note)
 
     @operation(example={"id": "#1001"})
     async def get_order(self, params: m.GetOrderParams) -> m.Order:
@@ -386,18 +352,7 @@ class ShopifyConnector(Connector):
         node = data.get("order")
         if node is None:
             raise ConnectorError(ErrorKind.NOT_FOUND, f"Shopify has no order {params.id!r}.")
-        items = [
-            m.LineItem(
-                title=li["title"],
-                sku=li.get("sku"),
-                quantity=li["quantity"],
-                unit_price=_money(li.get("originalUnitPriceSet")),
-                product_id=(li.get("product") or {}).get("id"),
-                variant_id=(li.get("variant") or {}).get("id"),
-            )
-            for li in (node.get("lineItems") or {}).get("nodes", [])
-        ]
-        return m.Order(**_order_summary(node).model_dump(), line_items=items)
+        return order(node)
 
     @operation(example={"location": "Main Warehouse", "only_low": True, "limit": 10})
     async def inventory_levels(self, params: m.InventoryParams) -> m.InventoryReport:
@@ -416,7 +371,7 @@ class ShopifyConnector(Connector):
         per_location: dict[str, list[m.InventoryRow]] | None = None
         if bulk:
             try:
-                per_location = await self._bulk_inventory(locations, params)
+                per_location = await inventory_by_location(self, locations, params)
             except ConnectorError as exc:
                 if exc.upstream_code not in BULK_BUSY_CODES:
                     raise
@@ -493,7 +448,7 @@ class ShopifyConnector(Connector):
             )
             connection = (data.get("location") or {}).get("inventoryLevels") or {}
             for level in connection.get("nodes") or []:
-                row = _inventory_row(loc["id"], loc["name"], level, params.low_stock_threshold)
+                row = inventory_row(loc["id"], loc["name"], level, params.low_stock_threshold)
                 if (row.low or not params.only_low) and len(rows) < need:
                     rows.append(row)
             pages += 1
@@ -503,37 +458,6 @@ class ShopifyConnector(Connector):
                 break
             after = info["endCursor"]
         return rows
-
-    async def _bulk_inventory(
-        self, locations: list[dict[str, Any]], params: m.InventoryParams
-    ) -> dict[str, list[m.InventoryRow]]:
-        """Each wanted location's first ``limit + 1`` rows that pass the filter, from one bulk query.
-
-        Level lines are matched to their location by ``__parentId``, so the file's grouping does
-        not matter; their order within a location is Shopify's, as in the paged read. Keeping at
-        most ``limit + 1`` per location bounds memory however big the store is."""
-        names = {loc["id"]: loc["name"] for loc in locations}
-        kept: dict[str, list[m.InventoryRow]] = {loc_id: [] for loc_id in names}
-        info: dict[str, Any] = {}
-        lines = 0
-        async for line in self.bulk_query_rows(
-            q.BULK_INVENTORY,
-            operation="inventory_levels",
-            poll_interval_s=BULK_POLL_MAX_S,
-            first_poll_s=BULK_POLL_FIRST_S,
-            info=info,
-        ):
-            lines += 1
-            if lines % 1000 == 0:
-                await report_progress(lines, info.get("objects"), f"{lines} of {info.get('objects')} lines read")
-            parent = line.get("__parentId")
-            if not isinstance(parent, str) or parent not in names:
-                continue  # a location line, or a level of a location not asked for
-            row = _inventory_row(parent, names[parent], line, params.low_stock_threshold)
-            bucket = kept[parent]
-            if (row.low or not params.only_low) and len(bucket) <= params.limit:
-                bucket.append(row)
-        return kept
 
     @operation(example={"limit": 5})
     async def list_customers(self, params: m.ListCustomersParams) -> m.CustomerPage:
@@ -549,7 +473,7 @@ class ShopifyConnector(Connector):
         )
         expose = self.settings.shopify.expose_pii
         return m.CustomerPage(
-            items=[_customer(n, expose=expose) for n in nodes], next_cursor=cursor, truncated=more, note=note
+            items=[customer(n, expose=expose) for n in nodes], next_cursor=cursor, truncated=more, note=note
         )
 
     @operation(example={"days": 7})
@@ -559,11 +483,11 @@ class ShopifyConnector(Connector):
         bulk operation. Scope: read_orders."""
         calendar = await self.calendar()
         today = calendar.today()
-        start, end = _sales_range(params, today=today)
+        start, end = sales_range(params, today=today)
         # The days' bounds as instants: Shopify would read a bare date in its own way, not the shop's day.
         since, until = calendar.start_of(start), calendar.start_of(end + dt.timedelta(days=1))
-        search = f"created_at:>={_utc_stamp(since)} created_at:<{_utc_stamp(until)}"
-        per_day: dict[dt.date, _DayTotals] = defaultdict(_DayTotals)
+        search = f"created_at:>={utc_stamp(since)} created_at:<{utc_stamp(until)}"
+        per_day: dict[dt.date, DayTotals] = defaultdict(DayTotals)
         currency = "USD"
         span = (end - start).days + 1
         if span <= PAGED_SALES_MAX_DAYS:
@@ -575,16 +499,16 @@ class ShopifyConnector(Connector):
                 variables={"query": search},
                 cache_ttl_s=None if end < today else 0.0,
             ):
-                currency = _currency(node.get("subtotalPriceSet"), currency)
-                per_day[calendar.day_of(_instant(node["createdAt"]))].add(node)
+                currency = currency_code(node.get("subtotalPriceSet"), currency)
+                per_day[calendar.day_of(instant(node["createdAt"]))].add(node)
         else:
             async for row in self.bulk_rows("orders", search, operation="sales_summary"):
                 if "__parentId" in row:
                     continue  # line-item rows: units already come from the order row
-                currency = _currency(row.get("subtotalPriceSet"), currency)
-                per_day[calendar.day_of(_instant(row["createdAt"]))].add(row)
+                currency = currency_code(row.get("subtotalPriceSet"), currency)
+                per_day[calendar.day_of(instant(row["createdAt"]))].add(row)
         days = [per_day[start + dt.timedelta(days=i)].day(start + dt.timedelta(days=i)) for i in range(span)]
-        totals = _DayTotals()
+        totals = DayTotals()
         for d in per_day.values():
             totals.merge(d)
         return m.SalesSummary(start=start, end=end, currency=currency, days=days, totals=totals.day(end))
@@ -618,7 +542,7 @@ class ShopifyConnector(Connector):
             sample=sample,
         )
 
-    async def bulk_rows(
+    def bulk_rows(
         self,
         resource: str,
         search: str | None,
@@ -628,244 +552,5 @@ class ShopifyConnector(Connector):
         info: dict[str, Any] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Export products or orders (optionally filtered by ``search``) through a bulk query."""
-        template = q.BULK_PRODUCTS if resource == "products" else q.BULK_ORDERS
-        args = f'query: "{search}"' if search else ""
-        document = template.replace("(QUERY)", f"({args})" if args else "")
-        async for row in self.bulk_query_rows(
-            document, operation=operation, poll_interval_s=poll_interval_s, info=info
-        ):
-            yield row
-
-    async def bulk_query_rows(
-        self,
-        document: str,
-        *,
-        operation: str,
-        poll_interval_s: float = 2.0,
-        first_poll_s: float | None = None,
-        info: dict[str, Any] | None = None,
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Run one bulk query and yield the JSONL rows of its result as they are read.
-
-        Polls every ``poll_interval_s``; with ``first_poll_s`` the waits start there and double up
-        to ``poll_interval_s``, so a small operation is seen as soon as it completes."""
-        started = await self.graphql(q.BULK_RUN, {"query": document}, operation=operation)
-        result = started.get("bulkOperationRunQuery") or {}
-        errors = result.get("userErrors") or []
-        if errors or not (result.get("bulkOperation") or {}).get("id"):
-            code = errors[0].get("code") if errors else None
-            why = errors[0].get("message") if errors else "it returned no operation"
-            raise ConnectorError(
-                ErrorKind.RATE_LIMITED if code in BULK_BUSY_CODES else ErrorKind.INVALID_REQUEST,
-                f"Shopify refused the bulk operation: {why}",
-                retryable=False,
-                upstream_code=code,
-            )
-        op_id = result["bulkOperation"]["id"]
-        info = info if info is not None else {}
-        info["id"] = op_id
-        await report_progress(0, None, "bulk operation started")
-        wait = first_poll_s if first_poll_s is not None else poll_interval_s
-        while True:
-            node = (await self.graphql(q.BULK_OPERATION, {"id": op_id}, operation=operation)).get("node") or {}
-            status = node.get("status", "")
-            info.update(
-                status=status,
-                objects=int(node.get("objectCount") or 0),
-                roots=int(node.get("rootObjectCount") or 0),
-            )
-            await report_progress(info["objects"], None, f"bulk operation {status.lower()}: {info['objects']} objects")
-            if status == "COMPLETED":
-                break
-            if status in ("FAILED", "CANCELED", "EXPIRED"):
-                raise ConnectorError(
-                    ErrorKind.UPSTREAM_ERROR,
-                    f"Shopify's bulk operation ended {status} ({node.get('errorCode') or 'no code'}); retry later.",
-                )
-            await self.clock.sleep(wait)
-            wait = min(poll_interval_s, wait * 2)
-        url = node.get("url")
-        if not url:
-            return  # an empty result has no file
-        response = await self.http.request("GET", url, operation=f"{operation}_download", cache_ttl_s=0.0)
-        for line in response.content.splitlines():
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise ConnectorError(
-                    ErrorKind.UPSTREAM_ERROR,
-                    "Shopify's bulk result file holds a line that is not JSON; run the operation again.",
-                    request_id=response.report.request_id,
-                ) from exc
-            if not isinstance(row, dict):
-                raise ConnectorError(
-                    ErrorKind.UPSTREAM_ERROR,
-                    "Shopify's bulk result file holds a line that is not an object; run the operation again.",
-                    request_id=response.report.request_id,
-                )
-            yield row
-
-
-def _inventory_row(location_id: str, location: str, level: dict[str, Any], threshold: int) -> m.InventoryRow:
-    """One level as a row (from a page's node or a bulk file's line, which have the same shape)."""
-    try:
-        item = level.get("item") or {}
-        variant = item.get("variant") or {}
-        quantities = level.get("quantities") or []
-        available = next((x["quantity"] for x in quantities if x.get("name") == "available"), 0)
-        return m.InventoryRow(
-            location_id=location_id,
-            location=location,
-            inventory_item_id=item.get("id", ""),
-            sku=item.get("sku"),
-            product=(variant.get("product") or {}).get("title"),
-            variant=variant.get("title"),
-            available=available,
-            low=available <= threshold,
-        )
-    except (AttributeError, KeyError, TypeError, ValidationError) as exc:
-        raise ConnectorError(
-            ErrorKind.UPSTREAM_ERROR,
-            "Shopify sent an inventory level in an unexpected shape; this breaks its contract. Retry later.",
-        ) from exc
-
-
-class _DayTotals:
-    __slots__ = ("discounts", "gross", "orders", "refunds", "units")
-
-    def __init__(self) -> None:
-        self.orders = 0
-        self.units = 0
-        self.gross = Decimal("0")
-        self.discounts = Decimal("0")
-        self.refunds = Decimal("0")
-
-    def add(self, node: dict[str, Any]) -> None:
-        discounts = _money(node.get("totalDiscountsSet"))
-        self.orders += 1
-        self.units += int(node.get("subtotalLineItemsQuantity") or 0)
-        self.gross += _money(node.get("subtotalPriceSet")) + discounts
-        self.discounts += discounts
-        self.refunds += _money(node.get("totalRefundedSet"))
-
-    def merge(self, other: _DayTotals) -> None:
-        self.orders += other.orders
-        self.units += other.units
-        self.gross += other.gross
-        self.discounts += other.discounts
-        self.refunds += other.refunds
-
-    def day(self, date: dt.date) -> m.DaySales:
-        return m.DaySales(
-            date=date,
-            orders=self.orders,
-            units=self.units,
-            gross=self.gross,
-            discounts=self.discounts,
-            refunds=self.refunds,
-            net=self.gross - self.discounts - self.refunds,
-        )
-
-
-def _instant(timestamp: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-
-
-def _utc_stamp(instant: dt.datetime) -> str:
-    return instant.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _sales_range(params: m.SalesSummaryParams, *, today: dt.date) -> tuple[dt.date, dt.date]:
-    if params.start and params.end:
-        return params.start, params.end
-    end = today - dt.timedelta(days=1)
-    return end - dt.timedelta(days=(params.days or 7) - 1), end
-
-
-def _order_search(p: m.ListOrdersParams, calendar: StoreCalendar | None) -> str | None:
-    """Shopify's search syntax; a day range becomes the instants where the shop's days begin."""
-
-    def on_or_after(field: str, day: dt.date | None) -> str | None:
-        return f"{field}:>={_utc_stamp(calendar.start_of(day))}" if day and calendar else None
-
-    def on_or_before(field: str, day: dt.date | None) -> str | None:
-        return f"{field}:<{_utc_stamp(calendar.start_of(day + dt.timedelta(days=1)))}" if day and calendar else None
-
-    return _search(
-        on_or_after("created_at", p.created_from),
-        on_or_before("created_at", p.created_to),
-        on_or_after("updated_at", p.updated_from),
-        on_or_before("updated_at", p.updated_to),
-        f"financial_status:{p.financial_status}" if p.financial_status else None,
-        f"fulfillment_status:{p.fulfillment_status}" if p.fulfillment_status else None,
-    )
-
-
-def _product_summary(node: dict[str, Any]) -> m.ProductSummary:
-    return m.ProductSummary(
-        id=node["id"],
-        title=node["title"],
-        handle=node["handle"],
-        vendor=node["vendor"],
-        product_type=node.get("productType") or "",
-        status=node["status"],
-        tags=list(node.get("tags") or []),
-        total_inventory=node.get("totalInventory"),
-        created_at=node["createdAt"],
-        updated_at=node["updatedAt"],
-    )
-
-
-def _order_summary(node: dict[str, Any]) -> m.OrderSummary:
-    return m.OrderSummary(
-        id=node["id"],
-        name=node["name"],
-        created_at=node["createdAt"],
-        updated_at=node["updatedAt"],
-        financial_status=node.get("displayFinancialStatus"),
-        fulfillment_status=node.get("displayFulfillmentStatus"),
-        currency=_currency(node.get("totalPriceSet")),
-        subtotal=_money(node.get("subtotalPriceSet")),
-        total=_money(node.get("totalPriceSet")),
-        discounts=_money(node.get("totalDiscountsSet")),
-        refunded=_money(node.get("totalRefundedSet")),
-        customer_id=(node.get("customer") or {}).get("id"),
-    )
-
-
-def _mask(value: str | None, keep: int = 1) -> str | None:
-    if not value:
-        return value
-    if "@" in value:
-        local, _, domain = value.partition("@")
-        return f"{local[:keep]}***@{domain}"
-    return value[:keep] + "***"
-
-
-def _customer(node: dict[str, Any], *, expose: bool) -> m.Customer:
-    address = node.get("defaultAddress") or {}
-    first, last, email, phone = (
-        node.get("firstName"),
-        node.get("lastName"),
-        node.get("email"),
-        node.get("phone"),
-    )
-    if not expose:
-        first, last, email = _mask(first), _mask(last), _mask(email)
-        phone = "***" if phone else None
-    return m.Customer(
-        id=node["id"],
-        first_name=first,
-        last_name=last,
-        email=email,
-        phone=phone,
-        city=address.get("city"),
-        country=address.get("countryCodeV2"),
-        orders_count=int(node.get("numberOfOrders") or 0),
-        amount_spent=_money(node.get("amountSpent")),
-        currency=_currency(node.get("amountSpent")),
-        created_at=node["createdAt"],
-        pii_masked=not expose,
-    )
+        document = export_document(resource, search)
+        return query_rows(self, document, operation=operation, poll_interval_s=poll_interval_s, info=info)
