@@ -20,11 +20,12 @@ from storelink.connectors.progress import progress_listener
 from storelink.connectors.shopify import models as m
 from storelink.connectors.shopify import queries as q
 from storelink.connectors.shopify.bulk import query_rows
-from storelink.connectors.shopify.client import DEMO_SHOP, DEMO_TOKEN, ShopifyConnector
+from storelink.connectors.shopify.client import DEMO_SHOP, ShopifyConnector
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.fakes.base import InProcessTransport
 from storelink.fakes.data import demo_store
 from storelink.fakes.faults import FaultPlan
+from storelink.fakes.shopify import DEFAULT_TOKEN as DEMO_TOKEN
 from storelink.fakes.shopify import ShopifyFake
 from storelink.observability.metrics import Metrics
 from storelink.runtime import open_runtime

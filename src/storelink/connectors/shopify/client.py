@@ -43,19 +43,17 @@ from storelink.connectors.shopify.rows import (
     utc_stamp,
 )
 from storelink.errors import ConnectorError, ErrorKind
-from storelink.fakes.base import FakeUpstream
 from storelink.resilience.classify import Classifier
 from storelink.resilience.limiter import RateLimiter, TokenBucketLimiter
 from storelink.resilience.pipeline import Authenticator
 from storelink.settings import Settings
-from storelink.store_calendar import StoreCalendar, Wall, zone_named
+from storelink.store_calendar import StoreCalendar, zone_named
 
 __all__ = ["MAX_QUERY_COST", "ShopifyConnector"]
 
 MAX_QUERY_COST = 1000  # Shopify's single-query ceiling, whatever the plan
 MAX_PAGE = 250
 DEMO_SHOP = "demo-performance.myshopify.com"
-DEMO_TOKEN = "shpat_demo_token"  # noqa: S105  (the local fake's public demo credential)
 PAGED_SALES_MAX_DAYS = 31  # longer ranges go through a bulk operation, which has no cost limit
 PAGED_INVENTORY_MAX_COST = MAX_QUERY_COST  # inventory reads that may request more run as a bulk operation
 
@@ -94,13 +92,6 @@ class ShopifyConnector(Connector):
     def fake_base_url(cls, settings: Settings) -> str:
         return f"https://{DEMO_SHOP}"
 
-    @classmethod
-    def build_fake(cls, settings: Settings, *, wall: Wall) -> FakeUpstream:
-        from storelink.fakes.data import current_demo_store
-        from storelink.fakes.shopify import ShopifyFake
-
-        return ShopifyFake(store=current_demo_store(settings.demo_today, wall=wall))
-
     @property
     def shop_host(self) -> str:
         return httpx2.URL(self.ctx.base_url).host
@@ -118,7 +109,7 @@ class ShopifyConnector(Connector):
     def make_auth(self) -> Authenticator:
         s = self.settings
         if self.mode == "mock" and not self.ctx.base_url.startswith("http://"):
-            return StaticTokenAuth(SecretStr(DEMO_TOKEN), shop_host=self.shop_host)
+            return StaticTokenAuth(SecretStr(self.ctx.demo.access_token), shop_host=self.shop_host)
         if s.shopify_access_token:
             return StaticTokenAuth(s.shopify_access_token, shop_host=self.shop_host)
         if s.shopify_client_id and s.shopify_client_secret:
@@ -131,7 +122,7 @@ class ShopifyConnector(Connector):
                 client=self.token_client,
                 clock=self.clock.now,
             )
-        return StaticTokenAuth(SecretStr(DEMO_TOKEN), shop_host=self.shop_host)
+        return StaticTokenAuth(SecretStr(self.ctx.demo.access_token), shop_host=self.shop_host)
 
     def credential_partition(self) -> str:
         s = self.settings
