@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from storelink.insights.models import InventoryParams, InventoryResult, InventorySignal, SaleRow, StockRow
 from storelink.insights.ranking import per_kind
 from storelink.insights.shopify_rows import read_catalog, read_lines, shopify
-from storelink.runtime import Runtime
+from storelink.insights.sources import InsightSources
 
 
 def find_signals(
@@ -90,11 +90,11 @@ def find_signals(
 STOCK_ROW_LIMIT = 5_000  # the inventory_levels maximum; a read this large runs as one bulk operation
 
 
-async def gather_inventory(runtime: Runtime, params: InventoryParams) -> InventoryResult:
+async def gather_inventory(sources: InsightSources, params: InventoryParams) -> InventoryResult:
     """Read stock levels, the catalogue (prices) and the orders of the longer of the two windows."""
-    connector = shopify(runtime)
+    connector = shopify(sources)
     as_of = (await connector.calendar()).today()
-    lead = params.lead_time_days or runtime.settings.lead_time_days
+    lead = params.lead_time_days or sources.settings.lead_time_days
     report = (await connector.call("inventory_levels", {"limit": STOCK_ROW_LIMIT})).data
     catalog = await read_catalog(connector)
     since = as_of - dt.timedelta(days=max(params.window_days, params.dead_days) - 1)

@@ -32,7 +32,7 @@ from storelink.insights.models import (
     ViewedNotBought,
 )
 from storelink.insights.shopify_rows import read_catalog, read_lines, shopify
-from storelink.runtime import Runtime
+from storelink.insights.sources import InsightSources
 
 
 def recommend(
@@ -135,10 +135,10 @@ GA4_PAGE_LIMIT = 1_000
 PRODUCT_PATH = "/products/"
 
 
-async def gather_recommendations(runtime: Runtime, params: RecommendationParams) -> RecommendationResult:
+async def gather_recommendations(sources: InsightSources, params: RecommendationParams) -> RecommendationResult:
     """Read the catalogue and two periods of orders from Shopify, and product page views from GA4
     (optional: without it the viewed-not-bought list is empty and ``notes`` says why)."""
-    connector = shopify(runtime)
+    connector = shopify(sources)
     as_of = (await connector.calendar()).today()
     catalog = await read_catalog(connector)
     raw = await read_lines(connector, as_of - dt.timedelta(days=2 * params.days - 1))
@@ -165,7 +165,7 @@ async def gather_recommendations(runtime: Runtime, params: RecommendationParams)
     views: list[ProductViews] = []
     try:
         pages = (
-            await runtime.registry.get("ga4").call("top_pages", {"days": params.days, "limit": GA4_PAGE_LIMIT})
+            await sources.registry.get("ga4").call("top_pages", {"days": params.days, "limit": GA4_PAGE_LIMIT})
         ).data
         per_product: dict[str, int] = defaultdict(int)
         names: dict[str, str] = {}

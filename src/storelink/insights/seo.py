@@ -28,7 +28,7 @@ from storelink.errors import ConnectorError
 from storelink.insights.ctr_curve import expected_ctr
 from storelink.insights.models import PageViews, PeriodStats, SearchRow, SeoKind, SeoOpportunity, SeoParams, SeoResult
 from storelink.insights.ranking import per_kind
-from storelink.runtime import Runtime
+from storelink.insights.sources import InsightSources
 from storelink.store_calendar import PACIFIC, StoreCalendar, WallClock
 
 TARGET_POSITION = 3.0  # striking distance: what reaching the top three would be worth
@@ -202,19 +202,19 @@ def _gsc_rows(rows: Iterable[gsc_m.SearchRow]) -> list[SearchRow]:
     ]
 
 
-def _search_console_today(runtime: Runtime) -> dt.date:
+def _search_console_today(sources: InsightSources) -> dt.date:
     """Today as Search Console counts days (Pacific), on its connector's wall clock."""
     try:
-        wall = runtime.registry.get("gsc").wall
+        wall = sources.registry.get("gsc").wall
     except ConnectorError:
-        wall = WallClock(runtime.clock)
+        wall = WallClock(sources.clock)
     return StoreCalendar(wall, PACIFIC).today()
 
 
 async def _gsc(
-    runtime: Runtime, days: int
+    sources: InsightSources, days: int
 ) -> tuple[list[SearchRow], list[SearchRow], tuple[dt.date, dt.date], tuple[dt.date, dt.date]]:
-    gsc = runtime.registry.get("gsc")
+    gsc = sources.registry.get("gsc")
     base = {"dimensions": "query,page", "row_limit": GSC_ROW_LIMIT}
     now = (await gsc.call("search_analytics", {**base, "days": days})).data
     prev_end = now.start_date - dt.timedelta(days=1)
@@ -237,10 +237,10 @@ def _bing_rows(page: bing_m.KeyStatsPage) -> list[SearchRow]:
 
 
 async def _bing(
-    runtime: Runtime, current: tuple[dt.date, dt.date], previous: tuple[dt.date, dt.date]
+    sources: InsightSources, current: tuple[dt.date, dt.date], previous: tuple[dt.date, dt.date]
 ) -> tuple[list[SearchRow], list[SearchRow]]:
     """Bing keeps weekly buckets; a week belongs to the period that holds its date."""
-    bing = runtime.registry.get("bing")
+    bing = sources.registry.get("bing")
     out: list[list[SearchRow]] = []
     for start, end in (current, previous):
         rows: list[SearchRow] = []
@@ -252,7 +252,7 @@ async def _bing(
 
 
 async def _ga4_views(
-    runtime: Runtime, current: tuple[dt.date, dt.date], previous: tuple[dt.date, dt.date], notes: list[str]
+    sources: InsightSources, current: tuple[dt.date, dt.date], previous: tuple[dt.date, dt.date], notes: list[str]
 ) -> dict[str, PageViews] | None:
     """GA4 page views per path for both periods (all channels: GA4 cannot split page views by the
     session's channel), or None with a note when GA4 is off or fails."""
@@ -262,7 +262,7 @@ async def _ga4_views(
     ]
     params = {"dimensions": "pagePath", "metrics": "screenPageViews", "date_ranges": ranges, "limit": GA4_ROW_LIMIT}
     try:
-        report = (await runtime.registry.get("ga4").call("run_report", params)).data
+        report = (await sources.registry.get("ga4").call("run_report", params)).data
     except ConnectorError as err:
         notes.append(f"GA4 skipped ({err.kind}): {err.message} Losing pages carry no page views.")
         return None
@@ -274,7 +274,7 @@ async def _ga4_views(
     return {path: PageViews(previous=v.get("previous", 0), current=v.get("current", 0)) for path, v in found.items()}
 
 
-async def gather_seo(runtime: Runtime, params: SeoParams) -> SeoResult:
+async def gather_seo(sources: InsightSources, params: SeoParams) -> SeoResult:
     """Read Search Console and Bing for two periods and find the opportunities.
 
     Either source may fail or be off: the other still counts, and ``notes`` says what was missing.
@@ -283,18 +283,18 @@ async def gather_seo(runtime: Runtime, params: SeoParams) -> SeoResult:
     errors: list[ConnectorError] = []
     current: list[SearchRow] = []
     previous: list[SearchRow] = []
-    end = _search_console_today(runtime) - dt.timedelta(days=3)
+    end = _search_console_today(sources) - dt.timedelta(days=3)
     cur_period = (end - dt.timedelta(days=params.days - 1), end)
     prev_period = (cur_period[0] - dt.timedelta(days=params.days), cur_period[0] - dt.timedelta(days=1))
     try:
-        now, before, cur_period, prev_period = await _gsc(runtime, params.days)
+        now, before, cur_period, prev_period = await _gsc(sources, params.days)
         current += now
         previous += before
     except ConnectorError as err:
         errors.append(err)
         notes.append(f"Google Search Console skipped ({err.kind}): {err.message}")
     try:
-        now, before = await _bing(runtime, cur_period, prev_period)
+        now, before = await _bing(sources, cur_period, prev_period)
         current += now
         previous += before
     except ConnectorError as err:
@@ -302,7 +302,7 @@ async def gather_seo(runtime: Runtime, params: SeoParams) -> SeoResult:
         notes.append(f"Bing Webmaster Tools skipped ({err.kind}): {err.message}")
     if len(errors) == 2:
         raise ConnectorError(errors[0].kind, "No search source answered. " + " ".join(notes))
-    views = await _ga4_views(runtime, cur_period, prev_period, notes)
+    views = await _ga4_views(sources, cur_period, prev_period, notes)
     notes.append(
         "Expected CTR: Backlinko 2023 organic CTR study (industry average, positions 1–10), "
         "extrapolated −20 % per position beyond 10."

@@ -11,7 +11,7 @@ from typing import Any
 
 from storelink.connectors.shopify.client import ShopifyConnector
 from storelink.errors import ConnectorError, ErrorKind
-from storelink.runtime import Runtime
+from storelink.insights.sources import InsightSources
 
 LIVE_POLL_S = 2.0
 MOCK_POLL_S = 0.05  # the fake completes after a fixed number of polls, not after time
@@ -41,9 +41,9 @@ class Line:
     quantity: int
 
 
-def shopify(runtime: Runtime) -> ShopifyConnector:
+def shopify(sources: InsightSources) -> ShopifyConnector:
     """The Shopify connector, or a clear error when it is off."""
-    connector = runtime.registry.get("shopify")
+    connector = sources.registry.get("shopify")
     if not isinstance(connector, ShopifyConnector):
         raise ConnectorError(ErrorKind.NOT_CONFIGURED, "The Shopify connector is not registered.")
     if connector.mode == "disabled":

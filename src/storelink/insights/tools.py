@@ -16,24 +16,26 @@ from storelink.insights.models import (
 )
 from storelink.insights.recommendations import gather_recommendations
 from storelink.insights.seo import gather_seo
-from storelink.runtime import Runtime
+from storelink.insights.sources import InsightSources
 
 __all__ = ["inventory_signals", "product_recommendations", "seo_opportunities"]
 
 
-async def seo_opportunities(runtime: Runtime, params: SeoParams | None = None) -> SeoResult:
+async def seo_opportunities(sources: InsightSources, params: SeoParams | None = None) -> SeoResult:
     """Striking-distance queries, low CTR for the position, losing pages and cannibalisation,
     ranked by estimated click upside (Search Console and Bing)."""
-    return await gather_seo(runtime, params or SeoParams())
+    return await gather_seo(sources, params or SeoParams())
 
 
-async def inventory_signals(runtime: Runtime, params: InventoryParams | None = None) -> InventoryResult:
+async def inventory_signals(sources: InsightSources, params: InventoryParams | None = None) -> InventoryResult:
     """Stock-out risk within the lead time, dead stock and over-stock per variant and location,
     ranked by revenue at risk (Shopify inventory and orders)."""
-    return await gather_inventory(runtime, params or InventoryParams())
+    return await gather_inventory(sources, params or InventoryParams())
 
 
-async def product_recommendations(runtime: Runtime, params: RecommendationParams | None = None) -> RecommendationResult:
+async def product_recommendations(
+    sources: InsightSources, params: RecommendationParams | None = None
+) -> RecommendationResult:
     """Top sellers, rising products, products bought together and products viewed but not bought
     (Shopify orders; GA4 page views where configured)."""
-    return await gather_recommendations(runtime, params or RecommendationParams())
+    return await gather_recommendations(sources, params or RecommendationParams())
