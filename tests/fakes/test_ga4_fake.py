@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from storelink.fakes.data import demo_store
-from storelink.fakes.ga4 import Ga4Fake, _Reporter, apportion
+from storelink.fakes.ga4 import Ga4Fake, apportion
+from storelink.fakes.ga4.reports import _Reporter
 
 
 @pytest.fixture(scope="module")
