@@ -60,7 +60,7 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    return Settings(_env_file=None, data_dir=tmp_path / "data", **overrides)  # type: ignore[call-arg]
+    return Settings(_env_file=None, data_dir=tmp_path / "data", **overrides)
 
 
 @pytest.fixture

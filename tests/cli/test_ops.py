@@ -8,8 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 import typer
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from storelink.cli import ops
@@ -141,7 +143,7 @@ def test_soak_command_prints_its_table() -> None:
 
 async def test_live_check_generic_connectors(tmp_path: Path) -> None:
     world = World()
-    transports = {
+    transports: dict[str, httpx2.AsyncBaseTransport] = {
         "alpha": InProcessTransport(world.alpha.app),
         "unauth": InProcessTransport(world.unauth.app),
         "forbidden": InProcessTransport(forbidden_app()),
@@ -205,7 +207,7 @@ async def test_live_check_shopify_against_a_loopback_upstream(tmp_path: Path) ->
         assert "SHOPIFY_SHOP=demo-performance.myshopify.com" in steps["ids"].detail
         assert DEFAULT_TOKEN not in json.dumps(report.to_json())
 
-        bad = good.model_copy(update={"shopify_access_token": good.shopify_access_token.__class__("shpat_wrong")})
+        bad = good.model_copy(update={"shopify_access_token": SecretStr("shpat_wrong")})
         (refused,) = await live_check(bad, [ShopifyConnector])
         cheap = {c.step: c for c in refused.checks}["cheap call"]
         assert cheap.result == "fail" and "SHOPIFY_ACCESS_TOKEN" in cheap.fix

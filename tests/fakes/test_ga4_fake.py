@@ -80,7 +80,7 @@ def test_country_split_of_transactions_is_the_orders_shipping_country(fake: Ga4F
 
 def test_item_purchases_are_the_units_sold(fake: Ga4Fake) -> None:
     store = demo_store()
-    units = Counter()
+    units: Counter[str] = Counter()
     zone = ZoneInfo(store.shop.timezone)
     first = fake.traffic.first_day
     for order in store.orders:

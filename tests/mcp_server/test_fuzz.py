@@ -17,6 +17,7 @@ from storelink.mcp_server.server import build_server
 from storelink.runtime import open_runtime
 from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
+from tests.support.tool_results import first_text
 
 # The site-knowledge tools ingest the demo site on first use; they are fuzzed in test_knowledge.py.
 CONNECTOR_TOOLS = "*,-search,-fetch,-site_answer,-insights_*"
@@ -91,7 +92,7 @@ async def _call(name: str, arguments: dict[str, Any]) -> tuple[bool, str]:
     ) as rt:
         async with Client(build_server(rt.settings, lambda: rt, builtin_connectors())) as client:
             result = await client.call_tool(name, arguments)
-    text = result.content[0].text if result.content else ""
+    text = first_text(result) if result.content else ""
     return result.is_error, text
 
 

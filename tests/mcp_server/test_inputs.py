@@ -18,11 +18,14 @@ from mcp.server.auth.provider import AccessToken
 
 from storelink.audit import AuditLog
 from storelink.connectors.registry import builtin_connectors
+from storelink.fakes.bing import BingFake
+from storelink.fakes.zoho import ZohoFake
 from storelink.mcp_server.auth import READ_SCOPE, WRITE_SCOPE
 from storelink.mcp_server.server import build_server
 from storelink.runtime import Runtime, open_runtime
 from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
+from tests.support.tool_results import first_text
 
 # Short enough to read, long enough to say what is wrong and what is allowed.
 MAX_ERROR_CHARS = 1000
@@ -45,11 +48,22 @@ async def connect(runtime: Runtime) -> AsyncIterator[Client]:
         yield c
 
 
+def zoho_fake(runtime: Runtime) -> ZohoFake:
+    fake = runtime.fakes["zoho"]
+    assert isinstance(fake, ZohoFake)
+    return fake
+
+
+def bing_fake(runtime: Runtime) -> BingFake:
+    fake = runtime.fakes["bing"]
+    assert isinstance(fake, BingFake)
+    return fake
+
+
 async def error_text(client: Client, tool: str, arguments: dict[str, Any]) -> str:
     result = await client.call_tool(tool, arguments)
     assert result.is_error, (tool, result.structured_content)
-    text: str = result.content[0].text  # type: ignore[union-attr]
-    return text
+    return first_text(result)
 
 
 @pytest.mark.parametrize(
@@ -72,8 +86,8 @@ async def test_inputs_that_crashed_are_invalid_requests(
         text = await error_text(client, tool, arguments)
     assert text.startswith("[invalid_request] "), text
     assert field in text
-    assert runtime.fakes["zoho"].deliveries == []
-    assert runtime.fakes["bing"].submitted == []
+    assert zoho_fake(runtime).deliveries == []
+    assert bing_fake(runtime).submitted == []
 
 
 @pytest.mark.parametrize(
@@ -120,7 +134,7 @@ async def test_unknown_arguments_are_refused_naming_the_valid_ones(
         text = await error_text(client, tool, arguments)
     assert text.startswith("[invalid_request] "), text
     assert typo in text and valid in text
-    assert runtime.fakes["zoho"].deliveries == []  # a typo in the key does not send a mail
+    assert zoho_fake(runtime).deliveries == []  # a typo in the key does not send a mail
 
 
 async def test_a_typo_in_the_key_does_not_send_a_second_mail(runtime: Runtime) -> None:
@@ -129,7 +143,7 @@ async def test_a_typo_in_the_key_does_not_send_a_second_mail(runtime: Runtime) -
         assert not first.is_error, first.content
         again = await client.call_tool("zoho_send_message", {**MAIL, "idempotency_kye": "order-1042-reply"})
         assert again.is_error
-    assert len(runtime.fakes["zoho"].deliveries) == 1
+    assert len(zoho_fake(runtime).deliveries) == 1
 
 
 @pytest.mark.parametrize(
@@ -197,8 +211,8 @@ async def test_one_caller_cannot_squat_anothers_key(runtime: Runtime) -> None:
         async with connect(runtime) as client:
             # Alice's outcome is not Mallory's to read: the same arguments are a new call for her.
             peek = await client.call_tool("zoho_send_message", {**MAIL, **key})
-            assert peek.is_error and "different call" in peek.content[0].text  # her own earlier use
-    assert [d["content"] for d in runtime.fakes["zoho"].deliveries] == ["Click here", MAIL["content"]]
+            assert peek.is_error and "different call" in first_text(peek)  # her own earlier use
+    assert [d["content"] for d in zoho_fake(runtime).deliveries] == ["Click here", MAIL["content"]]
 
 
 async def test_keys_of_the_local_user_are_stored_as_given(runtime: Runtime) -> None:

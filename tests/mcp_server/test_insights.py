@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # no stubs: types-jsonschema is not a dev dependency
 from mcp import Client
 
 from storelink.connectors.registry import builtin_connectors

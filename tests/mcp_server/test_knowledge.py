@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # no stubs: types-jsonschema is not a dev dependency
 from mcp import Client
 
 from storelink.connectors.registry import builtin_connectors
@@ -16,6 +16,7 @@ from storelink.rag.knowledge import SiteKnowledge
 from storelink.runtime import open_runtime
 from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
+from tests.support.tool_results import first_text
 
 
 async def test_search_fetch_and_answer(tmp_path: Path) -> None:
@@ -42,6 +43,6 @@ async def test_search_fetch_and_answer(tmp_path: Path) -> None:
             jsonschema.validate(answer.structured_content, tools["site_answer"].output_schema)
             missing = await client.call_tool("fetch", {"id": "https://www.apexperformanceparts.example/nope"})
             assert missing.is_error
-            assert missing.content[0].text.startswith("["), missing.content  # [kind] message
+            assert first_text(missing).startswith("["), missing.content  # [kind] message
             empty = await client.call_tool("search", {"query": ""})
             assert empty.is_error

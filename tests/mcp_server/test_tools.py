@@ -9,16 +9,17 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # no stubs: types-jsonschema is not a dev dependency
 import pytest
 from mcp import Client
 
 from storelink.connectors.registry import builtin_connectors
-from storelink.fakes.faults import FaultPlan
+from storelink.fakes.faults import Fault, FaultPlan
 from storelink.mcp_server.server import build_server, select_tools
 from storelink.runtime import Runtime, open_runtime
 from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
+from tests.support.tool_results import first_text
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ async def connect(runtime: Runtime) -> AsyncIterator[Client]:
 
 
 def examples() -> dict[str, dict[str, Any]]:
-    found = {"storelink_capabilities": {}, "connector_health": {}, "connector_metrics": {}}
+    found: dict[str, dict[str, Any]] = {"storelink_capabilities": {}, "connector_health": {}, "connector_metrics": {}}
     for cls in builtin_connectors():
         for spec in cls.operations.values():
             found[f"{cls.name}_{spec.name}"] = spec.example or {}
@@ -74,21 +75,21 @@ async def test_error_paths_carry_the_kind(runtime: Runtime) -> None:
     async with connect(runtime) as client:
         missing = await client.call_tool("shopify_get_order", {"id": "#424242424"})
         assert missing.is_error
-        assert "[not_found]" in missing.content[0].text
-        runtime.fakes["shopify"].faults = FaultPlan(rates={"500": 1.0})
+        assert "[not_found]" in first_text(missing)
+        runtime.fakes["shopify"].faults = FaultPlan(rates={Fault.SERVER_ERROR: 1.0})
         down = await client.call_tool("shopify_shop_info", {})
         assert down.is_error
-        assert "[unavailable]" in down.content[0].text
+        assert "[unavailable]" in first_text(down)
 
 
 async def test_invalid_arguments_get_a_validation_message(runtime: Runtime) -> None:
     async with connect(runtime) as client:
         bad = await client.call_tool("shopify_list_products", {"limit": 0})
         assert bad.is_error
-        assert "limit" in bad.content[0].text
+        assert "limit" in first_text(bad)
         bad_range = await client.call_tool("shopify_sales_summary", {"start": "2026-02-01", "end": "2026-01-01"})
         assert bad_range.is_error
-        assert "[invalid_request]" in bad_range.content[0].text
+        assert "[invalid_request]" in first_text(bad_range)
 
 
 async def test_json_strings_are_accepted_where_structures_are_expected(runtime: Runtime) -> None:

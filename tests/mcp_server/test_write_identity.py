@@ -23,11 +23,12 @@ pytestmark = pytest.mark.slow
 
 KEY = "k" * 32  # the static bearer key of the second server
 
-MAIL = {
+IDEMPOTENCY_KEY = "order-1042-reply"
+MAIL: dict[str, Any] = {
     "to": ["buyer@example.com"],
     "subject": "Your order",
     "content": "It ships today.",
-    "idempotency_key": "order-1042-reply",
+    "idempotency_key": IDEMPOTENCY_KEY,
 }
 
 
@@ -73,7 +74,7 @@ def test_over_http_without_a_token_the_key_holder_is_not_the_local_user(tmp_path
     store = EmbeddedStore(tmp_path / "storelink.db")
     try:
         log = AuditLog(store)
-        assert log.call(MAIL["idempotency_key"]) is None
-        assert log.call(scoped_key("http", MAIL["idempotency_key"])) is not None
+        assert log.call(IDEMPOTENCY_KEY) is None
+        assert log.call(scoped_key("http", IDEMPOTENCY_KEY)) is not None
     finally:
         store.close()

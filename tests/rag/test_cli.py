@@ -22,7 +22,9 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def run(*args: str) -> dict[str, object]:
     result = runner.invoke(rag_app, list(args))
     assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+    answer = json.loads(result.stdout)
+    assert isinstance(answer, dict), answer
+    return answer
 
 
 def test_discover_ingest_query_eval(data_dir: Path, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tokenizers import Tokenizer
 
 from storelink.fakes.site import SiteFake
 from storelink.rag import embed
@@ -25,9 +26,11 @@ def test_model_files_are_verified_and_the_truncation_trap_is_undone() -> None:
     assert files.model.name == "model.onnx" and files.tokenizer.name == "tokenizer.json"
     assert files.model_sha256 == embed.MODEL_SHA256
     tokenizer = load_tokenizer(files.tokenizer)
-    assert tokenizer.truncation["max_length"] == MAX_TOKENS == 256  # type: ignore[attr-defined]
-    assert tokenizer.padding["length"] is None  # padded per batch, not to a fixed 128  # type: ignore[attr-defined]
-    long = tokenizer.encode("word " * 400)  # type: ignore[attr-defined]
+    assert isinstance(tokenizer, Tokenizer)
+    assert tokenizer.truncation is not None and tokenizer.padding is not None
+    assert tokenizer.truncation["max_length"] == MAX_TOKENS == 256
+    assert tokenizer.padding["length"] is None  # padded per batch, not to a fixed 128
+    long = tokenizer.encode("word " * 400)
     assert len(long.ids) == 256
 
 

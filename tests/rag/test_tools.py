@@ -29,8 +29,8 @@ async def test_search_fetch_and_answer(tmp_path: Path) -> None:
         assert page.url == top.url and "15 % restocking fee" in page.text
         assert "Subscribe" not in page.text and "Cart (0)" not in page.text  # boilerplate left behind
         assert page.metadata["etag"].startswith('"')
-        by_url = await tools.fetch(kb, tools.FetchParams(id=f"{SITE}/policies/returns/"))
-        assert by_url.id == page.id
+        same = await tools.fetch(kb, tools.FetchParams(id=f"{SITE}/policies/returns/"))
+        assert same.id == page.id
 
         answer = await tools.site_answer(kb, tools.SiteAnswerParams(question="Is there a restocking fee?"))
         assert answer.route == "retrieval" and "15 %" in answer.answer

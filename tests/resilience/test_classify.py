@@ -15,7 +15,7 @@ def classifier() -> HttpClassifier:
     return HttpClassifier(title="Upstream", connector="up", credential_hint="UP_TOKEN", wall_clock=lambda: NOW)
 
 
-def response(status: int, body: bytes = b"{}", **headers: str) -> httpx2.Response:
+def response(status: int, body: bytes = b"{}", /, **headers: str) -> httpx2.Response:
     return httpx2.Response(
         status,
         content=body,

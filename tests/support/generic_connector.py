@@ -40,9 +40,7 @@ class GenericSettings(Settings):
 
 def generic_settings(tmp_path: Path, **knobs: Any) -> GenericSettings:
     base = GenericSettings.model_fields["generic"].default
-    return GenericSettings(  # type: ignore[call-arg]
-        _env_file=None, data_dir=tmp_path / "data", generic=base.model_copy(update=knobs)
-    )
+    return GenericSettings(_env_file=None, data_dir=tmp_path / "data", generic=base.model_copy(update=knobs))
 
 
 class Item(BaseModel):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx2
 from starlette.applications import Starlette
@@ -45,6 +45,17 @@ FAST = {
 NAMES = ("alpha", "unauth", "forbidden", "slow", "down")
 
 
+class ClientAddress(TypedDict):
+    """Where a ``TestClient`` sends from and to: its keyword arguments, typed."""
+
+    base_url: str
+    client: tuple[str, int]
+
+
+# The pages and /app/metrics.json are open only to loopback callers without a login.
+LOCAL: ClientAddress = {"base_url": "http://127.0.0.1:8765", "client": ("127.0.0.1", 50123)}
+
+
 class OpsSettings(Settings):
     alpha: ConnectorKnobs = ConnectorKnobs(**FAST)
     unauth: ConnectorKnobs = ConnectorKnobs(**FAST)
@@ -55,7 +66,7 @@ class OpsSettings(Settings):
 
 def ops_settings(tmp_path: Path, **overrides: Any) -> OpsSettings:
     overrides.setdefault("enable_mcp", False)
-    return OpsSettings(_env_file=None, data_dir=tmp_path / "data", **overrides)  # type: ignore[call-arg]
+    return OpsSettings(_env_file=None, data_dir=tmp_path / "data", **overrides)
 
 
 def _connector(name: str, title: str) -> type[Connector]:

@@ -9,9 +9,7 @@ from starlette.testclient import TestClient
 
 from storelink.web.app import create_app
 from tests.conftest import make_settings
-
-# The pages and /app/metrics.json are open only to loopback callers without a login.
-LOCAL = {"base_url": "http://127.0.0.1:8765", "client": ("127.0.0.1", 50123)}
+from tests.web.helpers import LOCAL
 
 
 def test_health_ready_and_metrics(tmp_path: Path) -> None:

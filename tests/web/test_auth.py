@@ -15,10 +15,9 @@ from starlette.testclient import TestClient
 from storelink.errors import ConfigurationError
 from storelink.web.auth import SESSION_COOKIE, AccessPolicy, Session, SessionSigner
 from storelink.web.dashboard import dashboard_routes
-from tests.web.helpers import World, build_app, ops_settings, runtime_factory
+from tests.web.helpers import LOCAL, ClientAddress, World, build_app, ops_settings, runtime_factory
 
-LOCAL: dict[str, Any] = {"base_url": "http://127.0.0.1:8765", "client": ("127.0.0.1", 50123)}
-REMOTE: dict[str, Any] = {"base_url": "http://shop-ops.example", "client": ("203.0.113.9", 40000)}
+REMOTE: ClientAddress = {"base_url": "http://shop-ops.example", "client": ("203.0.113.9", 40000)}
 HTML = {"accept": "text/html"}
 PASSWORD = "correct horse battery staple"
 

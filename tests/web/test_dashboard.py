@@ -14,10 +14,9 @@ from starlette.testclient import TestClient
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.observability.slo import load_slos
 from tests.conftest import CANARY
-from tests.web.helpers import NAMES, World, build_app, dashboard_of, ops_settings, runtime_factory
+from tests.web.helpers import LOCAL, NAMES, World, build_app, dashboard_of, ops_settings, runtime_factory
 
 PAGES = ["/", "/app/metrics", "/app/settings", "/app/slo", *[f"/app/connectors/{n}" for n in NAMES]]
-LOCAL = {"base_url": "http://127.0.0.1:8765", "client": ("127.0.0.1", 50123)}
 
 
 def csrf(html: str) -> str:
@@ -35,14 +34,14 @@ def world() -> World:
 def client(tmp_path: Path, world: World) -> Iterator[TestClient]:
     settings = ops_settings(tmp_path, shopify_access_token=CANARY, dashboard_password=None)
     app = build_app(settings, runtime_factory(world))
-    with TestClient(app, **LOCAL) as c:  # type: ignore[arg-type]
+    with TestClient(app, **LOCAL) as c:
         yield c
 
 
 @pytest.fixture
 def failing(tmp_path: Path, world: World) -> Iterator[TestClient]:
     app = build_app(ops_settings(tmp_path), runtime_factory(world, failing=True))
-    with TestClient(app, **LOCAL) as c:  # type: ignore[arg-type]
+    with TestClient(app, **LOCAL) as c:
         yield c
 
 

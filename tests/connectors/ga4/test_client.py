@@ -19,6 +19,7 @@ from storelink.fakes.faults import Fault, FaultPlan
 from storelink.fakes.ga4 import Ga4Fake, QuotaLimits
 from storelink.fakes.google_auth import DEMO_CLIENT_ID, GoogleTokenFake
 from storelink.settings import Ga4Knobs
+from storelink.store_calendar import WallClock
 from tests.connectors.ga4.support import PROPERTY, google_runtime, live_settings
 
 pytestmark = pytest.mark.looptime
@@ -160,7 +161,8 @@ async def test_resource_exhausted_is_rate_limited_until_the_window_resets(tmp_pa
         # Pin both sides' wall clocks to mid-hour, so the hourly window cannot roll over mid-test.
         mid_hour = 1_795_003_000.0 - 1_795_003_000.0 % 3600 + 1800
         fake._wall_anchor = mid_hour - fake.clock()
-        wall = rt.registry.get("ga4").wall  # type: ignore[attr-defined]
+        wall = rt.registry.get("ga4").wall
+        assert isinstance(wall, WallClock)
         wall._anchor_wall, wall._anchor_mono = mid_hour, rt.clock.now()
         usage = fake.state[PROPERTY].usage["core"]
         fake._windows(usage)
@@ -171,7 +173,7 @@ async def test_resource_exhausted_is_rate_limited_until_the_window_resets(tmp_pa
         assert err.kind is ErrorKind.RATE_LIMITED
         assert err.upstream_code == "RESOURCE_EXHAUSTED"
         assert "midnight Pacific" in err.message
-        assert 0 < err.retry_after_s <= 24 * 3600
+        assert err.retry_after_s is not None and 0 < err.retry_after_s <= 24 * 3600
         sent = fake.stats["POST /v1beta/properties/412345678:runReport"]
         # Held back from now on: no request reaches the property until the window resets.
         with pytest.raises(ConnectorError) as again:
@@ -186,7 +188,8 @@ async def test_calls_are_held_back_before_the_hourly_tokens_run_out(tmp_path: Pa
         # Pin both sides' wall clocks to mid-hour, so the hourly window cannot roll over mid-test.
         mid_hour = 1_795_003_000.0 - 1_795_003_000.0 % 3600 + 1800
         fake._wall_anchor = mid_hour - fake.clock()
-        wall = rt.registry.get("ga4").wall  # type: ignore[attr-defined]
+        wall = rt.registry.get("ga4").wall
+        assert isinstance(wall, WallClock)
         wall._anchor_wall, wall._anchor_mono = mid_hour, rt.clock.now()
         usage = fake.state[PROPERTY].usage["core"]
         fake._windows(usage)

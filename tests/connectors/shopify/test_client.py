@@ -14,7 +14,7 @@ from storelink.connectors.shopify.client import MAX_QUERY_COST, ShopifyConnector
 from storelink.connectors.shopify.queries import PRODUCTS, estimate_cost
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.fakes.base import InProcessTransport
-from storelink.fakes.faults import FaultPlan
+from storelink.fakes.faults import Fault, FaultPlan
 from storelink.fakes.shopify import ShopifyFake
 from storelink.observability.metrics import Metrics
 from storelink.runtime import Runtime, open_runtime
@@ -291,7 +291,7 @@ async def test_the_deadline_covers_every_page_and_the_cursor_resumes(tmp_path: P
 
 @pytest.mark.looptime
 async def test_a_deadline_that_passes_before_any_page_is_an_error(tmp_path: Path) -> None:
-    fake = ShopifyFake(clock=asyncio.get_running_loop().time, faults=FaultPlan(rates={"stall": 1.0}))
+    fake = ShopifyFake(clock=asyncio.get_running_loop().time, faults=FaultPlan(rates={Fault.STALL: 1.0}))
     async with live_against(
         fake, tmp_path, shopify_access_token="shpat_demo_token", shopify={"deadline": 2.0, "timeout": 10.0}
     ) as rt:
