@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from storelink.connectors.base import Connector
 from storelink.connectors.registry import builtin_connectors
 from storelink.fakes.data import demo_wall
 from storelink.mock_mode import build_fake
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("cls", builtin_connectors(), ids=lambda c: c.name)
-async def test_probe_over_loopback(cls: type, tmp_path: Path) -> None:
+async def test_probe_over_loopback(cls: type[Connector], tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     port = free_port()
     with serve_in_thread(build_fake(cls.name, settings, wall=demo_wall(settings.demo_today)).app, port) as url:
