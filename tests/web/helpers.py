@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 import httpx2
+from anyio.from_thread import BlockingPortal
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.testclient import TestClient
 
 from storelink.connectors.base import Connector
 from storelink.fakes.base import InProcessTransport
@@ -139,6 +141,18 @@ def build_app(
     return create_app(
         settings, runtime_factory=factory, history_interval_s=history_interval_s, health_interval_s=health_interval_s
     )
+
+
+def app_of(client: TestClient) -> Starlette:
+    """The app a client drives (every app these tests build is a Starlette one)."""
+    assert isinstance(client.app, Starlette), client.app
+    return client.app
+
+
+def portal_of(client: TestClient) -> BlockingPortal:
+    """The portal into the app's event loop: there is one only while the client runs (``with``)."""
+    assert client.portal is not None, "the TestClient is not running"
+    return client.portal
 
 
 def dashboard_of(app: Starlette) -> DashboardState:

@@ -9,17 +9,18 @@ from starlette.testclient import TestClient
 
 from storelink.web.app import create_app
 from tests.conftest import make_settings
-from tests.web.helpers import LOCAL
+from tests.web.helpers import LOCAL, portal_of
 
 
 def test_health_ready_and_metrics(tmp_path: Path) -> None:
-    with TestClient(create_app(make_settings(tmp_path)), **LOCAL) as client:
+    app = create_app(make_settings(tmp_path))
+    with TestClient(app, **LOCAL) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         ready = client.get("/readyz").json()
         assert ready["status"] == "ready"
         assert ready["connectors"]["shopify"] == "mock"
-        runtime = client.app.state.runtime  # type: ignore[attr-defined]
-        client.portal.call(runtime.registry.get("shopify").call, "shop_info", {})  # type: ignore[union-attr]
+        runtime = app.state.runtime
+        portal_of(client).call(runtime.registry.get("shopify").call, "shop_info", {})
         text = client.get("/metrics").text
         # The dashboard's background health probe calls shop_info too: at least our call counted.
         found = re.search(

@@ -14,7 +14,17 @@ from starlette.testclient import TestClient
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.observability.slo import load_slos
 from tests.conftest import CANARY
-from tests.web.helpers import LOCAL, NAMES, World, build_app, dashboard_of, ops_settings, runtime_factory
+from tests.web.helpers import (
+    LOCAL,
+    NAMES,
+    World,
+    app_of,
+    build_app,
+    dashboard_of,
+    ops_settings,
+    portal_of,
+    runtime_factory,
+)
 
 PAGES = ["/", "/app/metrics", "/app/settings", "/app/slo", *[f"/app/connectors/{n}" for n in NAMES]]
 
@@ -61,12 +71,12 @@ def test_every_page_renders_with_every_connector(client: TestClient) -> None:
 
 
 def test_overview_figures_follow_calls(client: TestClient) -> None:
-    state = dashboard_of(client.app)  # type: ignore[arg-type]
+    state = dashboard_of(app_of(client))
     alpha = state.runtime.registry.get("alpha")
-    client.portal.call(state.board.probe, alpha)  # type: ignore[union-attr]
+    portal_of(client).call(state.board.probe, alpha)
     before = state.runtime.metrics.connector_window("alpha", "5m").count  # the probes so far
     for _ in range(7):
-        client.portal.call(alpha.call, "list_items", {"per_page": 2})  # type: ignore[union-attr]
+        portal_of(client).call(alpha.call, "list_items", {"per_page": 2})
     html = client.get("/").text
     assert re.search(rf'data-live="alpha:requests_5m">{before + 7}<', html)
     assert re.search(r'data-connector="alpha" data-health="ok"', html)
@@ -97,7 +107,7 @@ def test_failing_connectors_still_render_and_say_why(failing: TestClient) -> Non
 
 
 def test_recent_errors_are_shown_redacted(client: TestClient) -> None:
-    state = dashboard_of(client.app)  # type: ignore[arg-type]
+    state = dashboard_of(app_of(client))
     state.errors.record(
         ConnectorError(
             ErrorKind.UNAUTHORIZED,

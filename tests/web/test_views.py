@@ -15,9 +15,7 @@ from storelink.web.charts import Series, line_chart, nice_ceiling
 from storelink.web.status import HealthBoard
 from storelink.web.views import fmt_ago, fmt_ms, fmt_pct
 from tests.conftest import CANARY
-from tests.web.helpers import World, build_app, dashboard_of, ops_settings, runtime_factory
-
-LOCAL = {"base_url": "http://127.0.0.1:8765", "client": ("127.0.0.1", 50123)}
+from tests.web.helpers import LOCAL, World, build_app, dashboard_of, ops_settings, runtime_factory
 
 
 def test_nice_ceiling() -> None:
@@ -45,13 +43,13 @@ def test_formatting() -> None:
 
 def test_a_part_that_cannot_be_read_is_a_line_on_the_page(tmp_path: Path) -> None:
     app = build_app(ops_settings(tmp_path, shopify_access_token=CANARY), runtime_factory(World(), names=("alpha",)))
-    with TestClient(app, **LOCAL) as client:  # type: ignore[arg-type]
+    with TestClient(app, **LOCAL) as client:
         alpha = dashboard_of(app).runtime.registry.get("alpha")
 
         def broken() -> None:
             raise RuntimeError(f"limiter state lost ({CANARY})")
 
-        alpha.limiter.headroom = broken  # type: ignore[method-assign]
+        alpha.limiter.headroom = broken  # type: ignore[method-assign]  # a limiter whose state is lost, on purpose
         for path in ("/", "/app/connectors/alpha"):
             response = client.get(path)
             assert response.status_code == 200
@@ -83,6 +81,7 @@ class _Hanging:
 
 @pytest.mark.looptime
 async def test_health_board_bounds_and_survives_probes() -> None:
+    # On purpose: no registry (only probe() is used) and _Hanging, a stand-in shaped like a connector.
     board = HealthBoard([], timeout_s=5.0, secrets=[CANARY])  # type: ignore[arg-type]
     hung = await board.probe(_Hanging("hang"))  # type: ignore[arg-type]
     assert hung.health.status == "down" and hung.health.error_kind is ErrorKind.TIMEOUT
