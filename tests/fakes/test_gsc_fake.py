@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from storelink.fakes.gsc import GscFake, _Analytics, expected_ctr
+from storelink.fakes.gsc import GscFake, expected_ctr
+from storelink.fakes.gsc.analytics import _Analytics
 
 TODAY = dt.date(2026, 11, 24)
 END = TODAY - dt.timedelta(days=3)
@@ -170,7 +171,7 @@ def test_a_long_five_dimension_query_holds_only_its_top_rows(fake: GscFake) -> N
 
 
 def test_a_computation_stops_when_its_request_goes(fake: GscFake) -> None:
-    from storelink.fakes.gsc import _Stopped
+    from storelink.fakes.gsc.analytics import _Stopped
 
     body = {"startDate": "2026-01-01", "endDate": END.isoformat(), "dimensions": ["query", "date"]}
     with pytest.raises(_Stopped):
@@ -185,14 +186,14 @@ async def test_a_heavy_query_is_computed_and_encoded_off_the_event_loop(monkeypa
 
     import httpx2
 
-    from storelink.fakes import gsc as gsc_module
     from storelink.fakes.google_auth import GoogleTokenFake
+    from storelink.fakes.gsc import app as gsc_app  # where the route looks _encode_page up
 
     tokens = GoogleTokenFake()
     gsc = GscFake(today=TODAY, tokens=tokens)
     token = tokens.issue(["https://www.googleapis.com/auth/webmasters.readonly"])
     ran_on: dict[str, int] = {}
-    top, encode = gsc._analytics.top, gsc_module._encode_page
+    top, encode = gsc._analytics.top, gsc_app._encode_page
 
     def spy_top(*args: Any) -> Any:
         ran_on["top"] = threading.get_ident()
@@ -203,7 +204,7 @@ async def test_a_heavy_query_is_computed_and_encoded_off_the_event_loop(monkeypa
         return encode(*args)
 
     monkeypatch.setattr(gsc._analytics, "top", spy_top)
-    monkeypatch.setattr(gsc_module, "_encode_page", spy_encode)
+    monkeypatch.setattr(gsc_app, "_encode_page", spy_encode)
     body = {
         "startDate": (END - dt.timedelta(days=6)).isoformat(),
         "endDate": END.isoformat(),
