@@ -4,6 +4,7 @@ traceback, and a short message whatever the size of the input."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -16,7 +17,7 @@ MAIL = ["-p", "subject=Your order", "-p", "content=It ships today."]
 
 
 @pytest.fixture(autouse=True)
-def mock_mode(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def mock_mode(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("STORELINK_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("STORELINK_ALLOW_WRITES", "*")
 

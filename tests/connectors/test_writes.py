@@ -318,7 +318,8 @@ async def test_writes_need_the_store(tmp_path: Path) -> None:
     fake = GenericFake()
     async with writing_runtime(tmp_path, fake) as (rt, _, _):
         connector = rt.registry.get("generic")
-        connector.writes.audit = None  # type: ignore[attr-defined]
+        assert isinstance(connector, WritingConnector)
+        connector.writes.audit = None
         with pytest.raises(ConnectorError) as info:
             await connector.call("post", {"text": "x"})
         assert info.value.kind is ErrorKind.NOT_CONFIGURED

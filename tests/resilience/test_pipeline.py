@@ -13,6 +13,7 @@ from storelink.errors import ConnectorError, ErrorKind
 from storelink.fakes.faults import Fault, FaultPlan
 from storelink.fakes.generic import GenericFake
 from storelink.runtime import Runtime
+from tests.support.generic_connector import GenericConnector
 
 pytestmark = pytest.mark.looptime
 
@@ -168,7 +169,8 @@ async def test_idempotent_write_is_retried_and_delivered_once(tmp_path: Path) ->
 
 async def test_unauthorized_refreshes_once_then_retries(runtime: Runtime, fake: GenericFake) -> None:
     connector = runtime.registry.get("generic")
-    auth = connector.auth  # type: ignore[attr-defined]
+    assert isinstance(connector, GenericConnector)
+    auth = connector.auth
     fake.tokens = frozenset({"rotated-token"})
     auth.next_token = "rotated-token"
     envelope = await connector.call("get_item", {"item_id": 3})

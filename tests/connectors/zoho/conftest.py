@@ -27,6 +27,13 @@ def loop_clock() -> float:
     return asyncio.get_running_loop().time()
 
 
+def zoho_connector(rt: Runtime) -> ZohoConnector:
+    """The runtime's Zoho connector, typed as such (the registry hands out a Connector)."""
+    connector = rt.registry.get("zoho")
+    assert isinstance(connector, ZohoConnector)
+    return connector
+
+
 @pytest.fixture
 def zoho_fake() -> ZohoFake:
     return ZohoFake(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, refresh_token=REFRESH_TOKEN, clock=loop_clock)

@@ -15,7 +15,14 @@ from storelink.errors import ConnectorError, ErrorKind
 from storelink.fakes.faults import Fault, FaultPlan
 from storelink.fakes.zoho import ZohoFake
 from storelink.store import EmbeddedStore
-from tests.connectors.zoho.conftest import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, live_zoho, loop_clock
+from tests.connectors.zoho.conftest import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    REFRESH_TOKEN,
+    live_zoho,
+    loop_clock,
+    zoho_connector,
+)
 
 pytestmark = pytest.mark.looptime
 
@@ -31,16 +38,16 @@ async def test_token_is_cached_in_the_store_across_processes(zoho_fake: ZohoFake
     # A new process (a new runtime over the same database file) reuses the token.
     async with live_zoho(zoho_fake, tmp_path, store=EmbeddedStore(path)) as rt:
         await rt.registry.get("zoho").call("list_folders", {})
-        assert rt.registry.get("zoho").oauth.token_requests == 0  # type: ignore[attr-defined]
+        assert zoho_connector(rt).oauth.token_requests == 0
     assert zoho_fake.token_requests == 1
 
 
 async def test_refreshed_ahead_of_expiry_without_a_401(zoho_fake: ZohoFake, tmp_path: Path) -> None:
     async with live_zoho(zoho_fake, tmp_path) as rt:
-        zoho = rt.registry.get("zoho")
+        zoho = zoho_connector(rt)
         await zoho.call("list_accounts", {})
         later = time.time() + 3600 - REFRESH_MARGIN_S + 1  # inside the margin, before the hour is up
-        zoho.oauth.wall = lambda: later  # type: ignore[attr-defined]
+        zoho.oauth.wall = lambda: later
         await zoho.call("list_folders", {})
     assert zoho_fake.token_requests == 2
     assert rt.metrics.counter_value("storelink_retries", connector="zoho", reason="unauthorized") == 0
@@ -71,11 +78,11 @@ async def test_a_401_is_refreshed_once_and_the_call_succeeds(zoho_fake: ZohoFake
 async def test_local_cap_stops_before_zoho_blocks(zoho_fake: ZohoFake, tmp_path: Path) -> None:
     store = EmbeddedStore(None)
     async with live_zoho(zoho_fake, tmp_path, store=store) as rt:
-        zoho = rt.registry.get("zoho")
+        zoho = zoho_connector(rt)
         cache = StoreTokenCache(store)
         now = time.time()
         for i in range(LOCAL_CAP):  # other processes already asked this many times in the window
-            cache.record_request(zoho.oauth.identity, now - 500 + i)  # type: ignore[attr-defined]
+            cache.record_request(zoho.oauth.identity, now - 500 + i)
         with pytest.raises(ConnectorError) as info:
             await zoho.call("list_accounts", {})
     err = info.value

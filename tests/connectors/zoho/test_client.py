@@ -16,10 +16,11 @@ from storelink.errors import ConfigurationError, ConnectorError, ErrorKind
 from storelink.fakes.data import demo_store
 from storelink.fakes.faults import FaultPlan
 from storelink.fakes.zoho import ACCOUNT_ID, ZohoFake
+from storelink.resilience.limiter import TokenBucketLimiter
 from storelink.runtime import open_runtime
 from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
-from tests.connectors.zoho.conftest import live_zoho
+from tests.connectors.zoho.conftest import live_zoho, zoho_connector
 
 pytestmark = pytest.mark.looptime
 
@@ -214,10 +215,13 @@ def test_mock_mode_on_loopback_takes_tokens_from_the_fake(tmp_path: Path) -> Non
 
 async def test_local_pace_is_zohos_unless_configured(zoho_fake: ZohoFake, tmp_path: Path) -> None:
     async with live_zoho(zoho_fake, tmp_path) as rt:
-        limiter = rt.registry.get("zoho").limiter
-        assert limiter.capacity + limiter.rate * 60 == pytest.approx(30.0)  # type: ignore[attr-defined]
+        limiter = zoho_connector(rt).limiter
+        assert isinstance(limiter, TokenBucketLimiter)
+        assert limiter.capacity + limiter.rate * 60 == pytest.approx(30.0)
     async with live_zoho(zoho_fake, tmp_path, zoho={"rate_limit": 2.0}) as rt:
-        assert rt.registry.get("zoho").limiter.rate == 2.0  # type: ignore[attr-defined]
+        limiter = zoho_connector(rt).limiter
+        assert isinstance(limiter, TokenBucketLimiter)
+        assert limiter.rate == 2.0
 
 
 async def test_fake_rate_limit_is_met_with_the_local_pace(zoho_fake: ZohoFake, tmp_path: Path) -> None:
