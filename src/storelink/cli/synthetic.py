@@ -287,8 +287,8 @@ async def _throttle_wait(connector: Connector, fake: FakeUpstream, recorder: _Re
         recorder.add("note", "this connector's limiter reports no budget; no throttle wait to show")
         return
     # What is left, and then as much as refills in NEIGHBOUR_HOLD_S: the budget is in debt.
-    held = [await limiter.reserve(headroom.available)]
-    held.append(await limiter.reserve(min(headroom.maximum, headroom.restore_per_s * NEIGHBOUR_HOLD_S)))
+    spend = (headroom.available, min(headroom.maximum, headroom.restore_per_s * NEIGHBOUR_HOLD_S))
+    held = [await limiter.reserve(cost, operation="neighbour", deadline=None) for cost in spend]
     recorder.add(
         "note",
         f"another client spends the {held[0].cost:,.0f} {headroom.unit} left and {held[1].cost:,.0f} more "

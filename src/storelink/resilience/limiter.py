@@ -1,7 +1,9 @@
 """Rate limiting by reservation, fed by the upstream's own reports.
 
 The interface is async and reservation-based so that a Redis backend (issue 10) can slot in:
-``reserve`` debits the budget at once and says how long to wait before sending; ``cancel``
+``reserve`` debits the budget at once and says how long to wait before sending; it is told the
+attempt's operation and the call's deadline, for a limiter with a budget per kind of call (GA4's
+realtime reports, Search Console's inspections) or one that waits for a turn itself; ``cancel``
 returns an unused reservation; ``settle`` closes it with what the upstream reported (its real
 cost, its bucket state), which re-synchronises the model on every response.
 
@@ -20,6 +22,7 @@ from typing import Protocol
 from storelink.errors import ConnectorError, ErrorKind, Headroom
 from storelink.resilience.classify import RateHint
 from storelink.resilience.clock import Clock
+from storelink.resilience.deadline import Deadline
 
 __all__ = ["RateLimiter", "Reservation", "TokenBucketLimiter"]
 
@@ -33,8 +36,10 @@ class Reservation:
 
 
 class RateLimiter(Protocol):
-    async def reserve(self, cost: float) -> Reservation:
-        """Debit ``cost`` now; the caller must wait ``wait_s`` before sending."""
+    async def reserve(self, cost: float, *, operation: str, deadline: Deadline | None) -> Reservation:
+        """Debit ``cost`` now for an attempt of ``operation``; the caller must wait ``wait_s`` before
+        sending. A limiter that waits inside ``reserve`` waits no later than ``deadline`` (the call's;
+        ``None``: no call bounds it, the limiter's own default does)."""
         ...
 
     async def cancel(self, reservation: Reservation) -> None:
@@ -79,7 +84,7 @@ class TokenBucketLimiter:
         self._refill()
         return self._tokens
 
-    async def reserve(self, cost: float) -> Reservation:
+    async def reserve(self, cost: float, *, operation: str = "", deadline: Deadline | None = None) -> Reservation:
         if cost > self.capacity:
             raise ConnectorError(
                 ErrorKind.INVALID_REQUEST,

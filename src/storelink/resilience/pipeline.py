@@ -293,7 +293,7 @@ class ResilientTransport(httpx2.AsyncBaseTransport):
         """Reserve this attempt's cost and wait out the limiter, within the deadline."""
         if deadline.expired():
             raise self._deadline_error(report.attempts - 1)  # this attempt never started
-        reservation = await self.limiter.reserve(options.cost)
+        reservation = await self.limiter.reserve(options.cost, operation=options.operation, deadline=deadline)
         if reservation.wait_s <= 0:
             return reservation
         if not deadline.allows(reservation.wait_s):

@@ -45,6 +45,7 @@ from redis.asyncio import Redis
 from storelink.errors import ConnectorError, ErrorKind, Headroom
 from storelink.resilience.classify import RateHint
 from storelink.resilience.clock import Clock, LoopClock
+from storelink.resilience.deadline import Deadline
 from storelink.resilience.limiter import Reservation
 
 __all__ = [
@@ -272,7 +273,7 @@ class RedisBucketLimiter:
         )
         return status, wait, now
 
-    async def reserve(self, cost: float) -> SharedReservation:
+    async def reserve(self, cost: float, *, operation: str = "", deadline: Deadline | None = None) -> SharedReservation:
         rid = next(self._ids)
         member = f"{self.instance}:{rid}:{cost!r}"
         reply = await self._reserve(

@@ -36,6 +36,7 @@ from storelink.errors import Headroom
 from storelink.observability.metrics import Metrics
 from storelink.resilience.classify import RateHint
 from storelink.resilience.clock import Clock, LoopClock
+from storelink.resilience.deadline import Deadline
 from storelink.resilience.limiter import RateLimiter, Reservation, TokenBucketLimiter
 from storelink.resilience.redis_cache import RedisResponseCache
 from storelink.resilience.redis_health import REDIS_ERRORS, RedisHealth, SharedStatus
@@ -83,10 +84,10 @@ class FallbackLimiter:
     def degraded(self) -> bool:
         return self.health.degraded
 
-    async def reserve(self, cost: float) -> Reservation:
+    async def reserve(self, cost: float, *, operation: str = "", deadline: Deadline | None = None) -> Reservation:
         if self.health.should_try():
             try:
-                reservation = await self.shared.reserve(cost)
+                reservation = await self.shared.reserve(cost, operation=operation, deadline=deadline)
             except REDIS_ERRORS as exc:
                 self.health.failed(exc)
             else:
@@ -96,7 +97,7 @@ class FallbackLimiter:
             self.health.fell_back()
         # A query bigger than this replica's share could never be admitted locally; taking the
         # whole share lets it through, paced, rather than fail it because Redis did.
-        return await self.local.reserve(min(cost, self.local.capacity))
+        return await self.local.reserve(min(cost, self.local.capacity), operation=operation, deadline=deadline)
 
     async def cancel(self, reservation: Reservation) -> None:
         if not isinstance(reservation, SharedReservation):

@@ -9,9 +9,10 @@ import pytest
 
 from storelink.auth.tokens import WallClock
 from storelink.connectors.ga4.errors import Ga4QuotaHint, QuotaReading
-from storelink.connectors.ga4.pacing import Ga4QuotaLimiter, pacing
+from storelink.connectors.ga4.pacing import Ga4QuotaLimiter
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience.clock import FakeClock
+from storelink.resilience.deadline import Deadline
 
 # 10:30 UTC (02:30 in Los Angeles): the hour resets in 30 minutes, the Pacific day in 21.5 hours.
 ANCHOR = dt.datetime(2026, 11, 25, 10, 30, tzinfo=dt.UTC).timestamp()
@@ -102,8 +103,8 @@ async def test_waiting_for_a_turn_gives_up_at_the_deadline() -> None:
         await lim.settle(await lim.reserve(5), SERVER_ERROR)
     for _ in range(4):  # with 5 left, four at once
         await lim.reserve(5)
-    with pacing("core", clock.now() + 0.05), pytest.raises(ConnectorError) as info:
-        await lim.reserve(5)
+    with pytest.raises(ConnectorError) as info:
+        await lim.reserve(5, deadline=Deadline.after(clock, 0.05))
     assert info.value.kind is ErrorKind.RATE_LIMITED
 
 
@@ -162,8 +163,7 @@ async def test_realtime_has_its_own_buckets() -> None:
     clock = FakeClock()
     lim = limiter(clock)
     await lim.settle(await lim.reserve(5), report({"tokensPerProjectPerHour": 100}))
-    with pacing("realtime", None):
-        assert (await lim.reserve(5)).wait_s == 0
+    assert (await lim.reserve(5, operation="run_realtime_report")).wait_s == 0
     assert (await lim.reserve(5)).wait_s > 0
 
 

@@ -278,7 +278,9 @@ async def test_a_cancelled_waiter_leaves_the_queue_at_once(tmp_path: Path, prefi
     async with shared_state(settings) as state:
         assert state is not None
         clock = LoopClock()
-        local = Ga4QuotaLimiter(clock=clock, wall=WallClock(clock), rate=100, burst=100)
+        local = Ga4QuotaLimiter(
+            clock=clock, wall=WallClock(clock), rate=100, burst=100, shared_form=SharedGa4Limiter.over
+        )
         local.quotas["concurrentRequests"] = 1
         limiter = state.limiter_for("ga4", local, partition="p")
         assert isinstance(limiter, SharedGa4Limiter)

@@ -13,7 +13,7 @@ import pytest
 
 from storelink.auth.tokens import WallClock
 from storelink.connectors.gsc.errors import GscThrottleHint
-from storelink.connectors.gsc.pacing import GscLimiter, paced_as
+from storelink.connectors.gsc.pacing import GscLimiter
 from storelink.connectors.gsc.shared_quota import SharedGscLimiter
 from storelink.resilience.clock import LoopClock
 from storelink.resilience.shared import FallbackLimiter, shared_state
@@ -30,7 +30,7 @@ DAILY = 5  # inspections a day, small enough to spend in a test
 
 def local_limiter() -> GscLimiter:
     clock = LoopClock()
-    limiter = GscLimiter(clock=clock, wall=WallClock(clock), rate=20.0, burst=20.0)
+    limiter = GscLimiter(clock=clock, wall=WallClock(clock), rate=20.0, burst=20.0, shared_form=SharedGscLimiter.over)
     limiter.inspections_per_day = DAILY
     return limiter
 
@@ -59,40 +59,34 @@ async def test_the_buckets_are_the_shared_ones(limiters: Sequence[SharedGscLimit
     for limiter in limiters:
         assert all(isinstance(bucket, FallbackLimiter) for bucket in limiter.buckets.values())
     # One replica's burst spends the others' too: 20 queries at once is the site's burst, not each one's.
-    with paced_as("search_analytics"):
-        waits = [(await limiters[i % REPLICAS].reserve(1)).wait_s for i in range(30)]
+    waits = [(await limiters[i % REPLICAS].reserve(1, operation="search_analytics")).wait_s for i in range(30)]
     assert sum(1 for w in waits if w == 0) == 20
 
 
 async def test_the_daily_inspection_budget_is_one_for_all_replicas(limiters: Sequence[SharedGscLimiter]) -> None:
-    with paced_as("inspection"):
-        reservations = [await limiters[i % REPLICAS].reserve(1) for i in range(DAILY + 2)]
+    reservations = [await limiters[i % REPLICAS].reserve(1, operation="inspect_url") for i in range(DAILY + 2)]
     held_to_midnight = [r for r in reservations if r.wait_s > 60]
     assert len(reservations) - len(held_to_midnight) == DAILY
     # A cancelled, unsent inspection gives its turn back.
-    with paced_as("inspection"):
-        await limiters[0].cancel(reservations[0])
-        again = await limiters[2].reserve(1)
+    await limiters[0].cancel(reservations[0])
+    again = await limiters[2].reserve(1, operation="inspect_url")
     assert again.wait_s < 60
 
 
 async def test_a_throttle_seen_by_one_replica_holds_the_others(limiters: Sequence[SharedGscLimiter]) -> None:
     a, b, _ = limiters
-    with paced_as("search_analytics"):
-        sent = await a.reserve(1)
-        await a.settle(
-            sent, GscThrottleHint(available=0, maximum=0, restore_per_s=0, category="search_analytics", blocked_s=30.0)
-        )
-        held = await b.reserve(1)
+    sent = await a.reserve(1, operation="search_analytics")
+    await a.settle(
+        sent, GscThrottleHint(available=0, maximum=0, restore_per_s=0, category="search_analytics", blocked_s=30.0)
+    )
+    held = await b.reserve(1, operation="search_analytics")
     assert 25.0 < held.wait_s <= 30.0
-    with paced_as("other"):
-        assert (await b.reserve(1)).wait_s == 0  # only that category is held
+    assert (await b.reserve(1, operation="list_sites")).wait_s == 0  # only that category is held
 
 
 async def test_redis_unreachable_each_replica_takes_its_share_of_the_day(tmp_path: Path) -> None:
     async with AsyncExitStack() as stack:
         limiters = await open_replicas(stack, tmp_path, f"redis://127.0.0.1:{free_port()}/0", "storelink-test:")
-        with paced_as("inspection"):
-            waits = [(await limiters[0].reserve(1)).wait_s for _ in range(DAILY)]
+        waits = [(await limiters[0].reserve(1, operation="inspect_url")).wait_s for _ in range(DAILY)]
         assert sum(1 for w in waits if w < 60) == DAILY // REPLICAS  # 5 // 3 = 1
         assert limiters[0].health.degraded

@@ -23,7 +23,8 @@ from storelink.auth.google import (
 from storelink.connectors.base import ConnectorContext, NoParams, operation
 from storelink.connectors.ga4 import models as m
 from storelink.connectors.ga4.errors import Ga4Classifier
-from storelink.connectors.ga4.pacing import Ga4QuotaLimiter, pacing
+from storelink.connectors.ga4.pacing import Ga4QuotaLimiter, category_of
+from storelink.connectors.ga4.shared_quota import SharedGa4Limiter
 from storelink.connectors.google import GoogleConnector
 from storelink.connectors.progress import report_progress
 from storelink.errors import ConnectorError, ErrorKind
@@ -100,6 +101,7 @@ class Ga4Connector(GoogleConnector):
             rate=self.knobs.rate_limit,
             burst=self.knobs.rate_burst,
             default_deadline_s=self.knobs.deadline,
+            shared_form=SharedGa4Limiter.over,
         )
         return self.quota
 
@@ -114,18 +116,16 @@ class Ga4Connector(GoogleConnector):
         body: dict[str, Any] | None,
         *,
         operation: str,
-        category: str = "core",
         cache_ttl_s: float | None = None,
     ) -> dict[str, Any]:
-        with pacing(category, self.clock.now() + self.knobs.deadline):
-            response = await self.http.request(
-                method,
-                path,
-                operation=operation,
-                json=body,
-                cost=self.quota.estimate(category),
-                cache_ttl_s=cache_ttl_s,
-            )
+        response = await self.http.request(
+            method,
+            path,
+            operation=operation,
+            json=body,
+            cost=self.quota.estimate(category_of(operation)),
+            cache_ttl_s=cache_ttl_s,
+        )
         data = response.json()
         if not isinstance(data, dict):
             raise ConnectorError(
@@ -255,7 +255,6 @@ class Ga4Connector(GoogleConnector):
             f"/v1beta/{self.property}:runRealtimeReport",
             body,
             operation="run_realtime_report",
-            category="realtime",
             cache_ttl_s=0.0,
         )
         dims = [h.get("name", "") for h in data.get("dimensionHeaders") or []]

@@ -21,8 +21,13 @@ Four things are paced, all per property (one connector serves one property):
   the window the classifier computed has passed.
 
 A local token bucket (``STORELINK_GA4_RATE_LIMIT`` / ``_RATE_BURST`` requests per second) smooths
-bursts on top. Realtime reports have their own, equal token buckets: the connector names the
-category of each call in :data:`pacing_context`, which the limiter reads in ``reserve``.
+bursts on top. Realtime reports have their own, equal token buckets: ``reserve`` is told each
+attempt's operation and takes its category from it (:func:`category_of`), and is told the call's
+deadline, which bounds a wait for a turn.
+
+Shared by replicas (issue 10), the property's state lives in Redis:
+:class:`~storelink.connectors.ga4.shared_quota.SharedGa4Limiter` wraps this limiter, which knows
+nothing of it; whoever builds this limiter says how it is shared (``shared_form``).
 """
 
 from __future__ import annotations
@@ -31,9 +36,7 @@ import asyncio
 import itertools
 import math
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -47,17 +50,20 @@ from storelink.connectors.ga4.errors import (
 from storelink.errors import ConnectorError, ErrorKind, Headroom
 from storelink.resilience.classify import RateHint
 from storelink.resilience.clock import Clock
+from storelink.resilience.deadline import Deadline
 from storelink.resilience.limiter import RateLimiter, Reservation, TokenBucketLimiter
 
 if TYPE_CHECKING:
     from storelink.resilience.shared import SharedState
 
+    # How a limiter is shared by the replicas: (the local limiter, the shared state, its key) -> the shared one.
+    SharedForm = Callable[["Ga4QuotaLimiter", SharedState, str], RateLimiter]
+
 __all__ = [
+    "REALTIME_OPERATIONS",
     "STANDARD_QUOTAS",
     "Ga4QuotaLimiter",
-    "PacingContext",
-    "pacing",
-    "pacing_context",
+    "category_of",
 ]
 
 # Standard property; Analytics 360 is ten times larger (five for concurrency and errors). The
@@ -74,27 +80,17 @@ ERROR_WINDOW_S = 3600.0
 DEFAULT_COST = 10.0  # "most requests cost fewer than 10 tokens": a safe first guess
 
 
-@dataclass(frozen=True, slots=True)
-class PacingContext:
-    category: str = "core"
-    deadline_at: float | None = None  # on the limiter's clock
+# The operations that run realtime reports, which have token buckets of their own.
+REALTIME_OPERATIONS = frozenset({"run_realtime_report"})
 
 
-pacing_context: ContextVar[PacingContext | None] = ContextVar("storelink_ga4_pacing", default=None)
-_NO_CONTEXT = PacingContext()
+def category_of(operation: str) -> str:
+    """The quota category an operation's requests draw on: ``realtime`` or ``core``."""
+    return "realtime" if operation in REALTIME_OPERATIONS else "core"
 
 
 def _whole() -> float:
     return 1.0
-
-
-@contextmanager
-def pacing(category: str, deadline_at: float | None) -> Iterator[None]:
-    token = pacing_context.set(PacingContext(category, deadline_at))
-    try:
-        yield
-    finally:
-        pacing_context.reset(token)
 
 
 @dataclass(slots=True)
@@ -130,11 +126,13 @@ class Ga4QuotaLimiter:
         burst: float,
         default_deadline_s: float = 30.0,
         quotas: dict[str, float] | None = None,
+        shared_form: SharedForm | None = None,
     ) -> None:
         self.clock = clock
         self.wall = wall
         self._rate = TokenBucketLimiter(rate=rate, capacity=burst, clock=clock)
-        self.default_deadline_s = default_deadline_s
+        self.default_deadline_s = default_deadline_s  # for a reservation that names no deadline
+        self.shared_form = shared_form
         # The part of the property's concurrency, error and token budgets this limiter may use
         # alone: all of it, except for a replica whose shared state is unreachable (1/replicas).
         self.share: Callable[[], float] = _whole
@@ -175,23 +173,23 @@ class Ga4QuotaLimiter:
         return int(left)
 
     # -- the RateLimiter protocol ---------------------------------------------------------------------
-    async def reserve(self, cost: float) -> Reservation:
-        ctx = pacing_context.get() or _NO_CONTEXT
-        await self._admit_errors(ctx)
-        state = self._category(ctx.category)
+    async def reserve(self, cost: float, *, operation: str = "", deadline: Deadline | None = None) -> Reservation:
+        category = category_of(operation)
+        await self._admit_errors(deadline)
+        state = self._category(category)
         self._roll(state)
         now = self.clock.now()
         waits = [max(0.0, state.blocked_until - now)]
-        held_cost = sum(h.cost for h in self._held.values() if h.category == ctx.category)
+        held_cost = sum(h.cost for h in self._held.values() if h.category == category)
         share = self.share()
         for bucket in state.buckets.values():
             floor = max(20.0, bucket.maximum * 0.01)
             if bucket.remaining * share - held_cost - cost < floor * share:
                 waits.append(bucket.resets_at - now)
-        rate = await self._rate.reserve(1.0)
+        rate = await self._rate.reserve(1.0, operation=operation, deadline=deadline)
         waits.append(rate.wait_s)
         reservation = Reservation(cost=cost, wait_s=max(waits), id=next(self._ids))
-        self._held[reservation.id] = _Held(ctx.category, cost, rate)
+        self._held[reservation.id] = _Held(category, cost, rate)
         return reservation
 
     async def cancel(self, reservation: Reservation) -> None:
@@ -213,10 +211,9 @@ class Ga4QuotaLimiter:
         return Headroom(available=bucket.remaining, maximum=bucket.maximum, unit=f"tokens ({name})")
 
     def shared_with(self, state: SharedState, key: str) -> RateLimiter:
-        """This limiter with the property's state shared by the replicas in Redis (issue 10)."""
-        from storelink.connectors.ga4.shared_quota import SharedGa4Limiter  # it builds on this module
-
-        return SharedGa4Limiter.over(self, state, key)
+        """This limiter with the property's state shared by the replicas (issue 10), as its
+        ``shared_form`` builds it; without one it stays this replica's alone."""
+        return self if self.shared_form is None else self.shared_form(self, state, key)
 
     # -- internals ----------------------------------------------------------------------------------
     def _category(self, name: str) -> _Category:
@@ -274,10 +271,12 @@ class Ga4QuotaLimiter:
             candidates.append(self._reported_errors[1] + ERROR_WINDOW_S - now)
         return max(1.0, min(candidates)) if candidates else 1.0
 
-    async def _admit_errors(self, ctx: PacingContext) -> None:
-        """Wait until the failure of every attempt in flight plus this one would leave one error spare;
-        refuse at once when even a lone attempt could not (with the wait as ``retry_after_s``)."""
-        deadline_at = ctx.deadline_at if ctx.deadline_at is not None else self.clock.now() + self.default_deadline_s
+    async def _admit_errors(self, deadline: Deadline | None) -> None:
+        """Wait until the failure of every attempt in flight plus this one would leave one error spare,
+        at most until ``deadline``; refuse at once when even a lone attempt could not (with the wait
+        as ``retry_after_s``)."""
+        left_s = deadline.remaining() if deadline is not None else self.default_deadline_s
+        deadline_at = self.clock.now() + left_s
         while True:
             left = self.server_errors_left()
             allowed = left - 1  # attempts that may fail at once and leave one error spare

@@ -42,9 +42,10 @@ from typing import TYPE_CHECKING, Any
 from redis.asyncio import Redis
 
 from storelink.connectors.ga4.errors import CONCURRENCY_WAIT_S, PACIFIC, TOKEN_BUCKETS, Ga4QuotaHint
-from storelink.connectors.ga4.pacing import Ga4QuotaLimiter, pacing_context
+from storelink.connectors.ga4.pacing import Ga4QuotaLimiter, category_of
 from storelink.errors import ConnectorError, ErrorKind, Headroom
 from storelink.resilience.classify import RateHint
+from storelink.resilience.deadline import Deadline
 from storelink.resilience.limiter import Reservation
 from storelink.resilience.redis_health import REDIS_ERRORS, RedisHealth
 from storelink.resilience.redis_limiter import hash_tag
@@ -310,20 +311,18 @@ class SharedGa4Limiter:
     def degraded(self) -> bool:
         return self.health.degraded
 
-    async def reserve(self, cost: float) -> Reservation:
+    async def reserve(self, cost: float, *, operation: str = "", deadline: Deadline | None = None) -> Reservation:
         if not self.health.should_try():
             self.health.fell_back()
-            return await self.local.reserve(cost)
-        local = await self.local.reserve(cost)
-        ctx = pacing_context.get()
-        category = ctx.category if ctx is not None else "core"
-        deadline_at = ctx.deadline_at if ctx is not None else None
+            return await self.local.reserve(cost, operation=operation, deadline=deadline)
+        local = await self.local.reserve(cost, operation=operation, deadline=deadline)
+        category = category_of(operation)
         try:
-            admission = await self._admit(category, cost, deadline_at)
+            admission = await self._admit(category, cost, deadline)
         except REDIS_ERRORS as exc:
             self.health.failed(exc)
             await self.local.cancel(local)
-            return await self.local.reserve(cost)  # now at this replica's share
+            return await self.local.reserve(cost, operation=operation, deadline=deadline)  # now at this replica's share
         except BaseException:
             await self.local.cancel(local)
             raise
@@ -331,9 +330,9 @@ class SharedGa4Limiter:
         self._leases[local.id] = (admission.member, category)
         return Reservation(cost=cost, wait_s=max(local.wait_s, admission.wait_s), id=local.id)
 
-    async def _admit(self, category: str, cost: float, deadline_at: float | None) -> Admission:
+    async def _admit(self, category: str, cost: float, deadline: Deadline | None) -> Admission:
         clock = self.local.clock
-        give_up = deadline_at if deadline_at is not None else clock.now() + self.local.default_deadline_s
+        give_up = clock.now() + (deadline.remaining() if deadline is not None else self.local.default_deadline_s)
         member = self.gate.member(category, cost)
         while True:
             admission = await self.gate.admit(member, wall=self.local.wall())

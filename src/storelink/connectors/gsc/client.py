@@ -26,7 +26,8 @@ from storelink.connectors.ga4.errors import PACIFIC
 from storelink.connectors.google import GoogleConnector
 from storelink.connectors.gsc import models as m
 from storelink.connectors.gsc.errors import GscClassifier
-from storelink.connectors.gsc.pacing import GscLimiter, paced_as
+from storelink.connectors.gsc.pacing import GscLimiter
+from storelink.connectors.gsc.shared_quota import SharedGscLimiter
 from storelink.connectors.progress import report_progress
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience.classify import Classifier
@@ -114,7 +115,11 @@ class GscConnector(GoogleConnector):
 
     def make_limiter(self) -> RateLimiter:
         self.pacer = GscLimiter(
-            clock=self.clock, wall=self.wall, rate=self.knobs.rate_limit, burst=self.knobs.rate_burst
+            clock=self.clock,
+            wall=self.wall,
+            rate=self.knobs.rate_limit,
+            burst=self.knobs.rate_burst,
+            shared_form=SharedGscLimiter.over,
         )
         return self.pacer
 
@@ -135,15 +140,13 @@ class GscConnector(GoogleConnector):
         path: str,
         *,
         operation: str,
-        category: str,
         json: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
         cache_ttl_s: float | None = None,
     ) -> dict[str, Any]:
-        with paced_as(category):
-            response = await self.http.request(
-                method, path, operation=operation, json=json, params=params, cache_ttl_s=cache_ttl_s
-            )
+        response = await self.http.request(
+            method, path, operation=operation, json=json, params=params, cache_ttl_s=cache_ttl_s
+        )
         data = response.json() if response.content else {}
         if not isinstance(data, dict):
             raise ConnectorError(
@@ -196,7 +199,6 @@ class GscConnector(GoogleConnector):
                     "POST",
                     f"{self.site_path}/searchAnalytics/query",
                     operation="search_analytics",
-                    category="search_analytics",
                     json={**body, "rowLimit": size, "startRow": start_row},
                     cache_ttl_s=FINAL_TTL_S if closed else None,
                 )
@@ -241,7 +243,7 @@ class GscConnector(GoogleConnector):
     @operation(example={})
     async def list_sites(self, params: NoParams) -> m.SiteList:
         """The Search Console properties these credentials can see, with the permission on each."""
-        data = await self._call("GET", "/webmasters/v3/sites", operation="list_sites", category="other")
+        data = await self._call("GET", "/webmasters/v3/sites", operation="list_sites")
         return m.SiteList(
             sites=[
                 m.Site(site_url=str(e.get("siteUrl", "")), permission_level=str(e.get("permissionLevel", "")))
@@ -253,9 +255,7 @@ class GscConnector(GoogleConnector):
     async def list_sitemaps(self, params: m.SitemapsParams) -> m.SitemapList:
         """The site's submitted sitemaps: when submitted and read, warnings, errors, URLs submitted."""
         query = {"sitemapIndex": params.sitemap_index} if params.sitemap_index else None
-        data = await self._call(
-            "GET", f"{self.site_path}/sitemaps", operation="list_sitemaps", category="other", params=query
-        )
+        data = await self._call("GET", f"{self.site_path}/sitemaps", operation="list_sitemaps", params=query)
         sitemaps = [
             m.Sitemap(
                 path=str(s.get("path", "")),
@@ -297,7 +297,6 @@ class GscConnector(GoogleConnector):
             "POST",
             "/v1/urlInspection/index:inspect",
             operation="inspect_url",
-            category="inspection",
             json={"inspectionUrl": url, "siteUrl": self.site_url, "languageCode": params.language_code},
             cache_ttl_s=3600.0,
         )

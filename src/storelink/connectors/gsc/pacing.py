@@ -18,17 +18,19 @@ sitemaps)
 A throttling answer (:class:`~storelink.connectors.gsc.errors.GscThrottleHint`) holds its
 category back for the wait the classifier computed; the daily inspection budget, once spent,
 holds inspections until midnight Pacific without asking. The per-project limits (40,000 QPM,
-30 M per day) are far above what one site's connector can send and are not modelled. The
-connector names each call's category in :data:`gsc_category`.
+30 M per day) are far above what one site's connector can send and are not modelled. ``reserve``
+takes each attempt's category from its operation (:func:`category_of`).
+
+Shared by replicas (issue 10), the budgets live in Redis:
+:class:`~storelink.connectors.gsc.shared_quota.SharedGscLimiter` builds on this limiter, which
+knows nothing of it; whoever builds this limiter says how it is shared (``shared_form``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,12 +39,16 @@ from storelink.connectors.gsc.errors import GscThrottleHint
 from storelink.errors import Headroom
 from storelink.resilience.classify import RateHint
 from storelink.resilience.clock import Clock
+from storelink.resilience.deadline import Deadline
 from storelink.resilience.limiter import RateLimiter, Reservation, TokenBucketLimiter
 
 if TYPE_CHECKING:
     from storelink.resilience.shared import SharedState
 
-__all__ = ["CATEGORIES", "GscLimiter", "gsc_category", "paced_as"]
+    # How a limiter is shared by the replicas: (the local limiter, the shared state, its key) -> the shared one.
+    SharedForm = Callable[["GscLimiter", SharedState, str], RateLimiter]
+
+__all__ = ["CATEGORIES", "OPERATION_CATEGORIES", "GscLimiter", "category_of"]
 
 SEARCH_ANALYTICS_PER_MINUTE = 1200
 INSPECTIONS_PER_MINUTE = 600
@@ -51,16 +57,18 @@ OTHER_PER_MINUTE = 200
 OTHER_PER_SECOND = 20
 CATEGORIES = ("search_analytics", "inspection", "other")
 
-gsc_category: ContextVar[str] = ContextVar("storelink_gsc_category", default="search_analytics")
+# Each operation's category; any other draws on search_analytics.
+OPERATION_CATEGORIES = {
+    "search_analytics": "search_analytics",
+    "inspect_url": "inspection",
+    "list_sites": "other",
+    "list_sitemaps": "other",
+}
 
 
-@contextmanager
-def paced_as(category: str) -> Iterator[None]:
-    token = gsc_category.set(category)
-    try:
-        yield
-    finally:
-        gsc_category.reset(token)
+def category_of(operation: str) -> str:
+    """The budget an operation's requests draw on (one of :data:`CATEGORIES`)."""
+    return OPERATION_CATEGORIES.get(operation, "search_analytics")
 
 
 def per_minute_bucket(per_minute: float, burst: float, clock: Clock, unit: str) -> TokenBucketLimiter:
@@ -76,9 +84,18 @@ class _Held:
 
 
 class GscLimiter:
-    def __init__(self, *, clock: Clock, wall: Callable[[], float], rate: float, burst: float) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        wall: Callable[[], float],
+        rate: float,
+        burst: float,
+        shared_form: SharedForm | None = None,
+    ) -> None:
         self.clock = clock
         self.wall = wall
+        self.shared_form = shared_form
         analytics_per_minute = min(SEARCH_ANALYTICS_PER_MINUTE, rate * 60.0 + burst)
         self.buckets: dict[str, RateLimiter] = {
             "search_analytics": per_minute_bucket(analytics_per_minute, burst, clock, "queries"),
@@ -95,9 +112,9 @@ class GscLimiter:
     def pacific_today(self) -> dt.date:
         return dt.datetime.fromtimestamp(self.wall(), PACIFIC).date()
 
-    async def reserve(self, cost: float) -> Reservation:
-        category = gsc_category.get()
-        inner = await self.buckets[category].reserve(cost)
+    async def reserve(self, cost: float, *, operation: str = "", deadline: Deadline | None = None) -> Reservation:
+        category = category_of(operation)
+        inner = await self.buckets[category].reserve(cost, operation=operation, deadline=deadline)
         waits = [inner.wait_s, await self.hold_wait(category)]
         if category == "inspection" and not await self.take_inspection():
             waits.append(seconds_to_pacific_midnight(self.wall()))
@@ -145,7 +162,6 @@ class GscLimiter:
         return max(0.0, self._blocked_until[category] - self.clock.now())
 
     def shared_with(self, state: SharedState, key: str) -> RateLimiter:
-        """This limiter with the site's budgets shared by the replicas in Redis (issue 10)."""
-        from storelink.connectors.gsc.shared_quota import SharedGscLimiter  # it builds on this module
-
-        return SharedGscLimiter.over(self, state, key)
+        """This limiter with the site's budgets shared by the replicas (issue 10), as its
+        ``shared_form`` builds it; without one it stays this replica's alone."""
+        return self if self.shared_form is None else self.shared_form(self, state, key)
