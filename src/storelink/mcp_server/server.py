@@ -14,18 +14,20 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from mcp.server import MCPServer
 from mcp.server.auth.provider import TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
 from storelink import __version__
-from storelink.connectors.base import Connector, Health, OperationSpec
+from storelink.connectors.base import Connector, Health
 from storelink.connectors.writes import is_write_allowed
 from storelink.errors import MAX_MESSAGE, Mode, clip, describe_validation_error
 from storelink.mcp_server.schema import clean_schema
@@ -34,7 +36,7 @@ from storelink.observability.logs import install_redaction
 from storelink.runtime import Runtime
 from storelink.settings import Settings
 
-__all__ = ["INSTRUCTIONS", "StorelinkServer", "build_server", "select_tools"]
+__all__ = ["INSTRUCTIONS", "StorelinkServer", "ToolDraft", "build_server", "select_tools"]
 
 INSTRUCTIONS = """\
 storelink reaches the store's business data: Shopify (products, orders, inventory, customers,
@@ -48,17 +50,45 @@ end on that source's yesterday. List tools return at most
 [rate_limited] … (retry after 2.0 s): wait before retrying; [invalid_request]: fix the arguments.
 """
 
+STATUS_TOOLS = ("storelink_capabilities", "connector_health", "connector_metrics")
+KNOWLEDGE_TOOLS = ("search", "fetch", "site_answer")
+INSIGHT_TOOLS = ("insights_seo_opportunities", "insights_inventory_signals", "insights_product_recommendations")
+READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+
 
 class StorelinkServer(MCPServer[Any]):
-    """The SDK's server, with tool errors agents can branch on (docs/mcp.md, "Errors")."""
+    """The SDK's server, with tool errors agents can branch on (docs/mcp.md, "Errors").
+
+    Its tools are fixed when it is built, so it knows each one's arguments and refuses others."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        tools: Sequence[Tool],
+        version: str,
+        instructions: str,
+        token_verifier: TokenVerifier | None,
+        auth: AuthSettings | None,
+        log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"],
+    ) -> None:
+        super().__init__(
+            name,
+            version=version,
+            instructions=instructions,
+            token_verifier=token_verifier,
+            auth=auth,
+            log_level=log_level,
+            tools=list(tools),
+        )
+        self.tool_arguments: dict[str, list[str]] = {t.name: list(t.parameters.get("properties", {})) for t in tools}
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
-        tool = self._tool_manager.get_tool(name)
-        if tool is None:
+        valid = self.tool_arguments.get(name)
+        if valid is None:
             raise ToolError(f"[invalid_request] No tool {clip(name)!r}; tools/list shows the tools that are on.")
-        valid = list(tool.parameters.get("properties", {}))
         unknown = [repr(clip(key)) for key in arguments if key not in valid]
         if unknown:
             raise ToolError(
@@ -123,6 +153,25 @@ class MetricsReport(BaseModel):
     connectors: dict[str, Any] = Field(description="Per connector: rolling windows, breaker, headroom, operations.")
 
 
+@dataclass(frozen=True)
+class ToolDraft:
+    """What one tool is made of before it is on a server: the function, its hints, the description
+    (None: the function's docstring) and the params model whose schema it publishes (None: the
+    schema the SDK derives from the function)."""
+
+    fn: Callable[..., Any]
+    annotations: ToolAnnotations
+    description: str | None = None
+    params: type[BaseModel] | None = None
+
+    def tool(self, name: str) -> Tool:
+        tool = Tool.from_function(self.fn, name=name, description=self.description, annotations=self.annotations)
+        # Operation tools publish their params model's own schema (the adapter may be looser);
+        # every schema is cleaned for strict clients.
+        tool.parameters = clean_schema(self.params.model_json_schema() if self.params else tool.parameters)
+        return tool
+
+
 def build_server(
     settings: Settings,
     get_runtime: Callable[[], Runtime],
@@ -132,8 +181,14 @@ def build_server(
     token_verifier: TokenVerifier | None = None,
     auth: AuthSettings | None = None,
 ) -> StorelinkServer:
+    """The MCP server of the tools ``STORELINK_MCP_TOOLS`` selects, in the order tools/list shows."""
+    per_connector = connector_tools(settings, get_runtime, connector_classes)
+    operations = {tool: draft for drafts in per_connector.values() for tool, draft in drafts.items()}
+    enabled = select_tools([*STATUS_TOOLS, *KNOWLEDGE_TOOLS, *INSIGHT_TOOLS, *operations], settings.mcp_tools)
+    drafts = {**status_tools(get_runtime, per_connector, enabled), **site_tools(get_runtime, enabled), **operations}
     server = StorelinkServer(
         name,
+        tools=[drafts[tool].tool(tool) for tool in enabled],
         version=__version__,
         instructions=INSTRUCTIONS,
         token_verifier=token_verifier,
@@ -141,23 +196,37 @@ def build_server(
         log_level=settings.log_level,
     )
     install_redaction(settings)  # the SDK may have added a log handler of its own
-    candidates: dict[str, tuple[Any, ...]] = {}
-    specs: dict[str, OperationSpec] = {}
-    per_connector: dict[str, list[str]] = {}
+    return server
+
+
+def connector_tools(
+    settings: Settings, get_runtime: Callable[[], Runtime], connector_classes: Sequence[type[Connector]]
+) -> dict[str, dict[str, ToolDraft]]:
+    """Per connector, its ``<connector>_<operation>`` tools; write operations only when
+    ``STORELINK_ALLOW_WRITES`` names them."""
+    per_connector: dict[str, dict[str, ToolDraft]] = {}
     for cls in connector_classes:
         for spec in cls.operations.values():
             if spec.write and not is_write_allowed(settings.allow_writes, cls.name, spec.name):
                 continue
-            tool_name = f"{cls.name}_{spec.name}"
-            candidates[tool_name] = operation_tool(cls.name, spec, get_runtime)
-            specs[tool_name] = spec
-            per_connector.setdefault(cls.name, []).append(tool_name)
+            fn, description, annotations = operation_tool(cls.name, spec, get_runtime)
+            drafts = per_connector.setdefault(cls.name, {})
+            drafts[f"{cls.name}_{spec.name}"] = ToolDraft(fn, annotations, description, spec.params)
+    return per_connector
+
+
+def status_tools(
+    get_runtime: Callable[[], Runtime], per_connector: dict[str, dict[str, ToolDraft]], enabled: list[str]
+) -> dict[str, ToolDraft]:
+    """``storelink_capabilities`` (which reports the ``enabled`` tools), ``connector_health`` and
+    ``connector_metrics``."""
+    on = set(enabled)
+    writes = {t for drafts in per_connector.values() for t, d in drafts.items() if d.annotations.destructive_hint}
 
     async def storelink_capabilities() -> Capabilities:
         """What storelink can reach right now: each source's mode (live, mock, disabled), what it
         lacks for live mode, and which tools are on. Call this first."""
         runtime = get_runtime()
-        on = set(enabled)
         return Capabilities(
             version=__version__,
             connectors=[
@@ -167,7 +236,7 @@ def build_server(
                     mode=c.mode,
                     breaker=c.breaker.state.value,
                     missing=c.ctx.missing,
-                    tools=[t for t in per_connector.get(c.name, []) if t in on],
+                    tools=[t for t in per_connector.get(c.name, {}) if t in on],
                 )
                 for c in runtime.registry
             ],
@@ -190,37 +259,26 @@ def build_server(
             snapshot = {connector: snapshot.get(connector, {})}
         return MetricsReport(connectors=snapshot)
 
-    meta_tools: dict[str, Callable[..., Any]] = {
-        "storelink_capabilities": storelink_capabilities,
-        "connector_health": connector_health,
-        "connector_metrics": connector_metrics,
+    return {
+        fn.__name__: ToolDraft(fn, READ_ONLY) for fn in (storelink_capabilities, connector_health, connector_metrics)
     }
-    writes = {n for n, (fn, _, ann) in candidates.items() if ann.destructive_hint}
-    knowledge_names = ["search", "fetch", "site_answer"]
-    insight_names = ["insights_seo_opportunities", "insights_inventory_signals", "insights_product_recommendations"]
-    enabled = select_tools([*meta_tools, *knowledge_names, *insight_names, *candidates], settings.mcp_tools)
-    read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
-    # Site-knowledge tools load the retrieval stack; only when they are on.
-    knowledge = knowledge_tools(get_runtime) if set(knowledge_names) & set(enabled) else {}
-    knowledge.update(insights_tools(get_runtime) if set(insight_names) & set(enabled) else {})
-    params_of: dict[str, type[BaseModel]] = {name: spec.params for name, spec in specs.items()}
-    for tool_name in enabled:
-        if tool_name in meta_tools:
-            server.add_tool(meta_tools[tool_name], name=tool_name, annotations=read_only)
-        elif tool_name in knowledge:
-            fn, description, params_model = knowledge[tool_name]
-            params_of[tool_name] = params_model
-            site = ToolAnnotations(title=tool_name.replace("_", " "), read_only_hint=True, open_world_hint=True)
-            server.add_tool(fn, name=tool_name, description=description, annotations=site)
-        else:
-            fn, description, annotations = candidates[tool_name]
-            server.add_tool(fn, name=tool_name, description=description, annotations=annotations)
-    for tool in server._tool_manager.list_tools():
-        # Operation tools publish their params model's own schema (the adapter may be looser);
-        # every schema is cleaned for strict clients.
-        model = params_of.get(tool.name)
-        tool.parameters = clean_schema(model.model_json_schema() if model else tool.parameters)
-    return server
+
+
+def site_tools(get_runtime: Callable[[], Runtime], enabled: list[str]) -> dict[str, ToolDraft]:
+    """The site-knowledge tools (``search``, ``fetch``, ``site_answer``) and the insights; each
+    group only when one of its tools is on, since building them loads the retrieval stack."""
+    on = set(enabled)
+    built = knowledge_tools(get_runtime) if on & set(KNOWLEDGE_TOOLS) else {}
+    built.update(insights_tools(get_runtime) if on & set(INSIGHT_TOOLS) else {})
+    return {
+        tool: ToolDraft(
+            fn,
+            ToolAnnotations(title=tool.replace("_", " "), read_only_hint=True, open_world_hint=True),
+            description,
+            params,
+        )
+        for tool, (fn, description, params) in built.items()
+    }
 
 
 def _connector(runtime: Runtime, name: str) -> Connector:
