@@ -61,7 +61,7 @@ async def all_refused(replicas: Sequence[GoogleTokenManager] | Sequence[ZohoOAut
     await asyncio.gather(*(r.refresh(request) for r, request in sent))
 
 
-def google_replica(fake: GoogleTokenFake, shared: SharedTokens) -> GoogleTokenManager:
+def google_replica(fake: GoogleTokenFake, shared: SharedTokens | None) -> GoogleTokenManager:
     clock = LoopClock()
     grant = RefreshTokenGrant(DEMO_CLIENT_ID, SecretStr(DEMO_CLIENT_SECRET), SecretStr(DEMO_REFRESH_TOKEN))
     return GoogleTokenManager(
@@ -108,7 +108,7 @@ async def test_a_token_refused_on_one_replica_is_replaced_once_for_all(tokens: l
 async def test_without_redis_each_replica_exchanges_for_itself() -> None:
     """The contrast that shows what sharing buys: three managers, no Redis, three exchanges."""
     fake = GoogleTokenFake()
-    replicas = [google_replica(fake, None) for _ in range(REPLICAS)]  # type: ignore[arg-type]
+    replicas = [google_replica(fake, None) for _ in range(REPLICAS)]
     await asyncio.gather(*(r.token() for r in replicas for _ in range(CALLERS)))
     assert fake.grants["refresh_token"] == REPLICAS
     for r in replicas:

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from graphql import execute_sync
+from graphql import OperationDefinitionNode, execute_sync
 
 from storelink.fakes.base import InProcessTransport
 from storelink.fakes.data import DemoStore, FinancialStatus, ProductStatus, build_demo_store, demo_store
@@ -671,11 +671,12 @@ def test_fast_executor_agrees_with_graphql_core(shopify: ShopifyFake, query: str
     assert prepared.document is not None, prepared.errors
     schema = _schema()
     operation = prepared.document.definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
     ctx = _Context(shopify, "app", BASE_URL)
     used = {k: v for k, v in variables.items() if f"${k}" in query}
     reference = execute_sync(schema, prepared.document, None, ctx, used)
     executor = _Executor(_Planner(schema, prepared.fragments, used, ctx))
     assert schema.query_type is not None
-    ours = executor.run(schema.query_type, operation.selection_set)  # type: ignore[attr-defined]
+    ours = executor.run(schema.query_type, operation.selection_set)
     assert ours == reference.data
     assert [e.formatted for e in executor.errors] == [e.formatted for e in reference.errors or ()]

