@@ -149,7 +149,9 @@ class FallbackLimiter:
 class Shareable(Protocol):
     """A limiter that knows how to share its own quota model across replicas."""
 
-    def shared_with(self, state: SharedState, key: str) -> RateLimiter: ...
+    def shared_with(self, state: SharedState, key: str) -> RateLimiter:
+        """The shared form over ``state`` under ``key``; the limiter itself when it has none."""
+        ...
 
 
 @dataclass
@@ -178,7 +180,9 @@ class SharedState:
         if isinstance(local_limiter, TokenBucketLimiter):
             return self.token_bucket(key, local_limiter)
         if isinstance(local_limiter, Shareable):
-            return local_limiter.shared_with(self, key)
+            shared = local_limiter.shared_with(self, key)
+            if shared is not local_limiter:
+                return shared
         if connector_name not in self.unshared:
             self.unshared.append(connector_name)
             log.info("%s: its limiter has no shared form; it paces per replica", connector_name)

@@ -90,3 +90,13 @@ async def test_redis_unreachable_each_replica_takes_its_share_of_the_day(tmp_pat
         waits = [(await limiters[0].reserve(1, operation="inspect_url")).wait_s for _ in range(DAILY)]
         assert sum(1 for w in waits if w < 60) == DAILY // REPLICAS  # 5 // 3 = 1
         assert limiters[0].health.degraded
+
+
+async def test_a_limiter_built_without_a_shared_form_stays_this_replicas(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, redis_url=SHARED_REDIS_URL, redis_prefix="storelink-test:", replicas=REPLICAS)
+    async with shared_state(settings) as state:
+        assert state is not None
+        clock = LoopClock()
+        local = GscLimiter(clock=clock, wall=WallClock(clock), rate=20.0, burst=20.0)
+        assert state.limiter_for("gsc", local) is local
+        assert state.unshared == ["gsc"]
