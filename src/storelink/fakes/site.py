@@ -28,12 +28,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import html
+import tomllib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import ClassVar
+from importlib import resources
+from typing import Any, ClassVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -71,397 +73,37 @@ class SitePage:
 
 
 # -- content --------------------------------------------------------------------------------------
-# Each guide: (intro, [(heading, paragraph), ...]). Facts here are what the goldens ask about.
+# The copy is data: site_content.toml, shipped in this package. Facts there are what the goldens ask about.
 
+
+def _content() -> dict[str, Any]:
+    return tomllib.loads(resources.files("storelink.fakes").joinpath("site_content.toml").read_text("utf-8"))
+
+
+def _pairs(raw: list[list[str]]) -> list[tuple[str, str]]:
+    return [(heading, text) for heading, text in raw]
+
+
+_CONTENT = _content()
+# Each guide, policy, FAQ and orphan page: (intro or title, [(heading, paragraph), ...]).
 _GUIDES: dict[str, tuple[str, list[tuple[str, str]]]] = {
-    "Brake Pads": (
-        "Brake pads are the cheapest way to change how a car stops. Pick a compound by the temperature it will "
-        "see, not by the price.",
-        [
-            ("Choosing a compound",
-             "Street Sport pads work from 0 to 400 °C and are the right choice for daily driving and spirited "
-             "back roads. Track Day pads work from 150 to 650 °C: they squeal and dust when cold, so they are for "
-             "cars that see a circuit. Ceramic Comfort pads are the quietest and cleanest, for 0 to 350 °C. "
-             "Endurance Race pads need heat, working from 200 to 750 °C, and are for race cars only."),
-            ("Front and rear",
-             "Each variant is one axle set of four pads: buy Front and Rear separately. Match the line front to "
-             "rear, or the brake bias changes."),
-            ("Bedding in",
-             "New pads must be bedded in before hard use, following our bedding-in procedure. Skipping it causes "
-             "uneven deposits and vibration that feels like a warped rotor."),
-            ("When to replace",
-             "Replace pads when the friction material is thinner than 3 mm, or when the wear indicator squeals."),
-        ],
-    ),
-    "Brake Rotors": (
-        "Rotors store the heat the pads make. Better rotors resist cracking and keep the pedal consistent.",
-        [
-            ("One-piece or two-piece",
-             "Our Track Day and Endurance Race rotors are two-piece, with an aluminium hat that saves about 1.5 kg "
-             "per corner. Street Sport and Ceramic Comfort rotors are one-piece cast iron."),
-            ("Pairing with pads",
-             "Use pads of the same line as the rotors: the surfaces are machined for that compound. Rotors are "
-             "sold per axle, as a pair."),
-            ("Minimum thickness",
-             "Replace a rotor when it is thinner than the minimum thickness stamped on its hat, or when cracks "
-             "reach the outer edge."),
-        ],
-    ),
-    "Coilovers": (
-        "Coilovers replace the springs and dampers with one adjustable unit.",
-        [
-            ("Street or Track",
-             "The Street variant uses softer springs for comfort on public roads. The Track variant uses springs "
-             "about 40 % stiffer and is for cars that spend time on a circuit."),
-            ("Ride height and damping",
-             "Every kit has 32 damping settings and threaded bodies for ride height. Do not lower a street car "
-             "more than 40 mm, or the suspension runs out of travel."),
-            ("After installation",
-             "A wheel alignment is required after installing coilovers. Re-check the ride height after 500 "
-             "miles, once the springs have settled."),
-            ("Service",
-             "Dampers should be rebuilt every 50,000 miles, or every two track seasons. We rebuild Stratos and "
-             "Redline units in house in about ten business days."),
-        ],
-    ),
-    "Air Intakes": (
-        "An intake lets the engine breathe cooler air with less restriction.",
-        [
-            ("Cold Air or Short Ram",
-             "Cold Air intakes move the filter out of the engine bay for cooler air and the largest gain. Short "
-             "Ram intakes are shorter, louder and easier to fit."),
-            ("Filter care",
-             "Clean and re-oil the filter every 15,000 miles. Do not over-oil: excess oil can foul the mass air "
-             "flow sensor."),
-            ("Finish options",
-             "Polished, Black and Carbon variants perform the same; Carbon adds a heat shield."),
-        ],
-    ),
-    "Exhaust Systems": (
-        "Exhaust systems change sound first and power second.",
-        [
-            ("Cat-Back, Axle-Back or Turbo-Back",
-             "Axle-Back systems replace only the mufflers. Cat-Back systems replace everything after the catalytic "
-             "converter and are road legal. Turbo-Back systems replace the downpipe as well and are for "
-             "off-road use only."),
-            ("How loud",
-             "Resonated systems measure about 92 dB at 4,000 rpm; Non-Resonated systems about 98 dB. Many track "
-             "days have a 95 dB limit, so choose Resonated if you run at those tracks."),
-            ("Titanium tips",
-             "The Titanium Tips variant is the resonated system with burnt titanium tips."),
-        ],
-    ),
-    "Turbochargers": (
-        "Turbocharger upgrades make the largest power gains and need the most care.",
-        [
-            ("Journal or ball bearing",
-             "Ball Bearing turbos spool about 15 % faster than Journal Bearing turbos of the same size."),
-            ("A tune is required",
-             "Every turbo upgrade requires an engine tune and, above stage 2, larger fuel injectors."),
-            ("Break-in",
-             "For the first 300 miles, keep boost below half of the target and let the engine idle for 30 "
-             "seconds before switching off."),
-            ("Installation",
-             "The turbocharger warranty requires a receipt from a professional installer."),
-        ],
-    ),
-    "Intercoolers": (
-        "An intercooler cools the charge air so the engine makes power without knock.",
-        [
-            ("Front Mount or Top Mount",
-             "Front Mount intercoolers have the largest cores and the best cooling. Top Mount intercoolers keep "
-             "the factory layout and the shortest piping."),
-            ("Core",
-             "All cores are bar-and-plate and pressure tested to 45 psi before they ship."),
-        ],
-    ),
-    "Spark Plugs": (
-        "Spark plugs are cheap insurance for a modified engine.",
-        [
-            ("Heat range",
-             "Iridium Racing plugs are one step colder than stock. Cold Range plugs are two steps colder and are "
-             "for engines making more than 30 % over stock power."),
-            ("Gap",
-             "Plugs arrive gapped at 0.028 in (0.7 mm) for boosted engines. Check the gap before installing."),
-            ("Interval",
-             "Replace spark plugs every 20,000 miles on boosted engines and every 30,000 miles otherwise."),
-        ],
-    ),
-    "Oil Filters": (
-        "Oil filters keep the bearings alive.",
-        [
-            ("High Flow, Race or Long Life",
-             "High Flow filters suit modified street cars. Race filters have a stronger can for high oil "
-             "pressure. Long Life filters are rated for 10,000-mile intervals."),
-            ("Change interval",
-             "On track cars change the oil and filter every 5,000 miles or after every two track days, "
-             "whichever comes first."),
-        ],
-    ),
-    "Clutch Kits": (
-        "A clutch upgrade is needed once an engine makes more torque than the stock clutch holds.",
-        [
-            ("Stages",
-             "Stage 1 holds about 20 % more torque than stock and drives like the original. Stage 2 holds about "
-             "50 % more. Stage 3 uses a puck disc and holds about 80 % more. Stage 4 is a twin-disc kit that "
-             "holds about 120 % more and is for race cars."),
-            ("Break-in",
-             "Drive 500 miles without launches or full-throttle shifts so the disc beds in."),
-            ("Flywheel",
-             "Resurface or replace the flywheel when installing any clutch kit."),
-        ],
-    ),
-    "Ignition Coils": (
-        "Ignition coils must keep up with higher cylinder pressure.",
-        [
-            ("High Output coils",
-             "High Output coils deliver a stronger spark for boosted engines and are recommended above 20 psi."),
-            ("Installation",
-             "Replace coils as a set and apply dielectric grease to the boots. Installed coils cannot be "
-             "returned."),
-        ],
-    ),
-    "Fuel Injectors": (
-        "Injectors must flow enough fuel for the power you make.",
-        [
-            ("Sizing",
-             "As a rule, 550cc injectors support about 450 whp on a four-cylinder engine on gasoline. E85 needs "
-             "about 30 % more flow, so choose an E85 Ready set one size larger."),
-            ("Flow matching",
-             "Flow Matched sets are matched within 1 % of each other."),
-            ("Installation",
-             "New injectors need new O-rings and a tune with the injector data we supply. Installed injectors "
-             "cannot be returned."),
-        ],
-    ),
-    "Sway Bars": (
-        "Sway bars control body roll and tune the balance of the car.",
-        [
-            ("Balance",
-             "A stiffer front bar adds understeer; a stiffer rear bar adds oversteer. Adjustable bars have three "
-             "positions."),
-            ("Installation",
-             "Re-torque the end links after the first 100 miles."),
-        ],
-    ),
-    "Engine Oil": (
-        "Engine oil is the cheapest performance part.",
-        [
-            ("Viscosity",
-             "Use 0W-20 or 5W-30 for daily driving where the manufacturer specifies it, 5W-40 for turbocharged "
-             "engines, and 10W-60 Racing for track use on engines that specify it."),
-            ("Sizes",
-             "Every grade comes in 1 Quart bottles and 5 Quart jugs."),
-        ],
-    ),
-    "Brake Fluid": (
-        "Brake fluid boils before pads fade on most track cars.",
-        [
-            ("Boiling points",
-             "DOT 4 Racing has a dry boiling point of 312 °C (594 °F) and a wet boiling point of 204 °C. DOT 5.1 "
-             "High Temp has a dry boiling point of 275 °C and a wet boiling point of 190 °C."),
-            ("Mixing",
-             "DOT 4 and DOT 5.1 are glycol based and can be mixed. Never mix them with DOT 5, which is silicone "
-             "based."),
-            ("Flushing",
-             "Flush the brake fluid every 12 months, and before every track season."),
-        ],
-    ),
-}  # fmt: skip
-
-_VEHICLE_NOTES: dict[str, str] = {
-    "Honda Civic Type R (FK8)": "Front pads fit the factory Brembo four-piston calipers. Coilovers for the FK8 "
-    "include a plug to delete the adaptive damper warning.",
-    "Subaru WRX STI": "Turbo-Back exhausts for the STI need the factory heat shields moved by about 10 mm.",
-    "Toyota GR86 / Subaru BRZ": "Parts listed for the GR86 also fit the Subaru BRZ of the same generation.",
-    "Ford Mustang GT (S550)": "Exhaust systems fit both the fastback and the convertible S550.",
-    "VW Golf R (Mk7)": "Intercoolers for the Golf R need the factory bumper trimmed by 5 mm at the lower grille.",
-    "Nissan 370Z": "Clutch kits for the 370Z include a new concentric slave cylinder.",
-    "Mazda MX-5 Miata (ND)": "Coilovers for the ND keep the factory top mounts.",
-    "Toyota GR Supra (A90)": "Intakes for the A90 keep the factory mass air flow sensor housing.",
-    "BMW M3 (F80)": "Front rotors for the F80 are for cars with steel brakes, not carbon ceramics.",
-    "Chevrolet Camaro SS": "Axle-Back exhausts for the Camaro SS keep the factory valves working.",
-    "Ford Focus RS": "Sway bars for the Focus RS need the rear subframe bolts re-torqued to 100 Nm.",
-    "Mitsubishi Lancer Evolution X": "Fuel injectors for the Evo X are the side-feed type.",
-    "VW Golf GTI (Mk8)": "Intakes for the GTI Mk8 fit cars built from model year 2022.",
-    "Hyundai Veloster N": "Brake pads for the Veloster N fit cars with and without the N Performance Package.",
-    "Toyota GR Corolla": "Turbochargers for the GR Corolla bolt to the factory exhaust manifold.",
+    name: (guide["intro"], _pairs(guide["sections"])) for name, guide in _CONTENT["guides"].items()
 }
-
+_VEHICLE_NOTES: dict[str, str] = dict(_CONTENT["vehicle_notes"])
 _POLICIES: dict[str, tuple[str, list[tuple[str, str]]]] = {
-    "shipping": ("Shipping policy", [
-        ("Free shipping", "Standard shipping is free on US orders over $99. Below that, standard shipping costs "
-         "$9.95."),
-        ("Dispatch", "Orders placed before 2 pm Eastern time on a business day ship the same day, from our Main "
-         "Warehouse in Reno, Nevada, or our East Coast Depot in Allentown, Pennsylvania, whichever is closer."),
-        ("Delivery times", "Standard delivery takes 3 to 5 business days. Expedited delivery takes 2 business days "
-         "and costs $24.95. Overnight delivery costs $49.95 and must be ordered before noon Eastern time."),
-        ("International", "We ship to Canada, the United Kingdom, Australia and Germany with DHL Express. Duties "
-         "and import taxes are paid by the customer on delivery."),
-        ("Oversize items", "Coilovers, exhaust systems and turbochargers ship as oversize freight and cannot be "
-         "delivered to PO boxes."),
-    ]),
-    "returns": ("Returns and refunds", [
-        ("Return window", "You can return unused parts in their original packaging within 30 days of delivery."),
-        ("How to return", "Email support with your order number to get a return authorisation (RMA) number, and "
-         "write the RMA number on the box. Returns without an RMA number are refused."),
-        ("Refunds", "Refunds go to the original payment method within 5 business days of the return reaching our "
-         "warehouse."),
-        ("Restocking fee", "Special-order items carry a 15 % restocking fee."),
-        ("Non-returnable items", "Installed electrical parts, such as ignition coils and fuel injectors, cannot be "
-         "returned. Opened engine oil and brake fluid cannot be returned."),
-        ("Return shipping", "The customer pays return shipping, unless we sent the wrong or a damaged part."),
-    ]),
-    "warranty": ("Warranty", [
-        ("Standard warranty", "Every part carries a one-year limited warranty against defects in materials and "
-         "workmanship."),
-        ("Extended warranty", "Stratos Suspension coilovers and Titan Exhaust systems carry a two-year warranty."),
-        ("Turbochargers", "The turbocharger warranty requires a receipt from a professional installer."),
-        ("Competition use", "Parts used in competition are not covered, except parts of the Track Day and "
-         "Endurance Race lines."),
-        ("Claims", "To make a claim, email support with your order number and photos of the part."),
-    ]),
-    "privacy": ("Privacy policy", [
-        ("What we collect", "We collect your name, addresses, e-mail and order history to fulfil orders."),
-        ("Marketing", "We send marketing e-mail only to customers who opt in, and every e-mail has an unsubscribe "
-         "link."),
-        ("Payment data", "Card details are handled by our payment processor and never stored by us."),
-    ]),
-    "terms": ("Terms of service", [
-        ("Orders", "An order is accepted when it ships. We may cancel orders with pricing errors."),
-        ("Off-road parts", "Parts marked for off-road use are not legal for use on public roads in every state; "
-         "the buyer is responsible for using them lawfully."),
-    ]),
-}  # fmt: skip
-
+    key: (policy["title"], _pairs(policy["sections"])) for key, policy in _CONTENT["policies"].items()
+}
 _FAQS: dict[str, tuple[str, list[tuple[str, str]]]] = {
-    "orders": ("Orders and payment", [
-        ("Can I change or cancel my order?", "Yes, within one hour of placing it. After that the order may "
-         "already be picked; email support and we will try."),
-        ("Do you price match?", "We match the price of an identical part from an authorised US dealer. We do not "
-         "match marketplace sellers or auction sites."),
-        ("Do you offer financing?", "Yes. Shop Pay Installments is available on orders from $150 to $5,000."),
-        ("Can I use more than one discount code?", "No, one discount code per order."),
-        ("Do you sell gift cards?", "Yes, digital gift cards from $25 to $500; see the gift cards page."),
-        ("Which payment methods do you accept?", "Visa, Mastercard, American Express, Discover, PayPal, Shop Pay "
-         "and Apple Pay."),
-    ]),
-    "shipping": ("Shipping questions", [
-        ("How long does shipping take?", "Standard delivery takes 3 to 5 business days; expedited takes 2."),
-        ("Do you ship internationally?", "We ship to Canada, the United Kingdom, Australia and Germany."),
-        ("Where do you ship from?", "From Reno, Nevada and Allentown, Pennsylvania."),
-        ("Can I pick up my order?", "Yes, from the Main Warehouse in Reno on weekdays from 9 am to 4 pm Pacific "
-         "time. Choose local pickup at checkout."),
-        ("How do I track my order?", "The shipping confirmation e-mail has a tracking link."),
-    ]),
-    "returns": ("Returns questions", [
-        ("How long do I have to return a part?", "30 days from delivery, unused and in the original packaging."),
-        ("When will I get my refund?", "Within 5 business days of the return reaching our warehouse."),
-        ("Can I return an installed part?", "No. Installed parts can only be claimed under warranty."),
-        ("Do you charge a restocking fee?", "Only on special-order items: 15 %."),
-    ]),
-    "products": ("Product questions", [
-        ("Are your parts new?", "Yes. Every part is new and comes from the manufacturer or an authorised "
-         "distributor."),
-        ("Will this part fit my car?", "Each product page names the car it fits. Our fitment notes list every "
-         "part per vehicle. If in doubt, email support with your VIN."),
-        ("Are your exhausts road legal?", "Cat-Back and Axle-Back systems are road legal. Turbo-Back systems are "
-         "for off-road use only."),
-        ("Do I need a tune?", "A tune is required for turbochargers and larger fuel injectors, and recommended "
-         "for intakes and exhausts on turbocharged cars."),
-    ]),
-    "installation": ("Installation questions", [
-        ("Do you install parts?", "No, but we work with partner installers in most US states; email support for "
-         "one near you."),
-        ("Where can I find torque specifications?", "See our torque specifications page for wheels, calipers and "
-         "suspension."),
-        ("Do new brake pads need bedding in?", "Yes. Follow our bedding-in procedure before any hard use."),
-    ]),
-}  # fmt: skip
-
+    key: (faq["title"], _pairs(faq["questions"])) for key, faq in _CONTENT["faqs"].items()
+}
 _BLOG: list[tuple[str, str, date, list[tuple[str, str]]]] = [
-    ("Track day prep: the night before", "track-day-prep", date(2026, 4, 2), [
-        ("Fluids", "Bleed the brakes with fresh DOT 4 Racing fluid and check the oil level."),
-        ("Checklist", "Print our track day checklist and bring a torque wrench."),
-    ]),
-    ("Black Friday 2026: 20 % off sitewide", "black-friday-2026", date(2026, 11, 20), [
-        ("The deal", "From November 27 to December 1, 2026, take 20 % off everything with code BF2026. The code "
-         "cannot be combined with other codes and does not apply to gift cards."),
-    ]),
-    ("Dyno day results: intake and exhaust on the GR86", "dyno-day-gr86", date(2026, 6, 14), [
-        ("What we tested", "A Cyclone Cold Air intake and a Titan Cat-Back exhaust on a stock GR86."),
-        ("Results", "Full numbers are on our dyno results page."),
-    ]),
-    ("Winter storage for your project car", "winter-storage", date(2025, 11, 3), [
-        ("Before storage", "Change the oil, fill the tank and add fuel stabiliser, and inflate the tyres 5 psi "
-         "above normal."),
-    ]),
-    ("DOT 4 or DOT 5.1: which brake fluid?", "dot4-vs-dot51", date(2026, 3, 10), [
-        ("The short answer", "For track use, DOT 4 Racing, for its higher dry boiling point."),
-    ]),
-    ("Why your new pads squeal", "pad-squeal", date(2026, 2, 18), [
-        ("Cold track pads", "Track Day pads squeal below their working temperature; that is normal."),
-    ]),
-    ("Meet the team at SEMA 2026", "sema-2026", date(2026, 10, 28), [
-        ("Where", "Find us at booth 24117 in the Central Hall, November 3 to 6, 2026."),
-    ]),
-    ("Coilover setup basics", "coilover-setup", date(2025, 8, 21), [
-        ("Start from our baseline", "Start at damping setting 16 of 32 front and rear, then adjust one end at a "
-         "time."),
-    ]),
-    ("New: Vortex Boost Ball Bearing turbos", "vortex-ball-bearing", date(2026, 7, 7), [
-        ("What is new", "Vortex Boost Ball Bearing turbos are now in stock for eight cars."),
-    ]),
-    ("How we pick the parts we sell", "how-we-pick", date(2025, 5, 5), [
-        ("Testing", "Every product line is tested on our shop cars before we list it."),
-    ]),
-]  # fmt: skip
-
-# Orphan pages: in no sitemap; linked from the pages named in their comments.
-_ORPHANS: dict[str, tuple[str, list[tuple[str, str]]]] = {
-    "/pages/bedding-in-procedure": ("Brake pad bedding-in procedure", [  # brake pad guide, installation FAQ
-        ("Procedure", "Make ten moderate stops from 60 mph to 10 mph without coming to a full stop, then drive "
-         "for five minutes without using the brakes so they cool. Do not hold the brake pedal at a standstill "
-         "while the brakes are hot."),
-    ]),
-    "/pages/torque-specs": ("Torque specifications", [  # installation FAQ
-        ("Wheels", "Torque lug nuts to 80 ft-lb (108 Nm) on most cars in our fitment list; BMW wheel bolts to "
-         "88 ft-lb (120 Nm)."),
-        ("Calipers", "Torque front caliper bracket bolts to 80 ft-lb and re-check after the first drive."),
-    ]),
-    "/pages/track-day-checklist": ("Track day checklist", [  # track-day-prep post
-        ("Checklist", "Helmet, torque wrench, tyre pressure gauge, one litre of brake fluid, duct tape, and the "
-         "tech inspection form."),
-    ]),
-    "/pages/dyno-results": ("Dyno results", [  # dyno-day post
-        ("GR86", "The stock GR86 made 203 whp. With the Cyclone Cold Air intake it made 209 whp, and with the "
-         "Titan Cat-Back exhaust added it made 214 whp."),
-    ]),
-    "/pages/gift-cards": ("Gift cards", [  # orders FAQ
-        ("Gift cards", "Digital gift cards from $25 to $500 arrive by e-mail and never expire."),
-    ]),
-    "/pages/wholesale": ("Wholesale accounts", [  # footer
-        ("Who can apply", "Workshops and race teams with a resale certificate can apply for wholesale pricing by "
-         "emailing support with their business details."),
-    ]),
-    "/pages/careers": ("Careers", [  # about page
-        ("Open roles", "We are hiring a warehouse associate in Reno and a parts specialist in Allentown."),
-    ]),
-    "/pages/legacy-fitment-2019": ("Legacy fitment notes (2019 models)", [  # fitment index
-        ("2019 models", "Parts for 2019 models of the Subaru WRX STI fit 2015 to 2021 cars."),
-    ]),
-}  # fmt: skip
-
-ORPHAN_PATHS = tuple(_ORPHANS)
-
-_ABOUT = [
-    ("Who we are", "Apex Performance Parts is a team of racers and mechanics selling performance parts since 2018."),
-    (
-        "Our warehouses",
-        "We ship from the Main Warehouse at 1450 Industrial Way, Reno, Nevada, and the East Coast "
-        "Depot at 88 Commerce Park Dr, Allentown, Pennsylvania.",
-    ),
+    (post["title"], post["handle"], post["date"], _pairs(post["sections"])) for post in _CONTENT["blog"]
 ]
+_ORPHANS: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    path: (page["title"], _pairs(page["sections"])) for path, page in _CONTENT["orphans"].items()
+}
+ORPHAN_PATHS = tuple(_ORPHANS)
+_ABOUT = _pairs(_CONTENT["about"]["sections"])
 
 
 # -- the fake -------------------------------------------------------------------------------------
