@@ -46,4 +46,4 @@ def test_parameters_are_bounded() -> None:
     with pytest.raises(ValidationError):
         tools.SearchParams(query="")
     with pytest.raises(ValidationError):
-        tools.SiteAnswerParams(question="q", unknown=True)  # type: ignore[call-arg]
+        tools.SiteAnswerParams(question="q", unknown=True)  # type: ignore[call-arg]  # an unknown field, on purpose

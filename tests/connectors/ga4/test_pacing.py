@@ -22,9 +22,9 @@ def limiter(clock: FakeClock) -> Ga4QuotaLimiter:
     return Ga4QuotaLimiter(clock=clock, wall=WallClock(clock, anchor=ANCHOR), rate=1000, burst=1000)
 
 
-def report(remaining: dict[str, float], consumed: float = 5, **kwargs: object) -> Ga4QuotaHint:
+def report(remaining: dict[str, float], consumed: float = 5) -> Ga4QuotaHint:
     buckets = {name: QuotaReading(consumed, value) for name, value in remaining.items()}
-    return Ga4QuotaHint(available=0, maximum=0, restore_per_s=0, buckets=buckets, **kwargs)  # type: ignore[arg-type]
+    return Ga4QuotaHint(available=0, maximum=0, restore_per_s=0, buckets=buckets)
 
 
 SERVER_ERROR = Ga4QuotaHint(available=0, maximum=0, restore_per_s=0, server_error=True)

@@ -201,7 +201,7 @@ async def test_a_broken_line_in_the_bulk_file_is_an_upstream_error(demo: Demo) -
         op.jsonl = op.jsonl.replace(b"\n", b"\n{not json\n", 1)  # as if a line were cut short
         return answer
 
-    demo.fake.start_bulk = start_and_break_a_line  # type: ignore[method-assign]
+    demo.fake.start_bulk = start_and_break_a_line  # type: ignore[method-assign]  # a fake that breaks, on purpose
     with pytest.raises(ConnectorError) as info:
         await demo.connector.call("inventory_levels", {"limit": 5000})
     assert info.value.kind is ErrorKind.UPSTREAM_ERROR
