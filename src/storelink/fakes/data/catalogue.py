@@ -1,5 +1,6 @@
-"""What the demo store is made of: product types, vendors, fitments, names, cities and tax rates,
-and the shape of its demand (weekday, hour, basket size), as fixed tables the builder draws from."""
+"""What the demo store is made of: id ranges, product types, vendors, fitments, names, cities, tax
+rates, its two locations, and the shape of its demand (weekday, hour, basket size, the signals
+planted), as fixed tables the builder draws from."""
 
 from __future__ import annotations
 
