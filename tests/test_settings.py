@@ -49,7 +49,7 @@ def _other_value(info: FieldInfo) -> str:
     if annotation is int:
         return str(default + 1)
     if annotation is float:
-        return str(default / 2)
+        return str(default / 2 if default else 1.5)
     if annotation is dt.date:
         return "2027-03-14"
     if annotation is Path:

@@ -27,6 +27,7 @@ __all__ = [
     "ConnectorKnobs",
     "Ga4Knobs",
     "GscKnobs",
+    "LlmKnobs",
     "SettingRow",
     "Settings",
     "ShopifyKnobs",
@@ -115,6 +116,21 @@ class SiteKnobs(ConnectorKnobs):
         description="`serve` and `mcp` open site knowledge at start (in mock mode: ingest the demo site) in the "
         "background, so the first search does not wait for it.",
     )
+
+
+class LlmKnobs(ConnectorKnobs):
+    """The OpenAI-compatible endpoint that writes answers (``STORELINK_LLM_BASE_URL``): a completion
+    takes seconds, so it waits longer and retries less; completions are never cached."""
+
+    enabled: bool = Field(
+        True, description="False answers extractively even when `STORELINK_LLM_BASE_URL` names an endpoint."
+    )
+    timeout: float = Field(60.0, gt=0, description="Per-attempt read/write timeout, seconds.")
+    deadline: float = Field(90.0, gt=0, description="Total time for one completion, all retries and waits included.")
+    max_retries: int = Field(2, ge=0, le=10, description="Retries after the first attempt.")
+    rate_limit: float = Field(5.0, gt=0, description="Completions per second.")
+    rate_burst: float = Field(5.0, gt=0, description="Local token bucket capacity.")
+    cache_ttl: float = Field(0.0, ge=0, description="Completions are never cached: each answers its own passages.")
 
 
 CONNECTOR_NAMES = ("shopify", "ga4", "gsc", "bing", "zoho")
@@ -259,6 +275,7 @@ class Settings(BaseSettings):
     bing: BingKnobs = Field(default_factory=BingKnobs)
     zoho: ZohoKnobs = Field(default_factory=ZohoKnobs)
     site: SiteKnobs = Field(default_factory=SiteKnobs)
+    llm: LlmKnobs = Field(default_factory=LlmKnobs)
 
     @model_validator(mode="before")
     @classmethod
@@ -371,6 +388,8 @@ def describe_settings(settings: Settings | None = None) -> list[SettingRow]:
             knobs_default = annotation()
             knobs_now = getattr(settings, name) if settings else knobs_default
             for knob, kinfo in annotation.model_fields.items():
+                if f"{name}_{knob}" in Settings.model_fields:
+                    continue  # a setting of its own (STORELINK_LLM_BASE_URL), described as such
                 rows.append(
                     SettingRow(
                         env=f"STORELINK_{name.upper()}_{knob.upper()}",

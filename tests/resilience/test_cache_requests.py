@@ -12,13 +12,12 @@ from collections.abc import AsyncIterator
 import httpx2
 
 from storelink.observability.metrics import Metrics
-from storelink.resilience.breaker import BreakerPolicy, CircuitBreaker
 from storelink.resilience.cache import ResponseCache, cache_key
 from storelink.resilience.classify import HttpClassifier, Verdict
 from storelink.resilience.clock import LoopClock
-from storelink.resilience.limiter import TokenBucketLimiter
-from storelink.resilience.pipeline import REPORT_KEY, CallReport, Policy, ResilientTransport
-from storelink.resilience.retry import RetryBudget
+from storelink.resilience.pipeline import REPORT_KEY, CallReport
+from storelink.resilience.policy import build_pipeline
+from storelink.settings import ConnectorKnobs
 from storelink.store import EmbeddedStore
 
 
@@ -41,16 +40,13 @@ def _client(cache: ResponseCache, seen: list[str]) -> httpx2.AsyncClient:
         return _site(request)
 
     clock = LoopClock()
-    transport = ResilientTransport(
+    transport = build_pipeline(
         httpx2.MockTransport(handler),
         connector="site",
-        policy=Policy(cache_ttl_s=60.0),
+        knobs=ConnectorKnobs(cache_ttl=60.0, rate_limit=1000.0, rate_burst=1000.0),
         classifier=_RedirectsAreAnswers(title="The site", connector="site", credential_hint="STORELINK_SITE_URL"),
         clock=clock,
         metrics=Metrics(),
-        limiter=TokenBucketLimiter(rate=1000.0, capacity=1000.0, clock=clock),
-        breaker=CircuitBreaker(BreakerPolicy(), clock=clock, name="site"),
-        budget=RetryBudget(ratio=0.2, burst=10, clock=clock),
         cache=cache,
     )
     return httpx2.AsyncClient(transport=transport, base_url="https://shop.example", follow_redirects=True)

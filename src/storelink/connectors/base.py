@@ -13,7 +13,8 @@ A connector is a class that describes its upstream and its operations::
             \"\"\"The shop's name, domain, plan and currency.\"\"\"
             ...
 
-The base class turns the knobs into a pipeline (breaker, limiter, budget, cache), validates
+The base class has its knobs built into a pipeline (:func:`storelink.resilience.policy.build_pipeline`:
+breaker, limiter, budget, cache) with the parts it declares (classifier, limiter, auth), validates
 parameters, runs the operation under a call trace and wraps the result in an ``Envelope``. The
 MCP server, the pages and the CLI read the same declarations from the registry.
 """
@@ -33,15 +34,15 @@ from storelink.connectors.http import Upstream, bypass_cache, call_trace
 from storelink.errors import ConnectorError, Envelope, ErrorKind, Meta, Mode, Source, clip, describe_validation_error
 from storelink.observability.errors_log import ErrorLog
 from storelink.observability.metrics import Metrics
-from storelink.resilience.breaker import BreakerPolicy, BreakerState, CircuitBreaker
+from storelink.resilience.breaker import BreakerState
 from storelink.resilience.cache import ResponseCache
 from storelink.resilience.classify import Classifier, HttpClassifier
 from storelink.resilience.clock import Clock
 from storelink.resilience.deadline import Deadline, operation_deadline
-from storelink.resilience.limiter import RateLimiter, TokenBucketLimiter
-from storelink.resilience.pipeline import Authenticator, CallReport, Policy, ResilientTransport
-from storelink.resilience.retry import RetryBudget, RetryPolicy
-from storelink.settings import ConnectorKnobs, Settings
+from storelink.resilience.limiter import RateLimiter
+from storelink.resilience.pipeline import Authenticator, CallReport
+from storelink.resilience.policy import RetryRefill, build_pipeline, client_timeout, knob_limiter
+from storelink.settings import Settings
 from storelink.store_calendar import Wall, WallClock
 
 if TYPE_CHECKING:
@@ -56,7 +57,6 @@ __all__ = [
     "NoParams",
     "OperationSpec",
     "operation",
-    "pipeline_policy",
 ]
 
 C = TypeVar("C", bound="Connector")
@@ -161,29 +161,6 @@ class ConnectorContext:
     demo: DemoCredentials = field(default_factory=DemoCredentials)
 
 
-def pipeline_policy(knobs: ConnectorKnobs) -> tuple[Policy, BreakerPolicy]:
-    policy = Policy(
-        attempt_timeout_s=knobs.timeout,
-        connect_timeout_s=knobs.connect_timeout,
-        deadline_s=knobs.deadline,
-        max_in_flight=knobs.max_in_flight,
-        cache_ttl_s=knobs.cache_ttl,
-        retry=RetryPolicy(
-            max_retries=knobs.max_retries, backoff_base=knobs.backoff_base, backoff_cap=knobs.backoff_cap
-        ),
-    )
-    breaker = BreakerPolicy(
-        failure_rate=knobs.breaker_failure_rate,
-        slow_call_rate=knobs.breaker_slow_call_rate,
-        slow_call_s=knobs.breaker_slow_call_s,
-        window=knobs.breaker_window,
-        min_calls=knobs.breaker_min_calls,
-        open_s=knobs.breaker_open_s,
-        half_open_calls=knobs.breaker_half_open_calls,
-    )
-    return policy, breaker
-
-
 class Connector:
     """Base of every connector. Subclasses set the class attributes and declare operations."""
 
@@ -191,6 +168,8 @@ class Connector:
     title: ClassVar[str]
     credential_hint: ClassVar[str] = ""
     probe: ClassVar[tuple[str, dict[str, Any]] | None] = None
+    # How the retry budget refills (storelink.resilience.policy.RetryRefill).
+    retry_refill: ClassVar[RetryRefill] = "per_call"
     operations: ClassVar[dict[str, OperationSpec]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -221,7 +200,7 @@ class Connector:
         return HttpClassifier(title=self.title, connector=self.name, credential_hint=self.credential_hint)
 
     def make_limiter(self) -> RateLimiter:
-        return TokenBucketLimiter(rate=self.knobs.rate_limit, capacity=self.knobs.rate_burst, clock=self.clock)
+        return knob_limiter(self.knobs, clock=self.clock)
 
     def make_auth(self) -> Authenticator | None:
         return None
@@ -242,40 +221,34 @@ class Connector:
         self.clock = ctx.clock
         self.wall: Wall = ctx.wall or WallClock(ctx.clock)
         self.metrics = ctx.metrics
-        policy, breaker_policy = pipeline_policy(self.knobs)
-        self.policy = policy
-        self.breaker = CircuitBreaker(
-            breaker_policy, clock=ctx.clock, name=self.title, on_transition=self._on_breaker_transition
-        )
         ctx.metrics.set_breaker_state(self.name, BreakerState.CLOSED.value, 0)
-        self.limiter = self.make_limiter()
-        self.budget = RetryBudget(
-            ratio=self.knobs.retry_budget_ratio, burst=self.knobs.retry_budget_burst, clock=ctx.clock
-        )
-        auth = self.make_auth()
-        if ctx.shared is not None:
-            # Replicas share the upstream's budget through Redis (after make_auth: the partition
-            # may depend on the credentials).
-            self.limiter = ctx.shared.limiter_for(self.name, self.limiter, partition=self.credential_partition())
-        transport = ResilientTransport(
+        limiter = self.make_limiter()
+        auth = self.make_auth()  # before the partition, which may depend on the credentials
+        transport = build_pipeline(
             ctx.inner,
             connector=self.name,
-            policy=policy,
+            knobs=self.knobs,
             classifier=self.make_classifier(),
             clock=ctx.clock,
             metrics=ctx.metrics,
-            limiter=self.limiter,
-            breaker=self.breaker,
-            budget=self.budget,
+            limiter=limiter,
+            shared=ctx.shared,  # replicas share the upstream's budget through Redis
+            breaker_name=self.title,
+            on_breaker_transition=self._on_breaker_transition,
+            retry_refill=self.retry_refill,
             cache=ctx.cache,
             partition=self.credential_partition(),
             auth=auth,
             random=ctx.random,
         )
+        self.policy = transport.policy
+        self.breaker = transport.breaker
+        self.limiter = transport.limiter
+        self.budget = transport.budget
         client = httpx2.AsyncClient(
             base_url=ctx.base_url,
             transport=transport,
-            timeout=httpx2.Timeout(self.knobs.timeout, connect=self.knobs.connect_timeout),
+            timeout=client_timeout(self.knobs),
             headers={"User-Agent": "storelink", **self.default_headers()},
         )
         self.http = Upstream(client)

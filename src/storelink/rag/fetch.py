@@ -2,12 +2,15 @@
 
 The site is not a registered connector (it has no operations an agent calls directly), but its
 requests take the same path as every connector's: deadline, bulkhead, breaker, rate limiter,
-retries and the conditional cache, built here from the core's parts. The conditional-request
+retries and the conditional cache, built from its knobs (``STORELINK_SITE_*``) by the core's
+:func:`~storelink.resilience.policy.build_pipeline`. The conditional-request
 machinery is the core's: a cached page with an ``ETag``/``Last-Modified`` is revalidated with
 ``If-None-Match``/``If-Modified-Since``, and a 304 comes back as the cached body with
 ``source == "cache-revalidated"``.
 
-``Crawl-delay`` from robots.txt becomes the limiter: one request per delay, no burst.
+``Crawl-delay`` from robots.txt becomes the limiter: one request per delay, no burst. It is read
+through the pipeline it changes, so honouring it builds the fetcher a new pipeline at that pace
+(the breaker's state carries over; the old pipeline is left as it was).
 
 Redirects are followed here, hop by hop, and only within the origin (scheme, host and port) of
 the page asked for: a redirect to another origin raises :class:`OffSiteRedirect` instead of
@@ -22,7 +25,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 
-from storelink.connectors.base import pipeline_policy
 from storelink.errors import ConfigurationError, ConnectorError, ErrorKind, Mode, Source
 from storelink.fakes.base import InProcessTransport
 from storelink.observability.metrics import Metrics
@@ -31,9 +33,8 @@ from storelink.resilience.breaker import CircuitBreaker
 from storelink.resilience.cache import ResponseCache
 from storelink.resilience.classify import HttpClassifier, Verdict
 from storelink.resilience.clock import Clock, LoopClock
-from storelink.resilience.limiter import TokenBucketLimiter
 from storelink.resilience.pipeline import OPTIONS_KEY, REPORT_KEY, CallOptions, CallReport, ResilientTransport
-from storelink.resilience.retry import RetryBudget
+from storelink.resilience.policy import build_pipeline, client_timeout
 from storelink.settings import ConnectorKnobs, Settings
 
 __all__ = [
@@ -153,28 +154,33 @@ class SiteFetcher:
             self.knobs = self.knobs.model_copy(update={"rate_limit": 10_000.0, "rate_burst": 10_000.0})
         self.clock = clock or LoopClock()
         self.cache = cache
-        policy, breaker_policy = pipeline_policy(self.knobs)
-        self.transport = ResilientTransport(
-            inner,
+        self.inner = inner
+        self.metrics = metrics
+        self.crawl_delay_s: float | None = None
+        self.transport, self.client = self._pipeline()
+
+    def _pipeline(self, *, breaker: CircuitBreaker | None = None) -> tuple[ResilientTransport, httpx2.AsyncClient]:
+        """The pipeline the knobs and the site's ``Crawl-delay`` describe, and the client over it."""
+        knobs = self.knobs
+        if self.crawl_delay_s:
+            knobs = knobs.model_copy(update={"rate_limit": 1.0 / self.crawl_delay_s, "rate_burst": 1.0})
+        transport = build_pipeline(
+            self.inner,
             connector=CONNECTOR,
-            policy=policy,
+            knobs=knobs,
             classifier=SiteClassifier(title="The site", connector=CONNECTOR, credential_hint="STORELINK_SITE_URL"),
             clock=self.clock,
-            metrics=metrics,
-            limiter=TokenBucketLimiter(rate=self.knobs.rate_limit, capacity=self.knobs.rate_burst, clock=self.clock),
-            breaker=CircuitBreaker(breaker_policy, clock=self.clock, name="site"),
-            budget=RetryBudget(
-                ratio=self.knobs.retry_budget_ratio, burst=self.knobs.retry_budget_burst, clock=self.clock
-            ),
-            cache=cache,
+            metrics=self.metrics,
+            breaker=breaker,
+            cache=self.cache,
         )
-        self.client = httpx2.AsyncClient(
-            transport=self.transport,
+        client = httpx2.AsyncClient(
+            transport=transport,
             follow_redirects=False,  # followed in get(), within the page's origin only
-            timeout=httpx2.Timeout(self.knobs.timeout, connect=self.knobs.connect_timeout),
+            timeout=client_timeout(knobs),
             headers={"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9"},
         )
-        self.crawl_delay_s: float | None = None
+        return transport, client
 
     @classmethod
     def for_settings(
@@ -208,14 +214,14 @@ class SiteFetcher:
         return cls(settings, base_url=base_url, inner=inner, metrics=metrics, cache=cache, mode=mode, clock=clock)
 
     def honour_crawl_delay(self, delay_s: float | None) -> None:
-        """Pace to one request per ``delay_s`` (robots.txt ``Crawl-delay``); None restores the knobs."""
+        """Pace to one request per ``delay_s`` (robots.txt ``Crawl-delay``); None restores the knobs.
+        A new pace is a new pipeline over the same wire, with the same breaker; the client it
+        replaces is not closed, since closing it would close the wire."""
+        delay_s = delay_s if delay_s and delay_s > 0 else None
+        if delay_s == self.crawl_delay_s:
+            return
         self.crawl_delay_s = delay_s
-        if delay_s and delay_s > 0:
-            self.transport.limiter = TokenBucketLimiter(rate=1.0 / delay_s, capacity=1.0, clock=self.clock)
-        else:
-            self.transport.limiter = TokenBucketLimiter(
-                rate=self.knobs.rate_limit, capacity=self.knobs.rate_burst, clock=self.clock
-            )
+        self.transport, self.client = self._pipeline(breaker=self.transport.breaker)
 
     def revalidate_all(self) -> None:
         """Mark every cached page of the site stale: the next fetch of each is a conditional GET."""

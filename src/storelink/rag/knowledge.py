@@ -128,7 +128,7 @@ class SiteKnowledge:
         corrections = load_corrections(origin=origin, data_dir=settings.data_dir, embedder=embedder)
         synthesizer = (
             Synthesizer(settings, metrics=metrics, transport=llm_transport, clock=clock)
-            if settings.llm_base_url
+            if settings.llm_base_url and settings.llm.enabled
             else None
         )
         kb = cls(

@@ -6,7 +6,8 @@ says the passages do not answer the question, the large one gets a second try. T
 answer from the numbered passages only and cite them as ``[n]``.
 
 Requests go through the core's resilient pipeline (deadline, breaker, retries of 429/5xx), as
-connector ``llm``; nothing is cached. Without an endpoint the router answers extractively.
+connector ``llm``, built from its knobs (``STORELINK_LLM_TIMEOUT``, ``_DEADLINE``, ``_MAX_RETRIES``,
+…); nothing is cached. Without an endpoint the router answers extractively.
 """
 
 from __future__ import annotations
@@ -16,23 +17,19 @@ from dataclasses import dataclass
 
 import httpx2
 
-from storelink.connectors.base import pipeline_policy
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.observability.metrics import Metrics
 from storelink.rag.models import Passage
-from storelink.resilience.breaker import CircuitBreaker
 from storelink.resilience.classify import HttpClassifier
 from storelink.resilience.clock import Clock, LoopClock
-from storelink.resilience.limiter import TokenBucketLimiter
-from storelink.resilience.pipeline import OPTIONS_KEY, REPORT_KEY, CallOptions, CallReport, ResilientTransport
-from storelink.resilience.retry import RetryBudget
-from storelink.settings import ConnectorKnobs, Settings
+from storelink.resilience.pipeline import OPTIONS_KEY, REPORT_KEY, CallOptions, CallReport
+from storelink.resilience.policy import build_pipeline, client_timeout
+from storelink.settings import Settings
 
 __all__ = ["LONG_QUESTION_WORDS", "NO_ANSWER", "Synthesis", "Synthesizer"]
 
 LONG_QUESTION_WORDS = 25
 NO_ANSWER = "NO_ANSWER"
-_KNOBS = ConnectorKnobs(timeout=60.0, deadline=90.0, max_retries=2, rate_limit=5.0, rate_burst=5.0, cache_ttl=0.0)
 
 _SYSTEM = (
     "You answer customers' questions about an online store using only the numbered passages from the "
@@ -61,27 +58,26 @@ class Synthesizer:
             raise ValueError("no STORELINK_LLM_BASE_URL")
         self.small = settings.llm_model_small
         self.large = settings.llm_model_large
-        clock = clock or LoopClock()
-        policy, breaker_policy = pipeline_policy(_KNOBS)
-        inner = transport or httpx2.AsyncHTTPTransport(retries=0)
-        pipeline = ResilientTransport(
-            inner,
+        knobs = settings.llm
+        limits = httpx2.Limits(max_connections=knobs.pool_size, max_keepalive_connections=knobs.pool_size)
+        pipeline = build_pipeline(
+            transport or httpx2.AsyncHTTPTransport(limits=limits, retries=0),
             connector="llm",
-            policy=policy,
+            knobs=knobs,
             classifier=HttpClassifier(
                 title="The LLM endpoint", connector="llm", credential_hint="STORELINK_LLM_API_KEY"
             ),
-            clock=clock,
+            clock=clock or LoopClock(),
             metrics=metrics,
-            limiter=TokenBucketLimiter(rate=_KNOBS.rate_limit, capacity=_KNOBS.rate_burst, clock=clock),
-            breaker=CircuitBreaker(breaker_policy, clock=clock, name="llm"),
-            budget=RetryBudget(ratio=_KNOBS.retry_budget_ratio, burst=_KNOBS.retry_budget_burst, clock=clock),
         )
         headers = {"User-Agent": "storelink"}
         if settings.llm_api_key is not None and settings.llm_api_key.get_secret_value():
             headers["Authorization"] = f"Bearer {settings.llm_api_key.get_secret_value()}"
         self.client = httpx2.AsyncClient(
-            base_url=settings.llm_base_url.rstrip("/") + "/", transport=pipeline, headers=headers, timeout=60.0
+            base_url=settings.llm_base_url.rstrip("/") + "/",
+            transport=pipeline,
+            headers=headers,
+            timeout=client_timeout(knobs),
         )
 
     def pick_model(self, question: str, *, escalate: bool) -> str:

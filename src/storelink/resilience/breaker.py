@@ -42,13 +42,15 @@ class BreakerState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class BreakerPolicy:
-    failure_rate: float = 50.0
-    slow_call_rate: float = 100.0
-    slow_call_s: float = 10.0
-    window: int = 50
-    min_calls: int = 10
-    open_s: float = 30.0
-    half_open_calls: int = 3
+    """No defaults: an upstream's knobs give them (:func:`storelink.resilience.policy.breaker_policy`)."""
+
+    failure_rate: float
+    slow_call_rate: float
+    slow_call_s: float
+    window: int
+    min_calls: int
+    open_s: float
+    half_open_calls: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import random as _random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx2
@@ -90,12 +90,15 @@ class CallReport:
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    attempt_timeout_s: float = 10.0
-    connect_timeout_s: float = 3.0
-    deadline_s: float = 30.0
-    max_in_flight: int = 16
-    cache_ttl_s: float = 300.0
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    """What the pipeline does with every call (no defaults: an upstream's knobs give them, through
+    :func:`storelink.resilience.policy.call_policy`)."""
+
+    attempt_timeout_s: float
+    connect_timeout_s: float
+    deadline_s: float
+    max_in_flight: int
+    cache_ttl_s: float
+    retry: RetryPolicy
 
 
 class Authenticator(Protocol):

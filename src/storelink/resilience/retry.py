@@ -19,9 +19,11 @@ __all__ = ["RetryBudget", "RetryPolicy"]
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    max_retries: int = 3
-    backoff_base: float = 0.2
-    backoff_cap: float = 10.0
+    """No defaults: an upstream's knobs give them (:func:`storelink.resilience.policy.retry_policy`)."""
+
+    max_retries: int
+    backoff_base: float
+    backoff_cap: float
 
     def backoff(self, retry_number: int, random: Callable[[], float]) -> float:
         """Full-jitter wait before retry number ``retry_number`` (1-based)."""

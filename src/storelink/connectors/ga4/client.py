@@ -66,6 +66,8 @@ class Ga4Connector(GoogleConnector):
     scope = ANALYTICS_READONLY
     accepted_scopes = ACCEPTED_SCOPES
     probe = ("run_report", {"metrics": ["sessions"], "days": 1, "limit": 1})
+    # Retries are drawn from an hourly allowance sized to the server-error quota, not earned by traffic.
+    retry_refill = "per_hour"
 
     # -- the upstream --------------------------------------------------------------------------
     @classmethod
@@ -81,9 +83,6 @@ class Ga4Connector(GoogleConnector):
         # The mock fake serves the configured property as well as the demo one.
         self.property = normalise_property(ctx.settings.ga4_property_id or DEMO_PROPERTY_ID)
         super().__init__(ctx)
-        # Retries are drawn from an hourly allowance sized to the server-error quota, not earned by traffic.
-        self.budget.ratio = 0.0
-        self.budget.refill_per_s = self.knobs.retry_budget_burst / 3600.0
 
     def make_classifier(self) -> Classifier:
         return Ga4Classifier(

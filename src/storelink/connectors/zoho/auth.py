@@ -47,7 +47,9 @@ from storelink.resilience import redis_locks
 from storelink.resilience.classify import HttpClassifier, Verdict
 from storelink.resilience.clock import Clock, LoopClock
 from storelink.resilience.deadline import Deadline
+from storelink.resilience.policy import retry_policy
 from storelink.resilience.retry import RetryPolicy
+from storelink.settings import ZohoKnobs
 from storelink.store import EmbeddedStore
 
 __all__ = [
@@ -234,7 +236,7 @@ class ZohoOAuth:
         self._shared = shared  # replicas: one token request across all of them (issue 10)
         self.token_requests = 0  # by this instance
         self.clock: Clock = clock or LoopClock()
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or retry_policy(ZohoKnobs())
         self.attempt_timeout_s = attempt_timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.deadline_s = deadline_s  # for a token asked for outside a Mail request

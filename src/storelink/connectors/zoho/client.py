@@ -44,6 +44,7 @@ from storelink.resilience.classify import Classifier
 from storelink.resilience.deadline import Deadline
 from storelink.resilience.limiter import RateLimiter, TokenBucketLimiter
 from storelink.resilience.pipeline import Authenticator
+from storelink.resilience.policy import retry_policy
 from storelink.settings import Settings
 
 __all__ = ["CONTENT_TTL_S", "ZOHO_RATE_BURST", "ZOHO_RATE_PER_S", "ZohoConnector", "accounts_url"]
@@ -144,7 +145,7 @@ class ZohoConnector(Connector):
             wall=self.wall,  # epoch seconds that move with the loop (and with looptime)
             shared=self.ctx.shared.tokens if self.ctx.shared is not None else None,
             clock=self.clock,
-            retry=self.policy.retry,
+            retry=retry_policy(self.knobs),
             attempt_timeout_s=self.knobs.timeout,
             connect_timeout_s=self.knobs.connect_timeout,
             deadline_s=self.knobs.deadline,
