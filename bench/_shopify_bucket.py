@@ -27,7 +27,7 @@ def free_port() -> int:
 def serve_shopify_fake() -> tuple[subprocess.Popen[bytes], str]:
     """`storelink fakes serve shopify` on a free loopback port; returns the process and its URL."""
     server = subprocess.Popen(  # noqa: S603  (our own CLI)
-        [sys.executable, "-m", "storelink.cli", "fakes", "serve", "shopify", "--port-base", str(free_port())],
+        [sys.executable, "-m", "storelink.main", "fakes", "serve", "shopify", "--port-base", str(free_port())],
         stdout=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(SRC)},
     )

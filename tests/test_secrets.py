@@ -11,15 +11,15 @@ import pytest
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from storelink.cli.app import app as cli
 from storelink.connectors.shopify.client import ShopifyConnector
 from storelink.errors import ConnectorError
 from storelink.fakes.base import InProcessTransport
 from storelink.fakes.shopify import ShopifyFake
+from storelink.main import app as cli
+from storelink.main import create_app
 from storelink.observability.logs import configure_logging
 from storelink.runtime import open_runtime
 from storelink.store import EmbeddedStore
-from storelink.web.app import create_app
 from tests.conftest import CANARY, make_settings
 
 SECRETS = {

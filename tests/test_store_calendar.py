@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from storelink.resilience.clock import FakeClock
+from storelink.clock import FakeClock
 from storelink.store_calendar import PACIFIC, StoreCalendar, WallClock, noon_on, zone_named
 
 NEW_YORK = ZoneInfo("America/New_York")

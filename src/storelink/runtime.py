@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import httpx2
 
+from storelink.clock import Clock, LoopClock
 from storelink.connectors.base import Connector, ConnectorContext
 from storelink.connectors.registry import Registry, builtin_connectors
 from storelink.errors import Mode
@@ -28,7 +29,6 @@ from storelink.observability.errors_log import ErrorLog
 from storelink.observability.logs import install_redaction
 from storelink.observability.metrics import Metrics
 from storelink.resilience.cache import ResponseCache
-from storelink.resilience.clock import Clock, LoopClock
 from storelink.resilience.shared import SharedState, shared_state
 from storelink.settings import Settings
 from storelink.store import EmbeddedStore

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from storelink.resilience.clock import Clock
+from storelink.clock import Clock
 
 __all__ = ["PACIFIC", "UTC", "StoreCalendar", "Wall", "WallClock", "noon_on", "zone_named"]
 

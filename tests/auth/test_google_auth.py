@@ -24,11 +24,11 @@ from storelink.auth.google import (
     load_key_file,
 )
 from storelink.auth.tokens import CachedToken, TokenCache, WallClock
+from storelink.clock import LoopClock
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.fakes.base import InProcessTransport
 from storelink.fakes.faults import FaultPlan
 from storelink.fakes.google_auth import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REFRESH_TOKEN, GoogleTokenFake
-from storelink.resilience.clock import LoopClock
 from storelink.store import EmbeddedStore
 
 pytestmark = pytest.mark.looptime

@@ -18,11 +18,11 @@ from pydantic import SecretStr
 
 from storelink.auth.google import ANALYTICS_READONLY, GoogleTokenManager, RefreshTokenGrant
 from storelink.auth.tokens import TokenCache, WallClock
+from storelink.clock import LoopClock
 from storelink.connectors.zoho.auth import MemoryTokenCache, ZohoOAuth
 from storelink.fakes.base import InProcessTransport
 from storelink.fakes.google_auth import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REFRESH_TOKEN, GoogleTokenFake
 from storelink.fakes.zoho import ZohoFake
-from storelink.resilience.clock import LoopClock
 from storelink.resilience.redis_health import RedisHealth
 from storelink.resilience.redis_locks import RedisLocks, SharedTokens
 from tests.support.redis_server import SHARED_REDIS_URL, drop_prefix, redis_answers

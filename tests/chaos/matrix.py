@@ -23,6 +23,7 @@ from typing import Literal
 
 import httpx2
 
+from storelink.clock import LoopClock
 from storelink.connectors.base import Connector
 from storelink.connectors.registry import builtin_connectors
 from storelink.errors import ConnectorError
@@ -31,7 +32,6 @@ from storelink.fakes.data import demo_wall
 from storelink.fakes.faults import Fault, FaultPlan
 from storelink.mock_mode import build_fake
 from storelink.observability.metrics import Metrics
-from storelink.resilience.clock import LoopClock
 from storelink.runtime import open_runtime
 from storelink.settings import Settings
 from storelink.store import EmbeddedStore

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from storelink.cli.app import app, parse_param
+from storelink.cli.app import parse_param
+from storelink.main import app
 
 runner = CliRunner()
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from storelink.cli.app import app
 from storelink.connectors.base import Connector
+from storelink.main import app
 
 runner = CliRunner()
 MAIL = ["-p", "subject=Your order", "-p", "content=It ships today."]

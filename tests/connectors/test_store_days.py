@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from storelink.clock import LoopClock
 from storelink.connectors.ga4.client import Ga4Connector
 from storelink.connectors.gsc.client import GscConnector
 from storelink.connectors.shopify.client import ShopifyConnector
 from storelink.fakes.data import demo_store
 from storelink.observability.metrics import Metrics
-from storelink.resilience.clock import LoopClock
 from storelink.runtime import open_runtime
 from storelink.store import EmbeddedStore
 from storelink.store_calendar import WallClock

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 async def test_stdio_server_lists_tools_and_answers() -> None:
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "storelink.cli", "mcp"],
+        args=["-m", "storelink.main", "mcp"],
         env={"PYTHONPATH": SRC, "STORELINK_DATA_DIR": tempfile.mkdtemp(), "MCP_FORCE_MOCKS": "true"},
     )
     with tempfile.TemporaryFile("w+") as errlog:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from storelink.clock import FakeClock
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience.breaker import BreakerPolicy, BreakerState, CircuitBreaker
-from storelink.resilience.clock import FakeClock
 
 POLICY = BreakerPolicy(
     failure_rate=50.0,

@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 
 import httpx2
 
+from storelink.clock import LoopClock
 from storelink.observability.metrics import Metrics
 from storelink.resilience.cache import ResponseCache, cache_key
 from storelink.resilience.classify import HttpClassifier, Verdict
-from storelink.resilience.clock import LoopClock
 from storelink.resilience.pipeline import REPORT_KEY, CallReport
 from storelink.resilience.policy import build_pipeline
 from storelink.settings import ConnectorKnobs

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict
 
+from storelink.clock import FakeClock
 from storelink.connectors.base import DEADLINE_GRACE_S, operation
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.fakes.base import InProcessTransport
 from storelink.fakes.faults import FaultPlan
 from storelink.fakes.generic import GenericFake
 from storelink.observability.metrics import Metrics
-from storelink.resilience.clock import FakeClock
 from storelink.resilience.deadline import Deadline, current_deadline, operation_deadline
 from storelink.runtime import Runtime, open_runtime
 from storelink.store import EmbeddedStore

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from storelink.clock import FakeClock
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience.classify import RateHint
-from storelink.resilience.clock import FakeClock
 from storelink.resilience.limiter import TokenBucketLimiter
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import httpx2
 import pytest
 
+from storelink.clock import FakeClock
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.observability.metrics import Metrics
 from storelink.rag.fetch import SiteFetcher
 from storelink.rag.synth import Synthesizer
 from storelink.resilience.classify import HttpClassifier
-from storelink.resilience.clock import FakeClock
 from storelink.resilience.limiter import TokenBucketLimiter
 from storelink.resilience.policy import build_pipeline
 from storelink.settings import ConnectorKnobs, LlmKnobs, Settings

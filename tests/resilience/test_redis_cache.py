@@ -14,12 +14,12 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from storelink.clock import LoopClock
 from storelink.connectors.base import ConnectorContext
 from storelink.fakes.base import InProcessTransport
 from storelink.fakes.generic import GenericFake
 from storelink.observability.metrics import Metrics
 from storelink.resilience.cache import cache_key
-from storelink.resilience.clock import LoopClock
 from storelink.resilience.redis_cache import RedisResponseCache
 from storelink.resilience.redis_health import RedisHealth
 from storelink.store import EmbeddedStore

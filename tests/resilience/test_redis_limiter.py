@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from storelink.clock import FakeClock
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience.classify import RateHint
-from storelink.resilience.clock import FakeClock
 from storelink.resilience.limiter import TokenBucketLimiter
 from storelink.resilience.redis_limiter import RedisBucketLimiter, bucket_keys
 from tests.support.redis_server import SHARED_REDIS_URL, drop_prefix, redis_answers

@@ -33,7 +33,7 @@ def storelink_serve(data_dir: Path, env: dict[str, str], *, port: int | None = N
     """Run `storelink serve` in a subprocess; yield its base URL once /healthz answers."""
     port = port or free_port()
     process = subprocess.Popen(  # noqa: S603  (our own CLI)
-        [sys.executable, "-m", "storelink.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "storelink.main", "serve", "--port", str(port)],
         env=_clean_env({"STORELINK_DATA_DIR": str(data_dir), "STORELINK_LOG_LEVEL": "WARNING", **env}),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

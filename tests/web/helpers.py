@@ -21,11 +21,11 @@ from storelink.connectors.base import Connector
 from storelink.fakes.base import InProcessTransport
 from storelink.fakes.faults import Fault, FaultPlan
 from storelink.fakes.generic import GenericFake
+from storelink.main import create_app
 from storelink.observability.metrics import Metrics
 from storelink.runtime import Runtime, open_runtime
 from storelink.settings import ConnectorKnobs, Settings
 from storelink.store import EmbeddedStore
-from storelink.web.app import create_app
 from storelink.web.state import DashboardState
 from tests.support.generic_connector import GenericConnector
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
-from storelink.web.app import create_app
+from storelink.main import create_app
 from tests.conftest import make_settings
 from tests.web.helpers import LOCAL, portal_of
 

@@ -40,8 +40,8 @@ from google.auth import jwt as google_jwt
 from pydantic import SecretStr
 
 from storelink.auth.tokens import CachedToken, TokenCache, fingerprint
+from storelink.clock import Clock
 from storelink.errors import ConnectorError, ErrorKind
-from storelink.resilience.clock import Clock
 from storelink.resilience.pipeline import Authenticator
 from storelink.resilience.redis_locks import SharedToken, SharedTokens
 from storelink.resilience.wire import SharedTransport

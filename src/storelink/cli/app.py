@@ -1,4 +1,5 @@
-"""The ``storelink`` command line: config, call, health, fakes, serve."""
+"""The ``storelink`` command line's data commands: config, call, health, fakes, rag, insights, auth,
+audit. ``storelink.main`` adds the ones that serve (serve, mcp, mcp-login)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import sys
 from typing import Annotated, Any
 
 import typer
@@ -24,7 +24,7 @@ from storelink.errors import MAX_MESSAGE, ConfigurationError, ConnectorError, Er
 from storelink.runtime import open_runtime
 from storelink.settings import describe_settings
 
-__all__ = ["app", "main"]
+__all__ = ["app", "err", "out"]
 
 app = typer.Typer(
     name="storelink",
@@ -147,97 +147,3 @@ def fakes_serve(
         print(f"{s.name}\t{s.url}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_fakes(servers))
-
-
-@app.command()
-def serve(
-    host: Annotated[str | None, typer.Option(help="Address to bind (STORELINK_HOST).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (STORELINK_PORT).")] = None,
-) -> None:
-    """Serve the app: MCP at /mcp, /healthz, /readyz, /metrics, /app/metrics.json."""
-    import uvicorn
-
-    from storelink.web.app import create_app
-
-    settings = cli_settings()
-    host = host or settings.host
-    port = port or settings.port
-    try:
-        application = create_app(settings, host=host, port=port)
-    except ConfigurationError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    mcp_note = f", MCP: http://{host}:{port}/mcp" if settings.enable_mcp else ""
-    err.print(f"storelink serving on http://{host}:{port} (metrics: /metrics, /app/metrics.json{mcp_note})")
-    # Live-update streams close by themselves; don't let them hold a shutdown for long.
-    # proxy_headers=False: uvicorn would otherwise put a loopback peer's X-Forwarded-For in its place
-    # before the app sees it; the pages believe forwarding headers only from STORELINK_TRUSTED_PROXIES.
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=5,
-        proxy_headers=False,
-    )
-
-
-@app.command("mcp")
-def mcp_stdio() -> None:
-    """Serve MCP over stdio, for desktop clients (Claude Desktop, Claude Code, Cursor)."""
-    from storelink.connectors.registry import builtin_connectors
-    from storelink.mcp_server.server import build_server
-
-    settings = cli_settings()  # logs go to stderr: stdout carries the protocol
-
-    async def run() -> None:
-        async with open_runtime(settings) as runtime, runtime.warming_up():
-            server = build_server(settings, lambda: runtime, builtin_connectors())
-            await server.run_stdio_async()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
-
-
-@app.command("mcp-login")
-def mcp_login(
-    client_id: Annotated[str | None, typer.Option(help="OAuth client id (MCP_CLIENT_ID).")] = None,
-    scope: Annotated[str, typer.Option(help="Scopes to ask for.")] = "storelink:read",
-) -> None:
-    """Mint MCP client credentials: authorization code + PKCE with a loopback redirect.
-
-    Prints the refresh token once and keeps it in the embedded store; set MCP_CLIENT_ID and
-    MCP_REFRESH_TOKEN from it."""
-    import webbrowser
-
-    from storelink.mcp_server.client import TokenStore, login
-    from storelink.store import EmbeddedStore
-
-    settings = cli_settings()
-    client = client_id or settings.mcp_client_id
-    if not settings.mcp_api_url or not client:
-        err.print("[red]Set MCP_API_URL (the MCP endpoint) and MCP_CLIENT_ID (or --client-id) first.[/red]")
-        raise typer.Exit(2)
-    url = settings.mcp_api_url
-
-    async def show(address: str) -> None:
-        err.print(f"Open this address to approve storelink:\n  {address}")
-        webbrowser.open(address)
-
-    try:
-        refresh_token = asyncio.run(login(url, client, open_url=show, scope=scope))
-    except (ConnectorError, TimeoutError) as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
-    store = EmbeddedStore.in_data_dir(settings.data_dir)
-    TokenStore(store).save(url, client, refresh_token)
-    store.close()
-    print(f"MCP_CLIENT_ID={client}")
-    print(f"MCP_REFRESH_TOKEN={refresh_token}")
-
-
-def main() -> None:
-    try:
-        app()
-    except KeyboardInterrupt:
-        sys.exit(130)

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import httpx2
 
+from storelink.clock import Clock, FakeClock, LoopClock
 from storelink.connectors.base import Connector
 from storelink.connectors.http import SharedTransport
 from storelink.errors import ConnectorError
@@ -37,7 +38,6 @@ from storelink.fakes.faults import Fault, FaultPlan
 from storelink.mock_mode import build_fake
 from storelink.observability.history import read_counters
 from storelink.observability.metrics import Metrics, OperationMetrics
-from storelink.resilience.clock import Clock, FakeClock, LoopClock
 from storelink.runtime import open_runtime
 from storelink.settings import Settings
 from storelink.store import EmbeddedStore

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, get_type_hint
 import httpx2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from storelink.clock import Clock
 from storelink.connectors.http import Upstream, bypass_cache, call_trace
 from storelink.errors import ConnectorError, Envelope, ErrorKind, Meta, Mode, Source, clip, describe_validation_error
 from storelink.observability.errors_log import ErrorLog
@@ -37,7 +38,6 @@ from storelink.observability.metrics import Metrics
 from storelink.resilience.breaker import BreakerState
 from storelink.resilience.cache import ResponseCache
 from storelink.resilience.classify import Classifier, HttpClassifier
-from storelink.resilience.clock import Clock
 from storelink.resilience.deadline import Deadline, operation_deadline
 from storelink.resilience.limiter import RateLimiter
 from storelink.resilience.pipeline import Authenticator, CallReport

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from storelink.clock import Clock
 from storelink.connectors.registry import Registry
-from storelink.resilience.clock import Clock
 from storelink.settings import Settings
 
 __all__ = ["InsightSources"]

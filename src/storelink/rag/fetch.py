@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 
+from storelink.clock import Clock, LoopClock
 from storelink.errors import ConfigurationError, ConnectorError, ErrorKind, Mode, Source
 from storelink.fakes.base import InProcessTransport
 from storelink.observability.metrics import Metrics
@@ -32,7 +33,6 @@ from storelink.rag.urls import origin_of
 from storelink.resilience.breaker import CircuitBreaker
 from storelink.resilience.cache import ResponseCache
 from storelink.resilience.classify import HttpClassifier, Verdict
-from storelink.resilience.clock import Clock, LoopClock
 from storelink.resilience.pipeline import OPTIONS_KEY, REPORT_KEY, CallOptions, CallReport, ResilientTransport
 from storelink.resilience.policy import build_pipeline, client_timeout
 from storelink.settings import ConnectorKnobs, Settings

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx2
 
+from storelink.clock import Clock
 from storelink.connectors.registry import Registry
 from storelink.errors import Mode
 from storelink.observability.metrics import Metrics
@@ -40,7 +41,6 @@ from storelink.rag.synth import Synthesizer
 from storelink.rag.urls import canonical_url, origin_of
 from storelink.rag.vectors import VectorStore, open_chroma
 from storelink.resilience.cache import ResponseCache
-from storelink.resilience.clock import Clock
 from storelink.settings import Settings
 from storelink.store import EmbeddedStore
 

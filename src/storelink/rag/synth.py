@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import httpx2
 
+from storelink.clock import Clock, LoopClock
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.observability.metrics import Metrics
 from storelink.rag.models import Passage
 from storelink.resilience.classify import HttpClassifier
-from storelink.resilience.clock import Clock, LoopClock
 from storelink.resilience.pipeline import OPTIONS_KEY, REPORT_KEY, CallOptions, CallReport
 from storelink.resilience.policy import build_pipeline, client_timeout
 from storelink.settings import Settings

@@ -1,9 +1,9 @@
 """The resilience layer: policies, classification, limiter, breaker, retries, cache, pipeline."""
 
+from storelink.clock import Clock, FakeClock, LoopClock
 from storelink.resilience.breaker import BreakerPolicy, BreakerState, CircuitBreaker
 from storelink.resilience.cache import ResponseCache
 from storelink.resilience.classify import Classifier, HttpClassifier, RateHint, Verdict, parse_retry_after
-from storelink.resilience.clock import Clock, FakeClock, LoopClock
 from storelink.resilience.deadline import Deadline
 from storelink.resilience.limiter import RateLimiter, Reservation, TokenBucketLimiter
 from storelink.resilience.pipeline import (

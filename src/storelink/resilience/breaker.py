@@ -24,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from storelink.clock import Clock
 from storelink.errors import ConnectorError, ErrorKind
-from storelink.resilience.clock import Clock
 
 __all__ = ["BreakerPolicy", "BreakerState", "CircuitBreaker"]
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from storelink.resilience.clock import Clock
+from storelink.clock import Clock
 
 __all__ = ["Deadline", "current_deadline", "operation_deadline"]
 

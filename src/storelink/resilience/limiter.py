@@ -19,9 +19,9 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from storelink.clock import Clock
 from storelink.errors import ConnectorError, ErrorKind, Headroom
 from storelink.resilience.classify import RateHint
-from storelink.resilience.clock import Clock
 from storelink.resilience.deadline import Deadline
 
 __all__ = ["RateLimiter", "Reservation", "TokenBucketLimiter"]

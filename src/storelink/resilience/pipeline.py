@@ -39,12 +39,12 @@ from typing import Any, Protocol
 
 import httpx2
 
+from storelink.clock import Clock
 from storelink.errors import ConnectorError, ErrorKind, Headroom, Source
 from storelink.observability.metrics import Metrics, OperationMetrics
 from storelink.resilience.breaker import CircuitBreaker
 from storelink.resilience.cache import CachedResponse, ResponseCache, cache_key
 from storelink.resilience.classify import Classifier, Verdict
-from storelink.resilience.clock import Clock
 from storelink.resilience.deadline import Deadline, current_deadline
 from storelink.resilience.limiter import RateLimiter, Reservation
 from storelink.resilience.retry import RetryBudget, RetryPolicy

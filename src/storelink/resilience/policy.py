@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Literal
 
 import httpx2
 
+from storelink.clock import Clock
 from storelink.observability.metrics import Metrics
 from storelink.resilience.breaker import BreakerPolicy, CircuitBreaker, Transition
 from storelink.resilience.cache import ResponseCache
 from storelink.resilience.classify import Classifier
-from storelink.resilience.clock import Clock
 from storelink.resilience.limiter import RateLimiter, TokenBucketLimiter
 from storelink.resilience.pipeline import Authenticator, Policy, ResilientTransport
 from storelink.resilience.retry import RetryBudget, RetryPolicy

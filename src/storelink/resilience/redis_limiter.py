@@ -42,9 +42,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from storelink.clock import Clock, LoopClock
 from storelink.errors import ConnectorError, ErrorKind, Headroom
 from storelink.resilience.classify import RateHint
-from storelink.resilience.clock import Clock, LoopClock
 from storelink.resilience.deadline import Deadline
 from storelink.resilience.limiter import Reservation
 

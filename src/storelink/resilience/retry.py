@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from storelink.resilience.clock import Clock
+from storelink.clock import Clock
 
 __all__ = ["RetryBudget", "RetryPolicy"]
 

@@ -32,10 +32,10 @@ from prometheus_client.registry import Collector
 from pydantic import SecretStr
 from redis.backoff import NoBackoff
 
+from storelink.clock import Clock, LoopClock
 from storelink.errors import Headroom
 from storelink.observability.metrics import Metrics
 from storelink.resilience.classify import RateHint
-from storelink.resilience.clock import Clock, LoopClock
 from storelink.resilience.deadline import Deadline
 from storelink.resilience.limiter import RateLimiter, Reservation, TokenBucketLimiter
 from storelink.resilience.redis_cache import RedisResponseCache

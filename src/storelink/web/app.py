@@ -1,4 +1,5 @@
-"""The ``storelink serve`` app: health, metrics, and (in later issues) the MCP endpoint and pages.
+"""The web app: health, metrics and the dashboard's pages, with room for one more endpoint (the
+MCP endpoint, which ``storelink.main`` plugs in: the pages do not import the MCP server).
 
 Liveness (``/healthz``) says the process answers; readiness (``/readyz``) says the runtime is
 open and the embedded store answers. Upstream health never fails readiness: one upstream's
@@ -8,17 +9,15 @@ outage must not restart every replica (resilience.md §5.3); it is reported in
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from storelink.connectors.base import Connector
-from storelink.connectors.registry import builtin_connectors
 from storelink.observability.metrics import CONTENT_TYPE
 from storelink.runtime import Runtime, open_runtime
 from storelink.settings import Settings
@@ -26,9 +25,22 @@ from storelink.web.dashboard import dashboard_middleware, dashboard_routes
 from storelink.web.insights import insights_routes
 from storelink.web.state import dashboard_services
 
-__all__ = ["create_app"]
+__all__ = ["Endpoint", "EndpointFactory", "create_app"]
 
 RuntimeFactory = Callable[[Settings], AbstractAsyncContextManager[Runtime]]
+
+
+class Endpoint(Protocol):
+    """Routes served beside the pages, with a lifespan of their own (the MCP endpoint)."""
+
+    @property
+    def routes(self) -> list[BaseRoute]: ...
+
+    def lifespan(self) -> AbstractAsyncContextManager[None]: ...
+
+
+# Builds the endpoint from how to reach the app's runtime (open only once the app has started).
+EndpointFactory = Callable[[Callable[[], Runtime]], Endpoint]
 
 
 def _runtime(request: Request) -> Runtime:
@@ -74,21 +86,19 @@ def create_app(
     settings: Settings,
     *,
     runtime_factory: RuntimeFactory = open_runtime,
-    connector_classes: Sequence[type[Connector]] | None = None,
+    endpoint: EndpointFactory | None = None,
     host: str | None = None,
-    port: int | None = None,
     history_interval_s: float | None = None,
     health_interval_s: float | None = None,
 ) -> Starlette:
-    """The one app: the dashboard, health, metrics and, unless ENABLE_MCP=false, MCP at /mcp."""
+    """The pages, health and metrics, and ``endpoint``'s routes after them."""
     host = host or settings.host
-    port = port or settings.port
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         Route("/app/metrics.json", metrics_json),
-        *dashboard_routes(),  # before the MCP endpoint's Mount("/"), which would catch "/"
+        *dashboard_routes(),  # before an endpoint's Mount("/"), which would catch "/"
         *insights_routes(),
     ]
     app_ref: list[Starlette] = []
@@ -97,12 +107,7 @@ def create_app(
         runtime: Runtime = app_ref[0].state.runtime
         return runtime
 
-    endpoint = None
-    if settings.enable_mcp:
-        from storelink.mcp_server.http import mcp_endpoint
-
-        classes = connector_classes if connector_classes is not None else builtin_connectors()
-        endpoint = mcp_endpoint(settings, get_runtime, classes, host=host, port=port)
+    served = endpoint(get_runtime) if endpoint is not None else None
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -115,12 +120,12 @@ def create_app(
             }
             app.state.dashboard = await stack.enter_async_context(dashboard_services(runtime, **intervals))
             await stack.enter_async_context(runtime.warming_up())
-            if endpoint is not None:
-                await stack.enter_async_context(endpoint.lifespan())
+            if served is not None:
+                await stack.enter_async_context(served.lifespan())
             yield
 
     app = Starlette(
-        routes=routes + (endpoint.routes if endpoint else []),
+        routes=routes + (served.routes if served else []),
         # The pages and /app/metrics.json need a login beyond loopback; /healthz, /readyz and
         # /metrics stay open for probes and scrapers.
         middleware=dashboard_middleware(settings, host=host),

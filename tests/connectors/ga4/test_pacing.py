@@ -8,10 +8,10 @@ import datetime as dt
 import pytest
 
 from storelink.auth.tokens import WallClock
+from storelink.clock import FakeClock
 from storelink.connectors.ga4.errors import Ga4QuotaHint, QuotaReading
 from storelink.connectors.ga4.pacing import Ga4QuotaLimiter
 from storelink.errors import ConnectorError, ErrorKind
-from storelink.resilience.clock import FakeClock
 from storelink.resilience.deadline import Deadline
 
 # 10:30 UTC (02:30 in Los Angeles): the hour resets in 30 minutes, the Pacific day in 21.5 hours.

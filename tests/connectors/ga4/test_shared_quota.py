@@ -19,6 +19,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from storelink.auth.tokens import WallClock
+from storelink.clock import LoopClock
 from storelink.connectors.ga4.client import Ga4Connector
 from storelink.connectors.ga4.errors import Ga4QuotaHint
 from storelink.connectors.ga4.pacing import Ga4QuotaLimiter
@@ -26,7 +27,6 @@ from storelink.connectors.ga4.shared_quota import RedisGa4Gate, SharedGa4Limiter
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.fakes.faults import Fault, FaultPlan
 from storelink.fakes.ga4 import Ga4Fake, QuotaLimits
-from storelink.resilience.clock import LoopClock
 from storelink.resilience.shared import shared_state
 from storelink.runtime import Runtime
 from storelink.settings import Ga4Knobs

@@ -9,9 +9,9 @@ from collections import deque
 import pytest
 
 from storelink.auth.tokens import WallClock
+from storelink.clock import FakeClock
 from storelink.connectors.gsc.errors import GscThrottleHint
 from storelink.connectors.gsc.pacing import INSPECTIONS_PER_DAY, GscLimiter
-from storelink.resilience.clock import FakeClock
 
 ANCHOR = dt.datetime(2026, 11, 25, 18, 0, tzinfo=dt.UTC).timestamp()  # 10:00 in Los Angeles
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from storelink.auth.tokens import WallClock
+from storelink.clock import LoopClock
 from storelink.connectors.gsc.errors import GscThrottleHint
 from storelink.connectors.gsc.pacing import GscLimiter
 from storelink.connectors.gsc.shared_quota import SharedGscLimiter
-from storelink.resilience.clock import LoopClock
 from storelink.resilience.shared import FallbackLimiter, shared_state
 from tests.conftest import make_settings
 from tests.support.redis_server import SHARED_REDIS_URL, drop_prefix, free_port, redis_answers

@@ -40,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from storelink.clock import Clock
 from storelink.connectors.ga4.errors import (
     CONCURRENCY_WAIT_S,
     TOKEN_BUCKETS,
@@ -49,7 +50,6 @@ from storelink.connectors.ga4.errors import (
 )
 from storelink.errors import ConnectorError, ErrorKind, Headroom
 from storelink.resilience.classify import RateHint
-from storelink.resilience.clock import Clock
 from storelink.resilience.deadline import Deadline
 from storelink.resilience.limiter import RateLimiter, Reservation, TokenBucketLimiter
 

@@ -34,11 +34,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from storelink.clock import Clock
 from storelink.connectors.ga4.errors import PACIFIC, seconds_to_pacific_midnight
 from storelink.connectors.gsc.errors import GscThrottleHint
 from storelink.errors import Headroom
 from storelink.resilience.classify import RateHint
-from storelink.resilience.clock import Clock
 from storelink.resilience.deadline import Deadline
 from storelink.resilience.limiter import RateLimiter, Reservation, TokenBucketLimiter
 

@@ -10,13 +10,13 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
+from storelink.clock import Clock
 from storelink.connectors.http import Upstream
 from storelink.connectors.progress import report_progress
 from storelink.connectors.shopify import models as m
 from storelink.connectors.shopify import queries as q
 from storelink.connectors.shopify.rows import inventory_row
 from storelink.errors import ConnectorError, ErrorKind
-from storelink.resilience.clock import Clock
 
 __all__ = [
     "BULK_BUSY_CODES",

@@ -42,10 +42,10 @@ from pydantic import SecretStr
 from storelink.auth.tokens import CachedToken as SharedToken
 from storelink.auth.tokens import TokenCache as SharedTokenCache
 from storelink.auth.tokens import fingerprint
+from storelink.clock import Clock, LoopClock
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience import redis_locks
 from storelink.resilience.classify import HttpClassifier, Verdict
-from storelink.resilience.clock import Clock, LoopClock
 from storelink.resilience.deadline import Deadline
 from storelink.resilience.policy import retry_policy
 from storelink.resilience.retry import RetryPolicy

@@ -9,9 +9,9 @@ from functools import lru_cache
 from time import time as time_now
 from zoneinfo import ZoneInfo
 
+from storelink.clock import Clock, MonotonicClock
 from storelink.fakes.data.builder import build_demo_store
 from storelink.fakes.data.entities import DEFAULT_SEED, DEFAULT_TODAY, DEMO_TIMEZONE, DemoStore
-from storelink.resilience.clock import Clock, MonotonicClock
 from storelink.store_calendar import WallClock, noon_on
 
 
