@@ -9,10 +9,8 @@ import httpx2
 from pydantic import BaseModel, ConfigDict, Field
 
 from storelink.connectors.base import Connector, NoParams, operation
-from storelink.fakes.generic import GenericFake
 from storelink.resilience.pipeline import Authenticator
 from storelink.settings import ConnectorKnobs, Settings
-from storelink.store_calendar import Wall
 
 
 class GenericKnobs(ConnectorKnobs):
@@ -104,10 +102,6 @@ class GenericConnector(Connector):
     @classmethod
     def live_base_url(cls, settings: Settings) -> str:
         return "https://generic.example"
-
-    @classmethod
-    def build_fake(cls, settings: Settings, *, wall: Wall) -> GenericFake:
-        return GenericFake()
 
     def make_auth(self) -> Authenticator:
         self.auth = _BearerAuth(getattr(self.settings, "generic_token", "generic-token"))
