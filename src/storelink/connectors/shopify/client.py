@@ -25,6 +25,7 @@ from storelink.connectors.shopify import queries as q
 from storelink.connectors.shopify.auth import ClientCredentialsAuth, StaticTokenAuth
 from storelink.connectors.shopify.bulk import BULK_BUSY_CODES, export_document, inventory_by_location, query_rows
 from storelink.connectors.shopify.errors import ShopifyClassifier, throttle_hint
+from storelink.connectors.shopify.pacing import cost_limiter
 from storelink.connectors.shopify.rows import (
     DayTotals,
     currency_code,
@@ -44,7 +45,7 @@ from storelink.connectors.shopify.rows import (
 )
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience.classify import Classifier
-from storelink.resilience.limiter import RateLimiter, TokenBucketLimiter
+from storelink.resilience.limiter import RateLimiter
 from storelink.resilience.pipeline import Authenticator
 from storelink.settings import Settings
 from storelink.store_calendar import StoreCalendar, zone_named
@@ -100,11 +101,7 @@ class ShopifyConnector(Connector):
         return ShopifyClassifier(title=self.title, connector=self.name, credential_hint=self.credential_hint)
 
     def make_limiter(self) -> RateLimiter:
-        # Starts from the plan the knobs assume (Standard: 100 pts/s, 2000 bucket) and becomes
-        # whatever Shopify reports after the first response.
-        return TokenBucketLimiter(
-            rate=self.knobs.rate_limit, capacity=self.knobs.rate_burst, clock=self.clock, unit="points"
-        )
+        return cost_limiter(self.knobs, clock=self.clock)
 
     def make_auth(self) -> Authenticator:
         s = self.settings
