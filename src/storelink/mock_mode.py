@@ -4,21 +4,22 @@ consult it; connectors never import the fakes, they only see a transport and cre
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
-from storelink.connectors.base import DemoCredentials
+from storelink.connectors.base import DemoCredentials, settings_as
 from storelink.connectors.ga4.client import DEMO_PROPERTY_ID, normalise_property
 from storelink.connectors.gsc.client import DEMO_SITE
 from storelink.fakes import bing, google_auth, zoho
 from storelink.fakes.base import FakeUpstream
 from storelink.fakes.bing import BingFake
-from storelink.fakes.data import current_demo_store
+from storelink.fakes.data import DemoStore, current_demo_store
 from storelink.fakes.ga4 import Ga4Fake
 from storelink.fakes.gsc import GscFake
 from storelink.fakes.shopify import DEFAULT_TOKEN, ShopifyFake
 from storelink.fakes.zoho import ZohoFake
-from storelink.settings import Settings
 from storelink.store_calendar import PACIFIC, StoreCalendar, Wall
+from storelink.stores import ConnectorSettings, Ga4Settings, GscSettings
 
 __all__ = ["FAKE_NAMES", "build_fake", "demo_credentials"]
 
@@ -34,34 +35,35 @@ _DEMO = {
 }
 
 
-def _shopify(settings: Settings, wall: Wall) -> FakeUpstream:
-    return ShopifyFake(store=current_demo_store(settings.demo_today, wall=wall))
+def _shopify(config: ConnectorSettings, store: DemoStore, wall: Wall) -> FakeUpstream:
+    return ShopifyFake(store=store)
 
 
-def _ga4(settings: Settings, wall: Wall) -> FakeUpstream:
+def _ga4(config: ConnectorSettings, store: DemoStore, wall: Wall) -> FakeUpstream:
     # The configured property is served as well as the demo one.
     properties = [DEMO_PROPERTY_ID]
-    if settings.ga4_property_id:
-        properties.append(normalise_property(settings.ga4_property_id).removeprefix("properties/"))
-    return Ga4Fake(properties=properties, store=current_demo_store(settings.demo_today, wall=wall), wall=wall)
+    configured = settings_as(config, Ga4Settings).property_id
+    if configured:
+        properties.append(normalise_property(configured).removeprefix("properties/"))
+    return Ga4Fake(properties=properties, store=store, wall=wall)
 
 
-def _gsc(settings: Settings, wall: Wall) -> FakeUpstream:
-    sites = [DEMO_SITE, *([settings.gsc_site_url] if settings.gsc_site_url else [])]
-    store = current_demo_store(settings.demo_today, wall=wall)
+def _gsc(config: ConnectorSettings, store: DemoStore, wall: Wall) -> FakeUpstream:
+    configured = settings_as(config, GscSettings).site_url
+    sites = [DEMO_SITE, *([configured] if configured else [])]
     # Search Console's days are Pacific: the fake's today is the connector's, on the same wall.
     return GscFake(sites=sites, store=store, today=StoreCalendar(wall, PACIFIC).today(), wall=wall)
 
 
-def _bing(settings: Settings, wall: Wall) -> FakeUpstream:
-    return BingFake(store=current_demo_store(settings.demo_today, wall=wall))
+def _bing(config: ConnectorSettings, store: DemoStore, wall: Wall) -> FakeUpstream:
+    return BingFake(store=store)
 
 
-def _zoho(settings: Settings, wall: Wall) -> FakeUpstream:
-    return ZohoFake(store=current_demo_store(settings.demo_today, wall=wall), wall=wall)
+def _zoho(config: ConnectorSettings, store: DemoStore, wall: Wall) -> FakeUpstream:
+    return ZohoFake(store=store, wall=wall)
 
 
-_BUILDERS: dict[str, Callable[[Settings, Wall], FakeUpstream]] = {
+_BUILDERS: dict[str, Callable[[ConnectorSettings, DemoStore, Wall], FakeUpstream]] = {
     "shopify": _shopify,
     "ga4": _ga4,
     "gsc": _gsc,
@@ -71,13 +73,14 @@ _BUILDERS: dict[str, Callable[[Settings, Wall], FakeUpstream]] = {
 FAKE_NAMES = tuple(_BUILDERS)
 
 
-def build_fake(connector: str, settings: Settings, *, wall: Wall) -> FakeUpstream:
-    """The fake that ``connector``'s mock mode runs against; it reads ``wall``, the connector's clock."""
+def build_fake(connector: str, config: ConnectorSettings, *, demo_today: dt.date | None, wall: Wall) -> FakeUpstream:
+    """The fake that ``connector``'s mock mode runs against (for the store ``config`` belongs to); it
+    reads ``wall``, the connector's clock, and ``demo_today`` pins the demo store's day."""
     try:
         builder = _BUILDERS[connector]
     except KeyError:
         raise KeyError(f"no fake for connector {connector!r}; fakes: {', '.join(FAKE_NAMES)}") from None
-    return builder(settings, wall)
+    return builder(config, current_demo_store(demo_today, wall=wall), wall)
 
 
 def demo_credentials(connector: str) -> DemoCredentials:

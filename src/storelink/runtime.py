@@ -30,9 +30,10 @@ from storelink.observability.logs import install_redaction
 from storelink.observability.metrics import Metrics
 from storelink.resilience.cache import ResponseCache
 from storelink.resilience.shared import SharedState, shared_state
-from storelink.settings import Settings
+from storelink.settings import ConnectorKnobs, Settings
 from storelink.store import EmbeddedStore
 from storelink.store_calendar import Wall, WallClock
+from storelink.stores import ConnectorSettings, StoreConfig, environment_store
 from storelink.tasks import in_background
 
 if TYPE_CHECKING:
@@ -96,18 +97,17 @@ class Runtime:
             await self._knowledge.aclose()
 
 
-def decide_mode(cls: type[Connector], settings: Settings) -> tuple[Mode, list[str]]:
+def decide_mode(cls: type[Connector], config: ConnectorSettings, *, force_mocks: bool) -> tuple[Mode, list[str]]:
     """``disabled`` by flag; ``mock`` when forced or when live credentials are missing; else ``live``."""
-    missing = cls.missing_settings(settings)
-    if not settings.knobs(cls.name).enabled:
+    missing = cls.missing_settings(config)
+    if not config.knobs.enabled:
         return "disabled", missing
-    if settings.mcp_force_mocks or missing:
+    if force_mocks or missing:
         return "mock", missing
     return "live", missing
 
 
-def _pooled_transport(settings: Settings, name: str) -> httpx2.AsyncBaseTransport:
-    knobs = settings.knobs(name)
+def _pooled_transport(knobs: ConnectorKnobs) -> httpx2.AsyncBaseTransport:
     limits = httpx2.Limits(max_connections=knobs.pool_size, max_keepalive_connections=knobs.pool_size)
     return httpx2.AsyncHTTPTransport(limits=limits, retries=0)
 
@@ -116,6 +116,7 @@ def _pooled_transport(settings: Settings, name: str) -> httpx2.AsyncBaseTranspor
 async def open_runtime(
     settings: Settings,
     *,
+    store_config: StoreConfig | None = None,
     connectors: Sequence[type[Connector]] | None = None,
     transports: dict[str, httpx2.AsyncBaseTransport] | None = None,
     clock: Clock | None = None,
@@ -124,8 +125,10 @@ async def open_runtime(
     random_source: Callable[[], float] = random.random,
     wall: Wall | None = None,
 ) -> AsyncIterator[Runtime]:
-    """Open everything. ``transports`` replaces a connector's wire (tests point live mode at a fake);
-    ``wall`` pins the wall clock every connector and fake reads (tests of dates and time zones)."""
+    """Open everything for one store (``store_config``; the one the environment describes when None).
+    ``transports`` replaces a connector's wire (tests point live mode at a fake); ``wall`` pins the
+    wall clock every connector and fake reads (tests of dates and time zones)."""
+    store_config = store_config or environment_store(settings)
     install_redaction(settings)
     store = store or EmbeddedStore.in_data_dir(settings.data_dir)
     metrics = metrics or Metrics()
@@ -141,23 +144,25 @@ async def open_runtime(
     fakes: dict[str, FakeUpstream] = {}
     built: list[Connector] = []
     for cls in connectors if connectors is not None else builtin_connectors():
-        mode, missing = decide_mode(cls, settings)
-        knobs = settings.knobs(cls.name)
+        config = store_config.connector(cls.name)
+        mode, missing = decide_mode(cls, config, force_mocks=settings.mcp_force_mocks)
+        knobs = config.knobs
         override = (transports or {}).get(cls.name)
         connector_wall = mock_wall if mode == "mock" else real_wall
         if override is not None:
-            inner, base_url = override, knobs.base_url or cls.fake_base_url(settings)
+            real_host = cls.live_base_url(config) if mode == "live" else cls.fake_base_url(config)
+            inner, base_url = override, knobs.base_url or real_host
         elif mode == "live" or knobs.base_url:
-            inner = _pooled_transport(settings, cls.name)
-            base_url = knobs.base_url or cls.live_base_url(settings)
+            inner = _pooled_transport(knobs)
+            base_url = knobs.base_url or cls.live_base_url(config)
         else:
-            fake = build_fake(cls.name, settings, wall=connector_wall)
+            fake = build_fake(cls.name, config, demo_today=settings.demo_today, wall=connector_wall)
             if cls.name in fault_plans:
                 fake.faults = fault_plans[cls.name]
             fakes[cls.name] = fake
-            inner, base_url = InProcessTransport(fake.app), cls.fake_base_url(settings)
+            inner, base_url = InProcessTransport(fake.app), cls.fake_base_url(config)
         ctx = ConnectorContext(
-            settings=settings,
+            config=config,
             mode=mode,
             inner=inner,
             base_url=base_url,

@@ -35,6 +35,7 @@ from storelink.observability.metrics import Metrics
 from storelink.runtime import open_runtime
 from storelink.settings import Settings
 from storelink.store import EmbeddedStore
+from storelink.stores import environment_store
 
 __all__ = [
     "CELLS",
@@ -208,11 +209,12 @@ async def run_cell(cell: Cell, data_dir: Path) -> Result:
     cls = _connector_class(cell.connector)
     clock = LoopClock()
     wall = demo_wall(settings.demo_today, clock)
-    fake = build_fake(cls.name, settings, wall=wall)
+    config = environment_store(settings).connector(cls.name)
+    fake = build_fake(cls.name, config, demo_today=settings.demo_today, wall=wall)
     fake.faults = _plan(cell.fault, cell.pattern)
     refuse = 0 if cell.fault != "refused" else (-1 if cell.pattern == "every" else BURST)
     wire = ChaosWire(InProcessTransport(fake.app), refuse=refuse)
-    wire.api_host = httpx2.URL(cls.fake_base_url(settings)).host
+    wire.api_host = httpx2.URL(cls.fake_base_url(config)).host
     operation, params = cls.probe or ("", {})
     knobs = settings.knobs(cell.connector)
     async with open_runtime(

@@ -13,6 +13,7 @@ from storelink.fakes.data import demo_wall
 from storelink.mock_mode import build_fake
 from storelink.runtime import open_runtime
 from storelink.store import EmbeddedStore
+from storelink.stores import environment_store
 from tests.conftest import make_settings
 from tests.support.servers import free_port, serve_in_thread
 
@@ -23,7 +24,9 @@ pytestmark = pytest.mark.slow
 async def test_probe_over_loopback(cls: type[Connector], tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     port = free_port()
-    with serve_in_thread(build_fake(cls.name, settings, wall=demo_wall(settings.demo_today)).app, port) as url:
+    config = environment_store(settings).connector(cls.name)
+    fake = build_fake(cls.name, config, demo_today=settings.demo_today, wall=demo_wall(settings.demo_today))
+    with serve_in_thread(fake.app, port) as url:
         knobs = {cls.name: {"base_url": url}}
         async with open_runtime(make_settings(tmp_path, **knobs), connectors=[cls], store=EmbeddedStore(None)) as rt:
             connector = rt.registry.get(cls.name)

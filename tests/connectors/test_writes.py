@@ -63,7 +63,7 @@ class WritingConnector(GenericConnector):
         self.writes = WriteGuard(
             connector="generic",
             title="Generic",
-            settings=self.settings,
+            allow_writes=self.config.allow_writes,
             mode=self.mode,
             store=ctx.store,
             deadline_s=self.knobs.deadline,

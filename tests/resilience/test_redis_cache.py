@@ -23,7 +23,13 @@ from storelink.resilience.cache import cache_key
 from storelink.resilience.redis_cache import RedisResponseCache
 from storelink.resilience.redis_health import RedisHealth
 from storelink.store import EmbeddedStore
-from tests.support.generic_connector import GenericConnector, GenericSettings, generic_settings
+from tests.support.generic_connector import (
+    DEFAULT_TOKEN,
+    GenericConnector,
+    GenericConnectorSettings,
+    GenericSettings,
+    generic_settings,
+)
 from tests.support.redis_server import SHARED_REDIS_URL, RedisServer, drop_prefix, redis_answers
 
 needs_redis = pytest.mark.skipif(
@@ -118,10 +124,10 @@ async def test_a_second_replica_is_answered_from_the_first_ones_fetch(tmp_path: 
     fake = GenericFake(tokens=frozenset({"generic-token", "other-token"}))
     settings = generic_settings(tmp_path)
 
-    async def call(settings: GenericSettings) -> str:
+    async def call(settings: GenericSettings, token: str = DEFAULT_TOKEN) -> str:
         cache = replica_cache(SHARED_REDIS_URL, prefix)
         ctx = ConnectorContext(
-            settings=settings,
+            config=GenericConnectorSettings(knobs=settings.generic, token=token),
             mode="live",
             inner=InProcessTransport(fake.app),
             base_url="https://generic.example",
@@ -145,7 +151,7 @@ async def test_a_second_replica_is_answered_from_the_first_ones_fetch(tmp_path: 
     replica_cache(SHARED_REDIS_URL, prefix).expire("generic")
     assert await call(settings) == "cache-revalidated"
     assert fake.conditional_hits == 1
-    assert await call(settings.model_copy(update={"generic_token": "other-token"})) == "network"
+    assert await call(settings, token="other-token") == "network"
     assert fake.stats["GET /v1/items"] == 3
 
 

@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from storelink.connectors.base import Connector, NoParams, operation
 from storelink.resilience.pipeline import Authenticator
 from storelink.settings import ConnectorKnobs, Settings
+from storelink.stores import ConnectorSettings
+
+DEFAULT_TOKEN = "generic-token"
 
 
 class GenericKnobs(ConnectorKnobs):
@@ -33,7 +36,12 @@ class GenericSettings(Settings):
         breaker_failure_rate=50.0,
         cache_ttl=0.0,
     )
-    generic_token: str = "generic-token"
+
+
+class GenericConnectorSettings(ConnectorSettings):
+    """The generic connector's own settings: the bearer token it sends."""
+
+    token: str = DEFAULT_TOKEN
 
 
 def generic_settings(tmp_path: Path, **knobs: Any) -> GenericSettings:
@@ -100,11 +108,14 @@ class GenericConnector(Connector):
     probe = ("list_items", {"per_page": 1})
 
     @classmethod
-    def live_base_url(cls, settings: Settings) -> str:
+    def live_base_url(cls, config: ConnectorSettings) -> str:
         return "https://generic.example"
 
     def make_auth(self) -> Authenticator:
-        self.auth = _BearerAuth(getattr(self.settings, "generic_token", "generic-token"))
+        # Built from the environment (or renamed by tests/web as another connector), it has bare
+        # settings and the default token.
+        token = self.config.token if isinstance(self.config, GenericConnectorSettings) else DEFAULT_TOKEN
+        self.auth = _BearerAuth(token)
         return self.auth
 
     def credential_partition(self) -> str:
@@ -152,4 +163,4 @@ class GenericConnector(Connector):
         return result
 
 
-__all__ = ["GenericConnector", "GenericSettings", "NoParams", "generic_settings"]
+__all__ = ["GenericConnector", "GenericConnectorSettings", "GenericSettings", "NoParams", "generic_settings"]

@@ -8,7 +8,6 @@ from storelink.auth.google import (
     ServiceAccountGrant,
     StaticBearer,
     google_authenticator,
-    google_credentials_missing,
     load_key_file,
 )
 from storelink.auth.tokens import CachedToken, TokenCache, WallClock, fingerprint
@@ -25,6 +24,5 @@ __all__ = [
     "WallClock",
     "fingerprint",
     "google_authenticator",
-    "google_credentials_missing",
     "load_key_file",
 ]

@@ -1,7 +1,7 @@
 """Google OAuth for the GA4 and Search Console connectors.
 
-Two ways to hold credentials, both exchanged at ``settings.google_token_url`` for one-hour
-access tokens (api-facts.md §2.1):
+Two ways to hold credentials, both exchanged at the account's ``token_url``
+(``STORELINK_GOOGLE_TOKEN_URL``) for one-hour access tokens (api-facts.md §2.1):
 
 * an OAuth client with a refresh token (``GOOGLE_CLIENT_ID``, ``GOOGLE_CLIENT_SECRET``,
   ``GOOGLE_REFRESH_TOKEN``; mint one with ``storelink auth google``): ``grant_type=refresh_token``;
@@ -45,8 +45,8 @@ from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience.pipeline import Authenticator
 from storelink.resilience.redis_locks import SharedToken, SharedTokens
 from storelink.resilience.wire import SharedTransport
-from storelink.settings import Settings
 from storelink.store import EmbeddedStore
+from storelink.stores import GoogleAccount
 
 __all__ = [
     "ANALYTICS_READONLY",
@@ -59,7 +59,6 @@ __all__ = [
     "ServiceAccountGrant",
     "StaticBearer",
     "google_authenticator",
-    "google_credentials_missing",
     "load_key_file",
 ]
 
@@ -69,14 +68,6 @@ JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 REFRESH_MARGIN_S = 300.0  # refresh when less than five minutes are left
 ASSERTION_LIFETIME_S = 3600  # Google's maximum for a JWT-bearer assertion
 TOKEN_RETRY_WAIT_S = 1.0  # one retry of a 5xx / `internal_failure` / broken connection
-
-
-def google_credentials_missing(settings: Settings) -> list[str]:
-    """The credential variables live mode lacks (empty when one complete way is set)."""
-    has_client = settings.google_client_id and settings.google_client_secret and settings.google_refresh_token
-    if has_client or settings.google_application_credentials:
-        return []
-    return ["GOOGLE_APPLICATION_CREDENTIALS (or GOOGLE_CLIENT_ID + GOOGLE_CLIENT_SECRET + GOOGLE_REFRESH_TOKEN)"]
 
 
 # -- grants ----------------------------------------------------------------------------------------
@@ -514,7 +505,7 @@ def _scrub(text: str, secrets: list[str]) -> str:
 
 def google_authenticator(
     *,
-    settings: Settings,
+    account: GoogleAccount,
     live: bool,
     demo_token: str,
     connector: str,
@@ -531,19 +522,19 @@ def google_authenticator(
     """The authenticator a Google connector uses, and its credential partition (a fingerprint).
 
     Mock mode (``live=False``) uses the fakes' demo token: no token endpoint is involved."""
-    s = settings
+    s = account
     if not live:
         return StaticBearer(demo_token, api_host=api_host), "demo"
     loader: Callable[[], Grant]
-    if s.google_client_id and s.google_client_secret and s.google_refresh_token:
-        grant = RefreshTokenGrant(s.google_client_id, s.google_client_secret, s.google_refresh_token)
+    if s.client_id and s.client_secret and s.refresh_token:
+        grant = RefreshTokenGrant(s.client_id, s.client_secret, s.refresh_token)
         partition = fingerprint("refresh_token", grant.client_id, grant.refresh_token.get_secret_value())
 
         def loader() -> Grant:
             return grant
 
-    elif s.google_application_credentials:
-        path = s.google_application_credentials
+    elif s.application_credentials:
+        path = s.application_credentials
         partition = fingerprint("key_file", str(path))
 
         def loader() -> Grant:
@@ -556,7 +547,7 @@ def google_authenticator(
         grant_loader=loader,
         scopes=scopes,
         accepted_scopes=accepted_scopes,
-        token_url=s.google_token_url,
+        token_url=s.token_url,
         client=client,
         clock=clock,
         wall=wall,

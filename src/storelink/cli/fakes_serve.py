@@ -12,6 +12,7 @@ from storelink.fakes.base import FakeUpstream
 from storelink.fakes.faults import parse_fault_spec
 from storelink.mock_mode import FAKE_NAMES, build_fake
 from storelink.settings import Settings
+from storelink.stores import environment_store
 
 __all__ = ["ServedFake", "available_fakes", "serve_fakes"]
 
@@ -31,8 +32,11 @@ def available_fakes(settings: Settings) -> dict[str, Callable[[], FakeUpstream]]
         "site": lambda: SiteFake(store=current_demo_store(settings.demo_today)),
     }
     wall = demo_wall(settings.demo_today)
+    store = environment_store(settings)
     for name in FAKE_NAMES:
-        found[name] = lambda name=name: build_fake(name, settings, wall=wall)  # type: ignore[misc]
+        found[name] = lambda name=name: build_fake(  # type: ignore[misc]
+            name, store.connector(name), demo_today=settings.demo_today, wall=wall
+        )
     return found
 
 

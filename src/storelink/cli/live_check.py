@@ -27,6 +27,7 @@ from storelink.connectors.credentials import CREDENTIAL_HOW_TO
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.runtime import open_runtime
 from storelink.settings import Settings, describe_settings
+from storelink.stores import environment_store
 
 __all__ = ["Check", "LiveCheckReport", "live_check", "remedy"]
 
@@ -141,7 +142,7 @@ async def _check_one(
                 "Unset MCP_FORCE_MOCKS (or set it to false) to serve live data.",
             )
         )
-    missing = cls.missing_settings(settings)
+    missing = cls.missing_settings(environment_store(settings).connector(cls.name))
     if missing:
         add(
             Check(

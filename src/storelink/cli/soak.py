@@ -39,6 +39,7 @@ from storelink.observability.metrics import Metrics
 from storelink.runtime import open_runtime
 from storelink.settings import Settings
 from storelink.store import EmbeddedStore
+from storelink.stores import environment_store
 
 __all__ = ["Progress", "SoakResult", "SoakRow", "rss_mb", "run_soak", "served_fakes"]
 
@@ -242,9 +243,12 @@ async def run_soak(
     fakes: dict[str, FakeUpstream] = {}
     usable: list[type[Connector]] = []
     plans = parse_fault_spec(faults)
+    store = environment_store(settings)
     for cls in connectors:
         try:
-            fakes[cls.name] = build_fake(cls.name, settings, wall=demo_wall(settings.demo_today))
+            fakes[cls.name] = build_fake(
+                cls.name, store.connector(cls.name), demo_today=settings.demo_today, wall=demo_wall(settings.demo_today)
+            )
         except (KeyError, ImportError) as exc:
             skipped[cls.name] = f"no fake ({type(exc).__name__})"
             continue

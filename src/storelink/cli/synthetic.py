@@ -41,6 +41,7 @@ from storelink.observability.metrics import Metrics, OperationMetrics
 from storelink.runtime import open_runtime
 from storelink.settings import Settings
 from storelink.store import EmbeddedStore
+from storelink.stores import environment_store
 
 __all__ = [
     "SYNTHETIC_KNOBS",
@@ -419,12 +420,15 @@ async def run_synthetic(
 ) -> SyntheticReport:
     """Run the scripted phases for each connector class; ``fakes`` replaces a connector's fake."""
     wall = time.perf_counter()
+    store = environment_store(settings)
     runs: list[ConnectorRun] = []
     for cls in connectors:
         run = ConnectorRun(connector=cls.name, title=cls.title)
         runs.append(run)
         try:
-            fake = (fakes or {}).get(cls.name) or build_fake(cls.name, settings, wall=demo_wall(settings.demo_today))
+            fake = (fakes or {}).get(cls.name) or build_fake(
+                cls.name, store.connector(cls.name), demo_today=settings.demo_today, wall=demo_wall(settings.demo_today)
+            )
         except (KeyError, ImportError) as exc:
             run.skipped = f"no fake to drive ({type(exc).__name__})"
             continue

@@ -42,8 +42,8 @@ from storelink.resilience.deadline import Deadline, operation_deadline
 from storelink.resilience.limiter import RateLimiter
 from storelink.resilience.pipeline import Authenticator, CallReport
 from storelink.resilience.policy import RetryRefill, build_pipeline, client_timeout, knob_limiter
-from storelink.settings import Settings
 from storelink.store_calendar import Wall, WallClock
+from storelink.stores import ConnectorSettings
 
 if TYPE_CHECKING:
     from storelink.resilience.shared import SharedState
@@ -57,12 +57,21 @@ __all__ = [
     "NoParams",
     "OperationSpec",
     "operation",
+    "settings_as",
 ]
 
 C = TypeVar("C", bound="Connector")
+S = TypeVar("S", bound=ConnectorSettings)
 # How long work outside the pipeline may run past an operation's deadline before it is cancelled.
 DEADLINE_GRACE_S = 1.0
 HealthStatus = Literal["ok", "degraded", "down", "disabled"]
+
+
+def settings_as(config: ConnectorSettings, kind: type[S]) -> S:
+    """``config`` as the settings type a connector is built from (a wrong one is a wiring bug)."""
+    if not isinstance(config, kind):
+        raise TypeError(f"expected {kind.__name__}, got {type(config).__name__} (store {config.store!r})")
+    return config
 
 
 class NoParams(BaseModel):
@@ -140,9 +149,10 @@ class DemoCredentials:
 
 @dataclass(slots=True)
 class ConnectorContext:
-    """What the runtime hands a connector: where to send requests and the shared parts."""
+    """What the runtime hands a connector: its own settings (one store's, for this connector), where
+    to send requests, and the shared parts."""
 
-    settings: Settings
+    config: ConnectorSettings
     mode: Mode
     inner: httpx2.AsyncBaseTransport
     base_url: str
@@ -170,6 +180,9 @@ class Connector:
     probe: ClassVar[tuple[str, dict[str, Any]] | None] = None
     # How the retry budget refills (storelink.resilience.policy.RetryRefill).
     retry_refill: ClassVar[RetryRefill] = "per_call"
+    # The settings it is built from (a subclass narrows ``config`` to the same type).
+    settings_type: ClassVar[type[ConnectorSettings]] = ConnectorSettings
+    config: ConnectorSettings
     operations: ClassVar[dict[str, OperationSpec]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -183,18 +196,18 @@ class Connector:
 
     # -- what a connector declares about its upstream (override) --------------------------------
     @classmethod
-    def missing_settings(cls, settings: Settings) -> list[str]:
-        """Environment variables that live mode needs and are not set."""
+    def missing_settings(cls, config: ConnectorSettings) -> list[str]:
+        """The settings live mode needs that ``config`` lacks (named as the environment names them)."""
         return []
 
     @classmethod
-    def live_base_url(cls, settings: Settings) -> str:
+    def live_base_url(cls, config: ConnectorSettings) -> str:
         raise NotImplementedError
 
     @classmethod
-    def fake_base_url(cls, settings: Settings) -> str:
+    def fake_base_url(cls, config: ConnectorSettings) -> str:
         """The URL the connector uses for its in-process fake (a real-looking host)."""
-        return cls.live_base_url(settings)
+        return cls.live_base_url(config)
 
     def make_classifier(self) -> Classifier:
         return HttpClassifier(title=self.title, connector=self.name, credential_hint=self.credential_hint)
@@ -215,9 +228,9 @@ class Connector:
     # -- shared machinery --------------------------------------------------------------------
     def __init__(self, ctx: ConnectorContext) -> None:
         self.ctx = ctx
-        self.settings = ctx.settings
+        self.config = settings_as(ctx.config, self.settings_type)
         self.mode: Mode = ctx.mode
-        self.knobs = ctx.settings.knobs(self.name)
+        self.knobs = ctx.config.knobs
         self.clock = ctx.clock
         self.wall: Wall = ctx.wall or WallClock(ctx.clock)
         self.metrics = ctx.metrics

@@ -11,19 +11,22 @@ import httpx2
 from storelink.auth.google import GoogleTokenManager, StaticBearer, google_authenticator
 from storelink.connectors.base import Connector
 from storelink.resilience.pipeline import Authenticator
+from storelink.stores import GoogleSettings
 
 __all__ = ["GoogleConnector"]
 
 
 class GoogleConnector(Connector):
     credential_hint = "GOOGLE_APPLICATION_CREDENTIALS (or GOOGLE_REFRESH_TOKEN)"
+    settings_type = GoogleSettings
+    config: GoogleSettings
     scope: ClassVar[str]  # the scope a token is minted for
     accepted_scopes: ClassVar[tuple[str, ...]]  # scopes of which a token must carry one
 
     def make_auth(self) -> Authenticator:
         self.auth: GoogleTokenManager | StaticBearer
         self.auth, self._partition = google_authenticator(
-            settings=self.settings,
+            account=self.config.google,
             live=self.mode == "live",
             demo_token=self.ctx.demo.access_token,
             connector=self.name,

@@ -48,7 +48,6 @@ from storelink.audit import AuditCall, AuditLog, Outcome
 from storelink.errors import ConnectorError, ErrorKind, Mode
 from storelink.resilience.classify import Classifier, Verdict
 from storelink.resilience.pipeline import OPTIONS_KEY, CallOptions
-from storelink.settings import Settings
 from storelink.store import EmbeddedStore
 
 __all__ = [
@@ -107,8 +106,9 @@ def is_write_allowed(spec: str, connector: str, operation: str) -> bool:
     return bool(entries & {"*", f"{connector}.*", f"{connector}.{operation}".lower()})
 
 
-def require_write_allowed(settings: Settings, *, connector: str, operation: str, title: str) -> None:
-    if is_write_allowed(settings.allow_writes, connector, operation):
+def require_write_allowed(allow_writes: str, *, connector: str, operation: str, title: str) -> None:
+    """Refuse a write that ``allow_writes`` (the operator's rule) does not name."""
+    if is_write_allowed(allow_writes, connector, operation):
         return
     name = f"{connector}.{operation}"
     raise ConnectorError(
@@ -254,7 +254,7 @@ class WriteGuard:
         *,
         connector: str,
         title: str,
-        settings: Settings,
+        allow_writes: str,
         mode: Mode,
         store: EmbeddedStore | None,
         deadline_s: float,
@@ -262,7 +262,7 @@ class WriteGuard:
     ) -> None:
         self.connector = connector
         self.title = title
-        self.settings = settings
+        self.allow_writes = allow_writes
         self.mode = mode
         self.audit = AuditLog(store, wall=wall) if store is not None else None
         self.stale_after_s = deadline_s + STALE_MARGIN_S
@@ -308,7 +308,7 @@ class WriteGuard:
                 return replayed
             audit.rerun(stored, mode=self.mode, summary=summary)
         try:
-            require_write_allowed(self.settings, connector=self.connector, operation=operation, title=self.title)
+            require_write_allowed(self.allow_writes, connector=self.connector, operation=operation, title=self.title)
         except ConnectorError as err:
             audit.finish(stored, "failed", error_kind=err.kind.value, error_message=err.message)
             raise

@@ -13,13 +13,15 @@ from storelink.fakes.gsc import GscFake
 from storelink.observability.metrics import Metrics
 from storelink.runtime import decide_mode, open_runtime
 from storelink.store import EmbeddedStore
+from storelink.stores import environment_store
 from tests.conftest import make_settings
 
 
 async def test_both_connectors_work_in_mock_mode_without_credentials(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    assert decide_mode(Ga4Connector, settings)[0] == "mock"
-    assert decide_mode(GscConnector, settings)[0] == "mock"
+    store = environment_store(settings)
+    for cls in (Ga4Connector, GscConnector):
+        assert decide_mode(cls, store.connector(cls.name), force_mocks=False)[0] == "mock"
     async with open_runtime(settings, connectors=[Ga4Connector, GscConnector]) as rt:
         # The CLI passes `-p days=28` as the number 28 and `-p dimensions=query` as text.
         traffic = await rt.registry.get("ga4").call("traffic_overview", {"days": 28})

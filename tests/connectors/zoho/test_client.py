@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from storelink.connectors.base import settings_as
 from storelink.connectors.zoho import ZohoConnector
 from storelink.connectors.zoho import models as zoho_models
 from storelink.connectors.zoho.client import accounts_url
@@ -19,6 +20,7 @@ from storelink.fakes.zoho import ACCOUNT_ID, ZohoFake
 from storelink.resilience.limiter import TokenBucketLimiter
 from storelink.runtime import open_runtime
 from storelink.store import EmbeddedStore
+from storelink.stores import ZohoSettings, environment_store
 from tests.conftest import make_settings
 from tests.connectors.zoho.conftest import live_zoho, zoho_connector
 
@@ -203,12 +205,13 @@ def test_unknown_data_centre_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="ZOHO_DC"):
         data_centre("mars")
     with pytest.raises(ConfigurationError):
-        ZohoConnector.live_base_url(make_settings(tmp_path, zoho_dc="mars"))
+        ZohoConnector.live_base_url(environment_store(make_settings(tmp_path, zoho_dc="mars")).connector("zoho"))
     assert set(DATA_CENTRES) >= {"com", "eu", "in", "com.au", "jp", "ca"}
 
 
 def test_mock_mode_on_loopback_takes_tokens_from_the_fake(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, zoho={"base_url": "http://127.0.0.1:9104"})
+    store = environment_store(make_settings(tmp_path, zoho={"base_url": "http://127.0.0.1:9104"}))
+    settings = settings_as(store.connector("zoho"), ZohoSettings)
     assert accounts_url(settings, mode="mock", base_url="http://127.0.0.1:9104") == "http://127.0.0.1:9104"
     assert accounts_url(settings, mode="live", base_url="http://127.0.0.1:9104") == "https://accounts.zoho.com"
 

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import httpx2
 from pydantic import SecretStr
 
-from storelink.connectors.base import Connector, ConnectorContext, NoParams, operation
+from storelink.connectors.base import Connector, ConnectorContext, NoParams, operation, settings_as
 from storelink.connectors.bing import models as m
 from storelink.connectors.bing.errors import BingClassifier
 from storelink.connectors.bing.wire import ApiKeyTransport
@@ -37,7 +37,7 @@ from storelink.connectors.http import UpstreamResponse, contract_error, envelope
 from storelink.connectors.writes import AuditedTransport, WriteGuard
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience.classify import Classifier
-from storelink.settings import Settings
+from storelink.stores import BingSettings, ConnectorSettings
 
 __all__ = ["STATS_TTL_S", "BingConnector"]
 
@@ -53,19 +53,23 @@ class BingConnector(Connector):
     probe = ("list_sites", {})
 
     # -- the upstream --------------------------------------------------------------------------
-    @classmethod
-    def missing_settings(cls, settings: Settings) -> list[str]:
-        return [] if settings.bing_wmt_api_key else ["BING_WMT_API_KEY"]
+    settings_type = BingSettings
+    config: BingSettings
 
     @classmethod
-    def live_base_url(cls, settings: Settings) -> str:
+    def missing_settings(cls, config: ConnectorSettings) -> list[str]:
+        return [] if settings_as(config, BingSettings).api_key else ["BING_WMT_API_KEY"]
+
+    @classmethod
+    def live_base_url(cls, config: ConnectorSettings) -> str:
         return f"https://{BING_HOST}"
 
     @staticmethod
     def _api_key(ctx: ConnectorContext) -> SecretStr:
-        if ctx.mode == "mock" or ctx.settings.bing_wmt_api_key is None:
+        configured = settings_as(ctx.config, BingSettings).api_key
+        if ctx.mode == "mock" or configured is None:
             return SecretStr(ctx.demo.api_key)
-        return ctx.settings.bing_wmt_api_key
+        return configured
 
     def __init__(self, ctx: ConnectorContext) -> None:
         self._key = self._api_key(ctx)
@@ -75,7 +79,7 @@ class BingConnector(Connector):
         self.writes = WriteGuard(
             connector=self.name,
             title=self.title,
-            settings=self.settings,
+            allow_writes=self.config.allow_writes,
             mode=self.mode,
             store=ctx.store,
             deadline_s=self.knobs.deadline,
@@ -101,7 +105,7 @@ class BingConnector(Connector):
             return requested.strip()
         if self.mode == "mock":
             return self.ctx.demo.site_url
-        configured = self.settings.bing_site_url or self.settings.site_url
+        configured = self.config.site_url or self.config.website
         if not configured:
             raise ConnectorError(
                 ErrorKind.NOT_CONFIGURED,

@@ -18,9 +18,8 @@ from typing import Any
 
 from storelink.auth.google import (
     ANALYTICS_READONLY,
-    google_credentials_missing,
 )
-from storelink.connectors.base import ConnectorContext, NoParams, operation
+from storelink.connectors.base import ConnectorContext, NoParams, operation, settings_as
 from storelink.connectors.ga4 import models as m
 from storelink.connectors.ga4.errors import Ga4Classifier
 from storelink.connectors.ga4.pacing import Ga4QuotaLimiter, category_of
@@ -30,7 +29,8 @@ from storelink.connectors.progress import report_progress
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience.classify import Classifier
 from storelink.resilience.limiter import RateLimiter
-from storelink.settings import Settings
+from storelink.settings import Ga4Knobs
+from storelink.stores import ConnectorSettings, Ga4Settings
 
 __all__ = ["API_HOST", "DEMO_PROPERTY_ID", "Ga4Connector", "normalise_property"]
 
@@ -70,18 +70,22 @@ class Ga4Connector(GoogleConnector):
     retry_refill = "per_hour"
 
     # -- the upstream --------------------------------------------------------------------------
-    @classmethod
-    def missing_settings(cls, settings: Settings) -> list[str]:
-        missing = [] if settings.ga4_property_id else ["GA4_PROPERTY_ID"]
-        return missing + google_credentials_missing(settings)
+    settings_type = Ga4Settings
+    config: Ga4Settings
+    knobs: Ga4Knobs
 
     @classmethod
-    def live_base_url(cls, settings: Settings) -> str:
+    def missing_settings(cls, config: ConnectorSettings) -> list[str]:
+        ga4 = settings_as(config, Ga4Settings)
+        return ([] if ga4.property_id else ["GA4_PROPERTY_ID"]) + ga4.google.missing()
+
+    @classmethod
+    def live_base_url(cls, config: ConnectorSettings) -> str:
         return f"https://{API_HOST}"
 
     def __init__(self, ctx: ConnectorContext) -> None:
         # The mock fake serves the configured property as well as the demo one.
-        self.property = normalise_property(ctx.settings.ga4_property_id or DEMO_PROPERTY_ID)
+        self.property = normalise_property(settings_as(ctx.config, Ga4Settings).property_id or DEMO_PROPERTY_ID)
         super().__init__(ctx)
 
     def make_classifier(self) -> Classifier:

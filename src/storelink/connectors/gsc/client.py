@@ -19,9 +19,8 @@ from pydantic import TypeAdapter
 
 from storelink.auth.google import (
     WEBMASTERS_READONLY,
-    google_credentials_missing,
 )
-from storelink.connectors.base import ConnectorContext, NoParams, operation
+from storelink.connectors.base import ConnectorContext, NoParams, operation, settings_as
 from storelink.connectors.ga4.errors import PACIFIC
 from storelink.connectors.google import GoogleConnector
 from storelink.connectors.gsc import models as m
@@ -32,8 +31,8 @@ from storelink.connectors.progress import report_progress
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience.classify import Classifier
 from storelink.resilience.limiter import RateLimiter
-from storelink.settings import Settings
 from storelink.store_calendar import StoreCalendar
+from storelink.stores import ConnectorSettings, GscSettings
 
 __all__ = ["API_HOST", "DEMO_SITE", "FINAL_LAG_DAYS", "GscConnector"]
 
@@ -91,17 +90,20 @@ class GscConnector(GoogleConnector):
     accepted_scopes = ACCEPTED_SCOPES
     probe = ("list_sites", {})
 
-    @classmethod
-    def missing_settings(cls, settings: Settings) -> list[str]:
-        missing = [] if settings.gsc_site_url else ["GSC_SITE_URL"]
-        return missing + google_credentials_missing(settings)
+    settings_type = GscSettings
+    config: GscSettings
 
     @classmethod
-    def live_base_url(cls, settings: Settings) -> str:
+    def missing_settings(cls, config: ConnectorSettings) -> list[str]:
+        gsc = settings_as(config, GscSettings)
+        return ([] if gsc.site_url else ["GSC_SITE_URL"]) + gsc.google.missing()
+
+    @classmethod
+    def live_base_url(cls, config: ConnectorSettings) -> str:
         return f"https://{API_HOST}"
 
     def __init__(self, ctx: ConnectorContext) -> None:
-        self.site_url = (ctx.settings.gsc_site_url or DEMO_SITE).strip()
+        self.site_url = (settings_as(ctx.config, GscSettings).site_url or DEMO_SITE).strip()
         super().__init__(ctx)
 
     def make_classifier(self) -> Classifier:
@@ -283,7 +285,7 @@ class GscConnector(GoogleConnector):
         if url.startswith(("http://", "https://")):
             return url
         if self.site_url.startswith("sc-domain:"):
-            base = self.settings.site_url or f"https://www.{self.site_url.removeprefix('sc-domain:')}"
+            base = self.config.website or f"https://www.{self.site_url.removeprefix('sc-domain:')}"
         else:
             base = self.site_url
         return base.rstrip("/") + "/" + url.lstrip("/")

@@ -17,7 +17,7 @@ from typing import Any
 import httpx2
 from pydantic import SecretStr
 
-from storelink.connectors.base import Connector, NoParams, operation
+from storelink.connectors.base import Connector, NoParams, operation, settings_as
 from storelink.connectors.http import SharedTransport
 from storelink.connectors.progress import report_progress
 from storelink.connectors.shopify import models as m
@@ -47,8 +47,9 @@ from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience.classify import Classifier
 from storelink.resilience.limiter import RateLimiter
 from storelink.resilience.pipeline import Authenticator
-from storelink.settings import Settings
+from storelink.settings import ShopifyKnobs
 from storelink.store_calendar import StoreCalendar, zone_named
+from storelink.stores import ConnectorSettings, ShopifySettings
 
 __all__ = ["MAX_QUERY_COST", "ShopifyConnector"]
 
@@ -77,20 +78,24 @@ class ShopifyConnector(Connector):
     _zone: dt.tzinfo | None = None  # the shop's time zone, once asked
 
     # -- the upstream --------------------------------------------------------------------------
+    settings_type = ShopifySettings
+    config: ShopifySettings
+    knobs: ShopifyKnobs
+
     @classmethod
-    def missing_settings(cls, settings: Settings) -> list[str]:
-        missing = [] if settings.shopify_shop else ["SHOPIFY_SHOP"]
-        has_client = settings.shopify_client_id and settings.shopify_client_secret
-        if not settings.shopify_access_token and not has_client:
+    def missing_settings(cls, config: ConnectorSettings) -> list[str]:
+        shopify = settings_as(config, ShopifySettings)
+        missing = [] if shopify.shop else ["SHOPIFY_SHOP"]
+        if not shopify.access_token and not (shopify.client_id and shopify.client_secret):
             missing.append("SHOPIFY_ACCESS_TOKEN (or SHOPIFY_CLIENT_ID + SHOPIFY_CLIENT_SECRET)")
         return missing
 
     @classmethod
-    def live_base_url(cls, settings: Settings) -> str:
-        return f"https://{normalise_shop(settings.shopify_shop or DEMO_SHOP)}"
+    def live_base_url(cls, config: ConnectorSettings) -> str:
+        return f"https://{normalise_shop(settings_as(config, ShopifySettings).shop or DEMO_SHOP)}"
 
     @classmethod
-    def fake_base_url(cls, settings: Settings) -> str:
+    def fake_base_url(cls, config: ConnectorSettings) -> str:
         return f"https://{DEMO_SHOP}"
 
     @property
@@ -104,17 +109,17 @@ class ShopifyConnector(Connector):
         return cost_limiter(self.knobs, clock=self.clock)
 
     def make_auth(self) -> Authenticator:
-        s = self.settings
+        s = self.config
         if self.mode == "mock" and not self.ctx.base_url.startswith("http://"):
             return StaticTokenAuth(SecretStr(self.ctx.demo.access_token), shop_host=self.shop_host)
-        if s.shopify_access_token:
-            return StaticTokenAuth(s.shopify_access_token, shop_host=self.shop_host)
-        if s.shopify_client_id and s.shopify_client_secret:
+        if s.access_token:
+            return StaticTokenAuth(s.access_token, shop_host=self.shop_host)
+        if s.client_id and s.client_secret:
             wire = SharedTransport(self.ctx.inner)
             self.token_client = httpx2.AsyncClient(transport=wire, timeout=self.knobs.timeout)
             return ClientCredentialsAuth(
-                client_id=s.shopify_client_id,
-                client_secret=s.shopify_client_secret,
+                client_id=s.client_id,
+                client_secret=s.client_secret,
                 shop_host=self.shop_host,
                 client=self.token_client,
                 clock=self.clock.now,
@@ -122,11 +127,11 @@ class ShopifyConnector(Connector):
         return StaticTokenAuth(SecretStr(self.ctx.demo.access_token), shop_host=self.shop_host)
 
     def credential_partition(self) -> str:
-        s = self.settings
+        s = self.config
         identity = (
             "demo"
             if self.mode == "mock"
-            else (s.shopify_access_token.get_secret_value() if s.shopify_access_token else s.shopify_client_id or "")
+            else (s.access_token.get_secret_value() if s.access_token else s.client_id or "")
         )
         return hashlib.sha256(f"{self.shop_host}|{identity}".encode()).hexdigest()[:16]
 
@@ -136,7 +141,7 @@ class ShopifyConnector(Connector):
 
     @property
     def graphql_path(self) -> str:
-        return f"/admin/api/{self.settings.shopify.api_version}/graphql.json"
+        return f"/admin/api/{self.knobs.api_version}/graphql.json"
 
     # -- the one request ------------------------------------------------------------------------
     async def graphql(
@@ -459,7 +464,7 @@ class ShopifyConnector(Connector):
             variables={"query": params.query},
             cursor=params.cursor,
         )
-        expose = self.settings.shopify.expose_pii
+        expose = self.knobs.expose_pii
         return m.CustomerPage(
             items=[customer(n, expose=expose) for n in nodes], next_cursor=cursor, truncated=more, note=note
         )

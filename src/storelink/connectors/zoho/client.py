@@ -31,7 +31,7 @@ from typing import Any
 import httpx2
 from pydantic import SecretStr
 
-from storelink.connectors.base import Connector, ConnectorContext, NoParams, operation
+from storelink.connectors.base import Connector, ConnectorContext, NoParams, operation, settings_as
 from storelink.connectors.http import SharedTransport, UpstreamResponse, contract_error, envelope_field, object_list
 from storelink.connectors.writes import AuditedTransport, WriteGuard
 from storelink.connectors.zoho import models as m
@@ -45,7 +45,8 @@ from storelink.resilience.deadline import Deadline
 from storelink.resilience.limiter import RateLimiter, TokenBucketLimiter
 from storelink.resilience.pipeline import Authenticator
 from storelink.resilience.policy import retry_policy
-from storelink.settings import Settings
+from storelink.settings import ZohoKnobs
+from storelink.stores import ConnectorSettings, ZohoSettings
 
 __all__ = ["CONTENT_TTL_S", "ZOHO_RATE_BURST", "ZOHO_RATE_PER_S", "ZohoConnector", "accounts_url"]
 
@@ -56,13 +57,13 @@ ZOHO_RATE_BURST = 10.0
 ZOHO_RATE_PER_S = 20.0 / 60.0
 
 
-def accounts_url(settings: Settings, *, mode: str, base_url: str) -> str:
+def accounts_url(config: ZohoSettings, *, mode: str, base_url: str) -> str:
     """Where tokens come from: the override, else the fake itself (mock mode on loopback), else the DC's."""
-    if settings.zoho_accounts_url:
-        return settings.zoho_accounts_url.rstrip("/")
-    if mode == "mock" and settings.zoho.base_url:
+    if config.accounts_url:
+        return config.accounts_url.rstrip("/")
+    if mode == "mock" and config.knobs.base_url:
         return base_url.rstrip("/")  # `storelink fakes serve zoho` answers both
-    return data_centre(settings.zoho_dc).accounts_url
+    return data_centre(config.dc).accounts_url
 
 
 class ZohoConnector(Connector):
@@ -72,22 +73,28 @@ class ZohoConnector(Connector):
     probe = ("list_accounts", {})
 
     # -- the upstream --------------------------------------------------------------------------
+    settings_type = ZohoSettings
+    config: ZohoSettings
+    knobs: ZohoKnobs
+
     @classmethod
-    def missing_settings(cls, settings: Settings) -> list[str]:
+    def missing_settings(cls, config: ConnectorSettings) -> list[str]:
+        zoho = settings_as(config, ZohoSettings)
         wanted = {
-            "ZOHO_CLIENT_ID": settings.zoho_client_id,
-            "ZOHO_CLIENT_SECRET": settings.zoho_client_secret,
-            "ZOHO_REFRESH_TOKEN": settings.zoho_refresh_token,
+            "ZOHO_CLIENT_ID": zoho.client_id,
+            "ZOHO_CLIENT_SECRET": zoho.client_secret,
+            "ZOHO_REFRESH_TOKEN": zoho.refresh_token,
         }
         return [name for name, value in wanted.items() if not value]
 
     @classmethod
-    def live_base_url(cls, settings: Settings) -> str:
-        return data_centre(settings.zoho_dc).mail_url
+    def live_base_url(cls, config: ConnectorSettings) -> str:
+        return data_centre(settings_as(config, ZohoSettings).dc).mail_url
 
     def __init__(self, ctx: ConnectorContext) -> None:
-        self.dc: DataCentre = data_centre(ctx.settings.zoho_dc)
-        self.accounts_url = accounts_url(ctx.settings, mode=ctx.mode, base_url=ctx.base_url)
+        zoho = settings_as(ctx.config, ZohoSettings)
+        self.dc: DataCentre = data_centre(zoho.dc)
+        self.accounts_url = accounts_url(zoho, mode=ctx.mode, base_url=ctx.base_url)
         wire = AuditedTransport(ctx.inner, classifier=self._classifier())
         self._account: m.Account | None = None
         self._account_lock = asyncio.Lock()
@@ -96,7 +103,7 @@ class ZohoConnector(Connector):
         self.writes = WriteGuard(
             connector=self.name,
             title=self.title,
-            settings=self.settings,
+            allow_writes=self.config.allow_writes,
             mode=self.mode,
             store=ctx.store,
             deadline_s=self.knobs.deadline,
@@ -115,16 +122,16 @@ class ZohoConnector(Connector):
         return TokenBucketLimiter(rate=rate, capacity=burst, clock=self.clock)
 
     def make_auth(self) -> Authenticator:
-        s = self.settings
-        mock = self.mode == "mock" or not (s.zoho_client_id and s.zoho_client_secret and s.zoho_refresh_token)
+        s = self.config
+        mock = self.mode == "mock" or not (s.client_id and s.client_secret and s.refresh_token)
         cache: TokenCache
         if mock:
             demo = self.ctx.demo
             client_id, secret, refresh = demo.client_id, SecretStr(demo.client_secret), SecretStr(demo.refresh_token)
             cache = MemoryTokenCache()  # a demo token is only good for this process's fake
         else:
-            assert s.zoho_client_id and s.zoho_client_secret and s.zoho_refresh_token
-            client_id, secret, refresh = s.zoho_client_id, s.zoho_client_secret, s.zoho_refresh_token
+            assert s.client_id and s.client_secret and s.refresh_token
+            client_id, secret, refresh = s.client_id, s.client_secret, s.refresh_token
             cache = StoreTokenCache(self.ctx.store) if self.ctx.store is not None else MemoryTokenCache()
         # Token requests bypass the pipeline (they have their own limits, classifier and retries, within
         # the Mail request's deadline) but share its wire.
@@ -196,7 +203,7 @@ class ZohoConnector(Connector):
         async with self._account_lock:
             if self._account is None:
                 accounts = await self._accounts(operation="list_accounts")
-                wanted = self.settings.zoho_account_id if self.mode == "live" else None
+                wanted = self.config.account_id if self.mode == "live" else None
                 chosen = next((a for a in accounts if a.account_id == wanted), None) if wanted else None
                 if wanted and chosen is None:
                     raise ConnectorError(
