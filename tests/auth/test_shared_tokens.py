@@ -25,6 +25,7 @@ from storelink.fakes.google_auth import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO
 from storelink.fakes.zoho import ZohoFake
 from storelink.resilience.redis_health import RedisHealth
 from storelink.resilience.redis_locks import RedisLocks, SharedTokens
+from storelink.settings import ZohoKnobs
 from tests.support.redis_server import SHARED_REDIS_URL, drop_prefix, redis_answers
 
 pytestmark = pytest.mark.skipif(
@@ -119,6 +120,7 @@ async def test_zoho_replicas_request_one_token_for_all_their_callers(tokens: lis
     client_id, secret, refresh = "1000.SHAREDTEST000000000000000000", "zoho-shared-secret-1a2b", "1000.shared.3c4d5e"
     fake = ZohoFake(client_id=client_id, client_secret=secret, refresh_token=refresh)
     http = httpx2.AsyncClient(transport=InProcessTransport(fake.app))
+    knobs = ZohoKnobs()
     replicas = [
         ZohoOAuth(
             client_id=client_id,
@@ -130,6 +132,9 @@ async def test_zoho_replicas_request_one_token_for_all_their_callers(tokens: lis
             cache=MemoryTokenCache(),  # each replica its own: only Redis is shared
             dc="com",
             shared=shared,
+            attempt_timeout_s=knobs.timeout,
+            connect_timeout_s=knobs.connect_timeout,
+            deadline_s=knobs.deadline,
         )
         for shared in tokens
     ]

@@ -216,9 +216,10 @@ class ZohoOAuth:
         shared: redis_locks.SharedTokens | None = None,
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
-        attempt_timeout_s: float = 10.0,
-        connect_timeout_s: float = 3.0,
-        deadline_s: float = 30.0,
+        # The connector's knobs (STORELINK_ZOHO_TIMEOUT, _CONNECT_TIMEOUT, _DEADLINE): no defaults here.
+        attempt_timeout_s: float,
+        connect_timeout_s: float,
+        deadline_s: float,
         random: Callable[[], float] = _random.random,
     ) -> None:
         self._client_id = client_id
