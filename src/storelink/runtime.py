@@ -131,7 +131,7 @@ async def open_runtime(
     store_config = store_config or environment_store(settings)
     install_redaction(settings)
     store = store or EmbeddedStore.in_data_dir(settings.data_dir)
-    metrics = metrics or Metrics()
+    metrics = (metrics or Metrics()).for_store(store_config.id)  # every series carries the store
     clock = clock or LoopClock()
     real_wall = wall or WallClock(clock)
     mock_wall = wall or (demo_wall(settings.demo_today, clock) if settings.demo_today else real_wall)

@@ -65,30 +65,47 @@ def test_promtool_check_rules() -> None:
     assert "SUCCESS" in result.stdout
 
 
-def _annotations(connector: str, severity: str, alert: str) -> dict[str, str]:
+def _annotations(store: str, connector: str, severity: str, alert: str) -> dict[str, str]:
     for group in rules_document(load_slos())["groups"]:
         for rule in group["rules"]:
             labels = rule.get("labels", {})
             if rule.get("alert") == alert and labels.get("connector") == connector and labels["severity"] == severity:
-                return dict(rule["annotations"])
+                return {k: v.replace("{{ $labels.store }}", store) for k, v in rule["annotations"].items()}
     raise AssertionError(f"no {alert} for {connector}/{severity}")
 
 
 @needs_promtool
 def test_alerts_fire_when_the_budget_burns(tmp_path: Path) -> None:
-    """promtool's rule unit tests: 10 % of Shopify's calls start failing (20× its 0.5 % budget), Zoho's
-    0.1 % do not; GA4's calls are all slower than its 2.5 s threshold; a breaker stays open."""
+    """promtool's rule unit tests: 10 % of store north's Shopify calls start failing (20× its 0.5 %
+    budget) while store south's Shopify is healthy, so only north's alert fires; Zoho's 0.1 % fire
+    nothing; GA4's calls are all slower than its 2.5 s threshold; a breaker stays open."""
     shutil.copy(RULES, tmp_path / "rules.yml")
+    north = 'store="north",connector="shopify",operation="shop_info"'
+    south = 'store="south",connector="shopify",operation="shop_info"'
     series = [
-        # Healthy for 30 minutes, then 10 % of calls fail.
-        ('storelink_requests_total{connector="shopify",operation="shop_info",outcome="ok"}', "0+100x30 3090+90x150"),
-        ('storelink_requests_total{connector="shopify",operation="shop_info",outcome="unavailable"}', "0x30 10+10x150"),
-        ('storelink_requests_total{connector="zoho",operation="list_messages",outcome="ok"}', "0+999x180"),
-        ('storelink_requests_total{connector="zoho",operation="list_messages",outcome="timeout"}', "0+1x180"),
-        ('storelink_request_duration_seconds_bucket{connector="ga4",operation="run_report",le="2.5"}', "0+0x180"),
-        ('storelink_request_duration_seconds_bucket{connector="ga4",operation="run_report",le="+Inf"}', "0+10x180"),
-        ('storelink_request_duration_seconds_count{connector="ga4",operation="run_report"}', "0+10x180"),
-        ('storelink_breaker_state{connector="bing"}', "2x20"),
+        # Healthy for 30 minutes, then 10 % of north's calls fail; south's never do, and it carries
+        # more traffic, so a sum over stores would dilute north's burn below the ticket's rate.
+        (f'storelink_requests_total{{{north},outcome="ok"}}', "0+100x30 3090+90x150"),
+        (f'storelink_requests_total{{{north},outcome="unavailable"}}', "0x30 10+10x150"),
+        (f'storelink_requests_total{{{south},outcome="ok"}}', "0+5000x180"),
+        (
+            'storelink_requests_total{store="north",connector="zoho",operation="list_messages",outcome="ok"}',
+            "0+999x180",
+        ),
+        (
+            'storelink_requests_total{store="north",connector="zoho",operation="list_messages",outcome="timeout"}',
+            "0+1x180",
+        ),
+        (
+            'storelink_request_duration_seconds_bucket{store="north",connector="ga4",operation="run_report",le="2.5"}',
+            "0+0x180",
+        ),
+        (
+            'storelink_request_duration_seconds_bucket{store="north",connector="ga4",operation="run_report",le="+Inf"}',
+            "0+10x180",
+        ),
+        ('storelink_request_duration_seconds_count{store="north",connector="ga4",operation="run_report"}', "0+10x180"),
+        ('storelink_breaker_state{store="south",connector="bing"}', "2x20"),
     ]
     page = "StorelinkAvailabilityBudgetBurn"
     latency = "StorelinkLatencyBudgetBurn"
@@ -96,8 +113,13 @@ def test_alerts_fire_when_the_budget_burns(tmp_path: Path) -> None:
     def expected(alert: str, connector: str, severity: str) -> dict[str, Any]:
         kind = "availability" if alert == page else "latency"
         return {
-            "exp_labels": {"severity": severity, "connector": connector, "slo": f"{connector}-{kind}"},
-            "exp_annotations": _annotations(connector, severity, alert),
+            "exp_labels": {
+                "severity": severity,
+                "store": "north",
+                "connector": connector,
+                "slo": f"{connector}-{kind}",
+            },
+            "exp_annotations": _annotations("north", connector, severity, alert),
         }
 
     harness = {
@@ -126,9 +148,11 @@ def test_alerts_fire_when_the_budget_burns(tmp_path: Path) -> None:
                         "alertname": "StorelinkCircuitOpen",
                         "exp_alerts": [
                             {
-                                "exp_labels": {"severity": "ticket", "connector": "bing"},
+                                "exp_labels": {"severity": "ticket", "store": "south", "connector": "bing"},
                                 "exp_annotations": {
-                                    k: v.replace("{{ $labels.connector }}", "bing")
+                                    k: v.replace("{{ $labels.connector }}", "bing").replace(
+                                        "{{ $labels.store }}", "south"
+                                    )
                                     for k, v in rules_document(load_slos())["groups"][1]["rules"][-1][
                                         "annotations"
                                     ].items()
@@ -155,7 +179,7 @@ def test_dashboard_loads_and_reads_exported_metrics() -> None:
     dashboard = json.loads(DASHBOARD.read_text())
     assert dashboard["uid"] == "storelink-red" and dashboard["schemaVersion"] >= 36
     names = {v["name"] for v in dashboard["templating"]["list"]}
-    assert names == {"datasource", "connector"}
+    assert names == {"datasource", "store", "connector"}
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
     exprs = _exprs(dashboard)
@@ -184,7 +208,7 @@ def test_dashboard_queries_parse(tmp_path: Path) -> None:
     """Every panel query is valid PromQL: promtool parses each as a recording rule."""
     exprs = _exprs(dashboard_document(load_slos()))
     rules = [
-        {"record": f"dashboard:query_{i}", "expr": e.replace("$__rate_interval", "5m").replace("$connector", ".*")}
+        {"record": f"dashboard:query_{i}", "expr": e.replace("$__rate_interval", "5m").replace("$connector", ".*").replace("$store", ".*")}
         for i, e in enumerate(exprs)
     ]
     path = tmp_path / "queries.yml"

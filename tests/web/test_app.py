@@ -24,7 +24,8 @@ def test_health_ready_and_metrics(tmp_path: Path) -> None:
         text = client.get("/metrics").text
         # The dashboard's background health probe calls shop_info too: at least our call counted.
         found = re.search(
-            r'storelink_requests_total\{connector="shopify",operation="shop_info",outcome="ok"\} (\S+)', text
+            r'storelink_requests_total\{connector="shopify",operation="shop_info",outcome="ok",store="default"\} (\S+)',
+            text,
         )
         assert found is not None
         assert float(found.group(1)) >= 1

@@ -184,12 +184,8 @@ class _RecordingMetrics(Metrics):
         super().__init__()
         self.recorder: _Recorder | None = None
 
-    def operation(self, connector: str, operation: str) -> OperationMetrics:
-        key = (connector, operation)
-        found = self._operations.get(key)
-        if found is None:
-            found = self._operations[key] = _RecordingOperation(self, connector, operation)
-        return found
+    def _new_operation(self, connector: str, operation: str) -> OperationMetrics:
+        return _RecordingOperation(self, connector, operation)
 
     def breaker_transition(self, connector: str, old: str, new: str, gauge: int) -> None:
         super().breaker_transition(connector, old, new, gauge)

@@ -1,7 +1,8 @@
 """One metrics registry, exported three ways: Prometheus text, a JSON snapshot, the dashboard.
 
-Label values are connector and operation names and outcome kinds: closed sets written in code,
-never URLs, ids or anything a caller typed, so no secret can reach a label.
+Label values are store ids (from the operator's configuration), connector and operation names and
+outcome kinds: closed sets, never URLs or anything a caller typed, so no secret can reach a label.
+One registry serves every store: :meth:`Metrics.for_store` is a view that records under its store.
 
 The hot path records into plain per-operation numbers (:class:`OperationMetrics`), which a
 collector turns into Prometheus families when /metrics is scraped.
@@ -21,7 +22,7 @@ from prometheus_client.registry import Collector
 from storelink.errors import Headroom
 from storelink.observability.rolling import WINDOWS, RollingStats, WindowSummary
 
-__all__ = ["CONTENT_TYPE", "Metrics", "OperationMetrics"]
+__all__ = ["CONTENT_TYPE", "DEFAULT_STORE", "Metrics", "OperationMetrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -54,7 +55,7 @@ class OperationMetrics:
     )
 
     def __init__(self, metrics: Metrics, connector: str, operation: str) -> None:
-        self._m = metrics
+        self._m = metrics  # the store's view
         self.connector = connector
         self.operation = operation
         self.outcomes: dict[str, int] = {}
@@ -123,8 +124,8 @@ class _OperationCollector(Collector):
         cache = CounterMetricFamily(
             "storelink_cache", "Cache lookups: fresh, revalidated or miss.", labels=[*_OP, "result"]
         )
-        for (connector, operation), om in list(self._m._operations.items()):
-            labels = [connector, operation]
+        for (store, connector, operation), om in list(self._m._state.operations.items()):
+            labels = [store, connector, operation]
             for outcome, n in om.outcomes.items():
                 requests.add_metric([*labels, outcome], n)
             cumulative, running = [], 0
@@ -142,73 +143,113 @@ class _OperationCollector(Collector):
         yield from (requests, latency, attempts, retries, throttles, waits, cache)
 
 
-_OP = ["connector", "operation"]
+_OP = ["store", "connector", "operation"]
+DEFAULT_STORE = "default"
 
 
-class Metrics:
-    def __init__(
-        self, registry: CollectorRegistry | None = None, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.registry = registry or CollectorRegistry(auto_describe=True)
-        self.clock = clock
-        r = self.registry
+class _State:
+    """What every store's view of one registry shares."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
         self.breaker_state = Gauge(
             "storelink_breaker_state",
             "Circuit breaker: 0 closed, 1 half-open, 2 open.",
-            ["connector"],
-            registry=r,
+            ["store", "connector"],
+            registry=registry,
         )
         self.breaker_transitions = Counter(
             "storelink_breaker_transitions",
             "Circuit breaker state changes.",
-            ["connector", "from_state", "to_state"],
-            registry=r,
+            ["store", "connector", "from_state", "to_state"],
+            registry=registry,
         )
         self.headroom_available = Gauge(
             "storelink_ratelimit_available",
             "Rate-limit budget left, as last known.",
-            ["connector"],
-            registry=r,
+            ["store", "connector"],
+            registry=registry,
         )
         self.headroom_maximum = Gauge(
-            "storelink_ratelimit_maximum", "Rate-limit budget size, as last known.", ["connector"], registry=r
+            "storelink_ratelimit_maximum",
+            "Rate-limit budget size, as last known.",
+            ["store", "connector"],
+            registry=registry,
         )
-        self._operations: dict[tuple[str, str], OperationMetrics] = {}
-        r.register(_OperationCollector(self))
-        self._breaker: dict[str, str] = {}
-        self._headroom: dict[str, Headroom] = {}
-        self.last_errors: dict[str, tuple[str, str, float]] = {}
+        self.operations: dict[tuple[str, str, str], OperationMetrics] = {}
+        self.breaker: dict[tuple[str, str], str] = {}
+        self.headroom: dict[tuple[str, str], Headroom] = {}
+        self.last_errors: dict[str, dict[str, tuple[str, str, float]]] = {}
+
+
+class Metrics:
+    """One store's view of the metrics registry (``store`` label); :meth:`for_store` gives another
+    store's view of the same registry, so /metrics exports every store at once."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        store: str = DEFAULT_STORE,
+        _state: _State | None = None,
+    ) -> None:
+        self.clock = clock
+        self.store = store
+        if _state is None:
+            _state = _State(registry or CollectorRegistry(auto_describe=True))
+            _state.registry.register(_OperationCollector(self))
+        self._state = _state
+        self.registry = _state.registry
+        self.last_errors = _state.last_errors.setdefault(store, {})
+
+    def for_store(self, store: str) -> Metrics:
+        """The view that records under ``store`` (same registry, same clock); this one for its own."""
+        if store == self.store:
+            return self
+        return Metrics(clock=self.clock, store=store, _state=self._state)
+
+    def stores(self) -> list[str]:
+        """The stores anything was recorded for."""
+        return sorted({s for s, _, _ in self._state.operations} | {s for s, _ in self._state.breaker})
+
+    def _new_operation(self, connector: str, operation: str) -> OperationMetrics:
+        return OperationMetrics(self, connector, operation)
 
     def operation(self, connector: str, operation: str) -> OperationMetrics:
-        key = (connector, operation)
-        found = self._operations.get(key)
+        key = (self.store, connector, operation)
+        found = self._state.operations.get(key)
         if found is None:
-            found = self._operations[key] = OperationMetrics(self, connector, operation)
+            found = self._state.operations[key] = self._new_operation(connector, operation)
         return found
+
+    def _own(self) -> dict[tuple[str, str], OperationMetrics]:
+        return {(c, o): om for (s, c, o), om in self._state.operations.items() if s == self.store}
 
     def connector_window(self, connector: str, window: str) -> WindowSummary:
         """Latency and errors of all of a connector's operations together."""
-        series = [om.rolling for (c, _), om in self._operations.items() if c == connector]
+        series = [om.rolling for (c, _), om in self._own().items() if c == connector]
         return RollingStats.combined(series, window)
 
     def set_breaker_state(self, connector: str, state: str, gauge: int) -> None:
-        self._breaker[connector] = state
-        self.breaker_state.labels(connector).set(gauge)
+        self._state.breaker[(self.store, connector)] = state
+        self._state.breaker_state.labels(self.store, connector).set(gauge)
 
     def breaker_transition(self, connector: str, old: str, new: str, gauge: int) -> None:
-        self.breaker_transitions.labels(connector, old, new).inc()
+        self._state.breaker_transitions.labels(self.store, connector, old, new).inc()
         self.set_breaker_state(connector, new, gauge)
 
     def set_headroom(self, connector: str, headroom: Headroom) -> None:
-        self._headroom[connector] = headroom
-        self.headroom_available.labels(connector).set(headroom.available)
-        self.headroom_maximum.labels(connector).set(headroom.maximum)
+        self._state.headroom[(self.store, connector)] = headroom
+        self._state.headroom_available.labels(self.store, connector).set(headroom.available)
+        self._state.headroom_maximum.labels(self.store, connector).set(headroom.maximum)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
     def counter_value(self, name: str, **labels: str) -> float:
-        """Sum of a counter's samples matching ``labels`` (for tests and the snapshot)."""
+        """Sum of this store's samples of a counter matching ``labels`` (for tests and the snapshot)."""
+        labels = {"store": self.store, **labels}
         total = 0.0
         for family in self.registry.collect():
             for sample in family.samples:
@@ -217,17 +258,19 @@ class Metrics:
         return total
 
     def snapshot(self) -> dict[str, Any]:
-        """Everything the dashboard shows, as JSON-ready data."""
+        """Everything the dashboard shows of this store, as JSON-ready data."""
         connectors: dict[str, Any] = {}
-        for name in sorted({c for c, _ in self._operations}):
+        own = self._own()
+        breakers = {c: state for (s, c), state in self._state.breaker.items() if s == self.store}
+        for name in sorted({c for c, _ in own}):
             connectors[name] = {
                 "windows": {w: self.connector_window(name, w).to_json() for w in WINDOWS},
-                "breaker": self._breaker.get(name, "closed"),
-                "headroom": h.model_dump() if (h := self._headroom.get(name)) else None,
+                "breaker": breakers.get(name, "closed"),
+                "headroom": h.model_dump() if (h := self._state.headroom.get((self.store, name))) else None,
                 "last_error": _last_error(self.last_errors.get(name)),
                 "operations": {},
             }
-        for (connector, operation), om in self._operations.items():
+        for (connector, operation), om in own.items():
             entry = connectors.setdefault(connector, {"operations": {}})
             entry["operations"][operation] = {
                 "windows": {w: om.rolling.summary(w).to_json() for w in WINDOWS},
@@ -241,7 +284,7 @@ class Metrics:
                     for result in ("fresh", "revalidated", "miss")
                 },
             }
-        for name, state in self._breaker.items():
+        for name, state in breakers.items():
             connectors.setdefault(name, {"operations": {}})["breaker"] = state
         return {"connectors": connectors}
 

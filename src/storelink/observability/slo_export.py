@@ -49,9 +49,9 @@ def _le(threshold_s: float) -> str:
 def availability_ratio(spec: SloSpec, window: str) -> str:
     bad = _regex(spec.bad_outcomes)
     return (
-        f'sum by (connector) (rate(storelink_requests_total{{outcome=~"{bad}"}}[{window}]))\n'
+        f'sum by (store, connector) (rate(storelink_requests_total{{outcome=~"{bad}"}}[{window}]))\n'
         f"/\n"
-        f"sum by (connector) (rate(storelink_requests_total[{window}]))"
+        f"sum by (store, connector) (rate(storelink_requests_total[{window}]))"
     )
 
 
@@ -60,10 +60,10 @@ def latency_ratio(slo: Slo, window: str) -> str:
     c = slo.connector
     return (
         "1 - (\n"
-        f'  sum by (connector) (rate(storelink_request_duration_seconds_bucket{{connector="{c}",'
+        f'  sum by (store, connector) (rate(storelink_request_duration_seconds_bucket{{connector="{c}",'
         f'le="{_le(slo.threshold_s)}"}}[{window}]))\n'
         "  /\n"
-        f'  sum by (connector) (rate(storelink_request_duration_seconds_count{{connector="{c}"}}[{window}]))\n'
+        f'  sum by (store, connector) (rate(storelink_request_duration_seconds_count{{connector="{c}"}}[{window}]))\n'
         ")"
     )
 
@@ -123,7 +123,8 @@ def rules_document(spec: SloSpec) -> dict[str, Any]:
                     "expr": _alert_expr(slo, group),
                     "labels": {"severity": severity, "connector": slo.connector, "slo": slo.name},
                     "annotations": {
-                        "summary": f"{slo.connector}: {slo.kind} error budget burning ({severity})",
+                        "summary": f"{{{{ $labels.store }}}} {slo.connector}: {slo.kind} error budget burning "
+                        f"({severity})",
                         "description": (
                             f"SLO {slo.name} ({slo.describe()} over {spec.window}) is spending its error budget "
                             f"too fast: burn rate above threshold on both windows ({windows_text}). Open the "
@@ -137,11 +138,11 @@ def rules_document(spec: SloSpec) -> dict[str, Any]:
     alerting.append(
         {
             "alert": "StorelinkCircuitOpen",
-            "expr": "max by (connector) (storelink_breaker_state) == 2",
+            "expr": "max by (store, connector) (storelink_breaker_state) == 2",
             "for": "5m",
             "labels": {"severity": "ticket"},
             "annotations": {
-                "summary": "{{ $labels.connector }}: circuit breaker open for 5 minutes",
+                "summary": "{{ $labels.store }} {{ $labels.connector }}: circuit breaker open for 5 minutes",
                 "description": (
                     "Calls to {{ $labels.connector }} fail fast because most recent calls failed. Check the "
                     "upstream's status page and `storelink health`; the breaker closes by itself once probes succeed."
@@ -177,7 +178,7 @@ def render_rules(spec: SloSpec) -> str:
 
 # -- Grafana ---------------------------------------------------------------------------------------
 _DS = {"type": "prometheus", "uid": "${datasource}"}
-_SEL = 'connector=~"$connector"'
+_SEL = 'store=~"$store",connector=~"$connector"'
 
 
 def _target(expr: str, legend: str, ref: str) -> dict[str, Any]:
@@ -309,8 +310,8 @@ def dashboard_document(spec: SloSpec) -> dict[str, Any]:
             f"Availability error budget left ({spec.window})",
             [
                 (
-                    f'1 - ((sum by (connector) (increase(storelink_requests_total{{outcome=~"{bad}",{_SEL}}}'
-                    f"[{spec.window}])) / sum by (connector) (increase(storelink_requests_total{{{_SEL}}}"
+                    f'1 - ((sum by (store, connector) (increase(storelink_requests_total{{outcome=~"{bad}",{_SEL}}}'
+                    f"[{spec.window}])) / sum by (store, connector) (increase(storelink_requests_total{{{_SEL}}}"
                     f'[{spec.window}]))) / on (connector) storelink_slo:error_budget{{slo="availability",{_SEL}}})',
                     "{{connector}}",
                 )
@@ -359,7 +360,7 @@ def dashboard_document(spec: SloSpec) -> dict[str, Any]:
                     f"sum by (connector, reason) (rate(storelink_retries_total{{{_SEL}}}[{ri}]))",
                     "{{connector}} {{reason}}",
                 ),
-                (f"sum by (connector) (rate(storelink_attempts_total{{{_SEL}}}[{ri}]))", "{{connector}} attempts"),
+                (f"sum by (store, connector) (rate(storelink_attempts_total{{{_SEL}}}[{ri}]))", "{{connector}} attempts"),
             ],
             x=8,
             y=27,
@@ -372,9 +373,9 @@ def dashboard_document(spec: SloSpec) -> dict[str, Any]:
             12,
             "Throttles and limiter wait",
             [
-                (f"sum by (connector) (rate(storelink_throttles_total{{{_SEL}}}[{ri}]))", "{{connector}} throttled/s"),
+                (f"sum by (store, connector) (rate(storelink_throttles_total{{{_SEL}}}[{ri}]))", "{{connector}} throttled/s"),
                 (
-                    f"sum by (connector) (rate(storelink_limiter_wait_seconds_total{{{_SEL}}}[{ri}]))",
+                    f"sum by (store, connector) (rate(storelink_limiter_wait_seconds_total{{{_SEL}}}[{ri}]))",
                     "{{connector}} limiter wait s/s",
                 ),
             ],
@@ -406,8 +407,8 @@ def dashboard_document(spec: SloSpec) -> dict[str, Any]:
             "Cache hit ratio",
             [
                 (
-                    f'sum by (connector) (rate(storelink_cache_total{{result=~"fresh|revalidated",{_SEL}}}[{ri}])) / '
-                    f"sum by (connector) (rate(storelink_cache_total{{{_SEL}}}[{ri}]))",
+                    f'sum by (store, connector) (rate(storelink_cache_total{{result=~"fresh|revalidated",{_SEL}}}[{ri}])) / '
+                    f"sum by (store, connector) (rate(storelink_cache_total{{{_SEL}}}[{ri}]))",
                     "{{connector}}",
                 )
             ],
@@ -430,6 +431,19 @@ def dashboard_document(spec: SloSpec) -> dict[str, Any]:
         "templating": {
             "list": [
                 {"name": "datasource", "type": "datasource", "query": "prometheus", "label": "Prometheus"},
+                {
+                    "name": "store",
+                    "type": "query",
+                    "label": "Store",
+                    "datasource": _DS,
+                    "query": {"query": "label_values(storelink_requests_total, store)", "refId": "stores"},
+                    "definition": "label_values(storelink_requests_total, store)",
+                    "includeAll": True,
+                    "multi": True,
+                    "allValue": ".*",
+                    "current": {"text": "All", "value": "$__all"},
+                    "refresh": 2,
+                },
                 {
                     "name": "connector",
                     "type": "query",
