@@ -250,7 +250,8 @@ class Connector:
             on_breaker_transition=self._on_breaker_transition,
             retry_refill=self.retry_refill,
             cache=ctx.cache,
-            partition=self.credential_partition(),
+            # Cache entries and shared (Redis) budgets never cross a store, nor a credential in it.
+            partition=f"{self.config.store}|{self.credential_partition()}",
             auth=auth,
             random=ctx.random,
         )
