@@ -179,6 +179,7 @@ def render_rules(spec: SloSpec) -> str:
 # -- Grafana ---------------------------------------------------------------------------------------
 _DS = {"type": "prometheus", "uid": "${datasource}"}
 _SEL = 'store=~"$store",connector=~"$connector"'
+_BY = "sum by (store, connector)"  # every panel draws a line per store and connector
 
 
 def _target(expr: str, legend: str, ref: str) -> dict[str, Any]:
@@ -232,8 +233,8 @@ def dashboard_document(spec: SloSpec) -> dict[str, Any]:
             "Requests by outcome",
             [
                 (
-                    f"sum by (connector, outcome) (rate(storelink_requests_total{{{_SEL}}}[{ri}]))",
-                    "{{connector}} {{outcome}}",
+                    f"sum by (store, connector, outcome) (rate(storelink_requests_total{{{_SEL}}}[{ri}]))",
+                    "{{store}}/{{connector}} {{outcome}}",
                 )
             ],
             x=0,
@@ -247,8 +248,8 @@ def dashboard_document(spec: SloSpec) -> dict[str, Any]:
             3,
             "Availability error ratio vs budget",
             [
-                (f"{ratio_metric('availability', '5m')}{{{_SEL}}}", "{{connector}} error ratio (5m)"),
-                (f'storelink_slo:error_budget{{slo="availability",{_SEL}}}', "{{connector}} budget"),
+                (f"{ratio_metric('availability', '5m')}{{{_SEL}}}", "{{store}}/{{connector}} error ratio (5m)"),
+                (f'storelink_slo:error_budget{{slo="availability",{_SEL}}}', "{{store}}/{{connector}} budget"),
             ],
             x=12,
             y=1,
@@ -262,7 +263,7 @@ def dashboard_document(spec: SloSpec) -> dict[str, Any]:
             "Latency p50 / p95 / p99",
             [
                 (
-                    f"histogram_quantile({q}, sum by (connector, le) "
+                    f"histogram_quantile({q}, sum by (store, connector, le) "
                     f"(rate(storelink_request_duration_seconds_bucket{{{_SEL}}}[{ri}])))",
                     f"{{{{connector}}}} p{int(q * 100)}",
                 )
@@ -278,7 +279,7 @@ def dashboard_document(spec: SloSpec) -> dict[str, Any]:
         _panel(
             5,
             "Latency SLI: share of slow calls (5m)",
-            [(f"{ratio_metric('latency', '5m')}{{{_SEL}}}", "{{connector}}")],
+            [(f"{ratio_metric('latency', '5m')}{{{_SEL}}}", "{{store}}/{{connector}}")],
             x=12,
             y=9,
             unit="percentunit",
@@ -310,10 +311,10 @@ def dashboard_document(spec: SloSpec) -> dict[str, Any]:
             f"Availability error budget left ({spec.window})",
             [
                 (
-                    f'1 - ((sum by (store, connector) (increase(storelink_requests_total{{outcome=~"{bad}",{_SEL}}}'
-                    f"[{spec.window}])) / sum by (store, connector) (increase(storelink_requests_total{{{_SEL}}}"
+                    f'1 - (({_BY} (increase(storelink_requests_total{{outcome=~"{bad}",{_SEL}}}'
+                    f"[{spec.window}])) / {_BY} (increase(storelink_requests_total{{{_SEL}}}"
                     f'[{spec.window}]))) / on (connector) storelink_slo:error_budget{{slo="availability",{_SEL}}})',
-                    "{{connector}}",
+                    "{{store}}/{{connector}}",
                 )
             ],
             x=12,
@@ -327,7 +328,7 @@ def dashboard_document(spec: SloSpec) -> dict[str, Any]:
         _panel(
             10,
             "Circuit breaker state",
-            [(f"max by (connector) (storelink_breaker_state{{{_SEL}}})", "{{connector}}")],
+            [(f"max by (store, connector) (storelink_breaker_state{{{_SEL}}})", "{{store}}/{{connector}}")],
             x=0,
             y=27,
             w=8,
@@ -357,10 +358,10 @@ def dashboard_document(spec: SloSpec) -> dict[str, Any]:
             "Retries by reason vs attempts",
             [
                 (
-                    f"sum by (connector, reason) (rate(storelink_retries_total{{{_SEL}}}[{ri}]))",
-                    "{{connector}} {{reason}}",
+                    f"sum by (store, connector, reason) (rate(storelink_retries_total{{{_SEL}}}[{ri}]))",
+                    "{{store}}/{{connector}} {{reason}}",
                 ),
-                (f"sum by (store, connector) (rate(storelink_attempts_total{{{_SEL}}}[{ri}]))", "{{connector}} attempts"),
+                (f"{_BY} (rate(storelink_attempts_total{{{_SEL}}}[{ri}]))", "{{store}}/{{connector}} attempts"),
             ],
             x=8,
             y=27,
@@ -373,10 +374,10 @@ def dashboard_document(spec: SloSpec) -> dict[str, Any]:
             12,
             "Throttles and limiter wait",
             [
-                (f"sum by (store, connector) (rate(storelink_throttles_total{{{_SEL}}}[{ri}]))", "{{connector}} throttled/s"),
+                (f"{_BY} (rate(storelink_throttles_total{{{_SEL}}}[{ri}]))", "{{store}}/{{connector}} throttled/s"),
                 (
-                    f"sum by (store, connector) (rate(storelink_limiter_wait_seconds_total{{{_SEL}}}[{ri}]))",
-                    "{{connector}} limiter wait s/s",
+                    f"{_BY} (rate(storelink_limiter_wait_seconds_total{{{_SEL}}}[{ri}]))",
+                    "{{store}}/{{connector}} limiter wait s/s",
                 ),
             ],
             x=16,
@@ -390,9 +391,9 @@ def dashboard_document(spec: SloSpec) -> dict[str, Any]:
             "Rate-limit headroom",
             [
                 (
-                    f"max by (connector) (storelink_ratelimit_available{{{_SEL}}}) / on (connector) "
-                    f"max by (connector) (storelink_ratelimit_maximum{{{_SEL}}})",
-                    "{{connector}}",
+                    f"max by (store, connector) (storelink_ratelimit_available{{{_SEL}}}) / on (store, connector) "
+                    f"max by (store, connector) (storelink_ratelimit_maximum{{{_SEL}}})",
+                    "{{store}}/{{connector}}",
                 )
             ],
             x=0,
@@ -407,9 +408,9 @@ def dashboard_document(spec: SloSpec) -> dict[str, Any]:
             "Cache hit ratio",
             [
                 (
-                    f'sum by (store, connector) (rate(storelink_cache_total{{result=~"fresh|revalidated",{_SEL}}}[{ri}])) / '
-                    f"sum by (store, connector) (rate(storelink_cache_total{{{_SEL}}}[{ri}]))",
-                    "{{connector}}",
+                    f'{_BY} (rate(storelink_cache_total{{result=~"fresh|revalidated",{_SEL}}}[{ri}])) / '
+                    f"{_BY} (rate(storelink_cache_total{{{_SEL}}}[{ri}]))",
+                    "{{store}}/{{connector}}",
                 )
             ],
             x=12,
