@@ -13,7 +13,7 @@ from storelink.connectors.gsc.client import DEMO_SITE
 from storelink.fakes import bing, google_auth, zoho
 from storelink.fakes.base import FakeUpstream
 from storelink.fakes.bing import BingFake
-from storelink.fakes.data import DemoStore, current_demo_store
+from storelink.fakes.data import DEFAULT_SEED, DEFAULT_SHOP_NAME, DemoStore, current_demo_store
 from storelink.fakes.ga4 import Ga4Fake
 from storelink.fakes.gsc import GscFake
 from storelink.fakes.shopify import DEFAULT_TOKEN, ShopifyFake
@@ -73,14 +73,24 @@ _BUILDERS: dict[str, Callable[[ConnectorSettings, DemoStore, Wall], FakeUpstream
 FAKE_NAMES = tuple(_BUILDERS)
 
 
-def build_fake(connector: str, config: ConnectorSettings, *, demo_today: dt.date | None, wall: Wall) -> FakeUpstream:
+def build_fake(
+    connector: str,
+    config: ConnectorSettings,
+    *,
+    demo_today: dt.date | None,
+    wall: Wall,
+    demo_index: int = 0,
+    shop_name: str = DEFAULT_SHOP_NAME,
+) -> FakeUpstream:
     """The fake that ``connector``'s mock mode runs against (for the store ``config`` belongs to); it
-    reads ``wall``, the connector's clock, and ``demo_today`` pins the demo store's day."""
+    reads ``wall``, the connector's clock, ``demo_today`` pins the demo store's day, and
+    ``demo_index`` picks the seeded demo store (0: the original demo shop)."""
     try:
         builder = _BUILDERS[connector]
     except KeyError:
         raise KeyError(f"no fake for connector {connector!r}; fakes: {', '.join(FAKE_NAMES)}") from None
-    return builder(config, current_demo_store(demo_today, wall=wall), wall)
+    store = current_demo_store(demo_today, wall=wall, seed=DEFAULT_SEED + demo_index, shop_name=shop_name)
+    return builder(config, store, wall)
 
 
 def demo_credentials(connector: str) -> DemoCredentials:

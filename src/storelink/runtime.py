@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,7 +22,7 @@ from storelink.connectors.base import Connector, ConnectorContext
 from storelink.connectors.registry import Registry, builtin_connectors
 from storelink.errors import Mode
 from storelink.fakes.base import FakeUpstream, InProcessTransport
-from storelink.fakes.data import demo_wall
+from storelink.fakes.data import DEFAULT_SHOP_NAME, demo_wall
 from storelink.fakes.faults import parse_fault_spec
 from storelink.mock_mode import build_fake, demo_credentials
 from storelink.observability.errors_log import ErrorLog
@@ -39,7 +39,7 @@ from storelink.tasks import in_background
 if TYPE_CHECKING:
     from storelink.rag.knowledge import SiteKnowledge
 
-__all__ = ["Runtime", "decide_mode", "open_runtime"]
+__all__ = ["Platform", "Runtime", "build_runtime", "decide_mode", "open_platform", "open_runtime"]
 
 log = logging.getLogger("storelink")
 
@@ -52,6 +52,7 @@ class Runtime:
     clock: Clock
     registry: Registry
     cache: ResponseCache
+    config: StoreConfig  # the store this runtime serves
     fakes: dict[str, FakeUpstream] = field(default_factory=dict)
     errors: ErrorLog | None = None
     shared: SharedState | None = None
@@ -95,6 +96,8 @@ class Runtime:
     async def aclose(self) -> None:
         if self._knowledge is not None:
             await self._knowledge.aclose()
+        for connector in self.registry:
+            await connector.aclose()
 
 
 def decide_mode(cls: type[Connector], config: ConnectorSettings, *, force_mocks: bool) -> tuple[Mode, list[str]]:
@@ -112,13 +115,132 @@ def _pooled_transport(knobs: ConnectorKnobs) -> httpx2.AsyncBaseTransport:
     return httpx2.AsyncHTTPTransport(limits=limits, retries=0)
 
 
+@dataclass
+class Platform:
+    """What every store's runtime shares: the embedded store, one metrics registry, the clocks,
+    the state shared across replicas (Redis) and the response cache (partitioned by store)."""
+
+    settings: Settings
+    store: EmbeddedStore
+    metrics: Metrics
+    clock: Clock
+    cache: ResponseCache
+    shared: SharedState | None
+    real_wall: Wall
+    mock_wall: Wall
+    random: Callable[[], float] = random.random
+
+
+@asynccontextmanager
+async def open_platform(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    metrics: Metrics | None = None,
+    store: EmbeddedStore | None = None,
+    random_source: Callable[[], float] = random.random,
+    wall: Wall | None = None,
+    secrets: Sequence[str] = (),
+) -> AsyncIterator[Platform]:
+    """Open what the stores share; ``secrets`` (the stores' own) join the log redaction."""
+    install_redaction(settings, secrets)
+    store = store or EmbeddedStore.in_data_dir(settings.data_dir)
+    metrics = metrics or Metrics()
+    clock = clock or LoopClock()
+    real_wall = wall or WallClock(clock)
+    mock_wall = wall or (demo_wall(settings.demo_today, clock) if settings.demo_today else real_wall)
+    try:
+        async with AsyncExitStack() as exit_stack:
+            # With STORELINK_REDIS_URL, limits and the cache are shared across replicas (None otherwise).
+            shared = await exit_stack.enter_async_context(shared_state(settings, metrics=metrics, clock=clock))
+            cache = shared.response_cache(store) if shared is not None else ResponseCache(store)
+            try:
+                yield Platform(settings, store, metrics, clock, cache, shared, real_wall, mock_wall, random_source)
+            finally:
+                cache.flush()  # before Redis closes: the flush may write to it
+    finally:
+        store.close()
+
+
+def build_runtime(
+    platform: Platform,
+    store_config: StoreConfig,
+    *,
+    connectors: Sequence[type[Connector]] | None = None,
+    transports: Mapping[str, httpx2.AsyncBaseTransport] | None = None,
+) -> Runtime:
+    """One store's runtime: its connectors (each from its own settings), their fakes in mock mode,
+    its metrics view and its error log. ``Runtime.aclose`` closes what this built."""
+    settings = platform.settings
+    metrics = platform.metrics.for_store(store_config.id)  # every series carries the store
+    errors = ErrorLog(secrets=[*settings.secret_values(), *store_config.secret_values()])
+    fault_plans = parse_fault_spec(settings.fake_faults)
+    fakes: dict[str, FakeUpstream] = {}
+    built: list[Connector] = []
+    for cls in connectors if connectors is not None else builtin_connectors():
+        config = store_config.connector(cls.name)
+        mode, missing = decide_mode(cls, config, force_mocks=settings.mcp_force_mocks)
+        knobs = config.knobs
+        override = (transports or {}).get(cls.name)
+        connector_wall = platform.mock_wall if mode == "mock" else platform.real_wall
+        if override is not None:
+            real_host = cls.live_base_url(config) if mode == "live" else cls.fake_base_url(config)
+            inner, base_url = override, knobs.base_url or real_host
+        elif mode == "live" or knobs.base_url:
+            inner = _pooled_transport(knobs)
+            base_url = knobs.base_url or cls.live_base_url(config)
+        else:
+            fake = build_fake(
+                cls.name,
+                config,
+                demo_today=settings.demo_today,
+                wall=connector_wall,
+                demo_index=store_config.demo_index,
+                shop_name=store_config.name if store_config.demo_index else DEFAULT_SHOP_NAME,
+            )
+            if cls.name in fault_plans:
+                fake.faults = fault_plans[cls.name]
+            fakes[cls.name] = fake
+            inner, base_url = InProcessTransport(fake.app), cls.fake_base_url(config)
+        ctx = ConnectorContext(
+            config=config,
+            mode=mode,
+            inner=inner,
+            base_url=base_url,
+            clock=platform.clock,
+            metrics=metrics,
+            cache=platform.cache,
+            store=platform.store,
+            errors=errors,
+            shared=platform.shared,
+            random=platform.random,
+            missing=missing,
+            wall=connector_wall,
+            demo=demo_credentials(cls.name),
+        )
+        built.append(cls(ctx))
+        log.debug("store %s, connector %s: mode %s", store_config.id, cls.name, mode)
+    return Runtime(
+        settings,
+        platform.store,
+        metrics,
+        platform.clock,
+        Registry(built),
+        platform.cache,
+        store_config,
+        fakes,
+        errors,
+        platform.shared,
+    )
+
+
 @asynccontextmanager
 async def open_runtime(
     settings: Settings,
     *,
     store_config: StoreConfig | None = None,
     connectors: Sequence[type[Connector]] | None = None,
-    transports: dict[str, httpx2.AsyncBaseTransport] | None = None,
+    transports: Mapping[str, httpx2.AsyncBaseTransport] | None = None,
     clock: Clock | None = None,
     metrics: Metrics | None = None,
     store: EmbeddedStore | None = None,
@@ -129,63 +251,17 @@ async def open_runtime(
     ``transports`` replaces a connector's wire (tests point live mode at a fake); ``wall`` pins the
     wall clock every connector and fake reads (tests of dates and time zones)."""
     store_config = store_config or environment_store(settings)
-    install_redaction(settings)
-    store = store or EmbeddedStore.in_data_dir(settings.data_dir)
-    metrics = (metrics or Metrics()).for_store(store_config.id)  # every series carries the store
-    clock = clock or LoopClock()
-    real_wall = wall or WallClock(clock)
-    mock_wall = wall or (demo_wall(settings.demo_today, clock) if settings.demo_today else real_wall)
-    exit_stack = AsyncExitStack()
-    # With STORELINK_REDIS_URL, limits and the cache are shared across replicas (None otherwise).
-    shared = await exit_stack.enter_async_context(shared_state(settings, metrics=metrics, clock=clock))
-    cache = shared.response_cache(store) if shared is not None else ResponseCache(store)
-    errors = ErrorLog(secrets=settings.secret_values())
-    fault_plans = parse_fault_spec(settings.fake_faults)
-    fakes: dict[str, FakeUpstream] = {}
-    built: list[Connector] = []
-    for cls in connectors if connectors is not None else builtin_connectors():
-        config = store_config.connector(cls.name)
-        mode, missing = decide_mode(cls, config, force_mocks=settings.mcp_force_mocks)
-        knobs = config.knobs
-        override = (transports or {}).get(cls.name)
-        connector_wall = mock_wall if mode == "mock" else real_wall
-        if override is not None:
-            real_host = cls.live_base_url(config) if mode == "live" else cls.fake_base_url(config)
-            inner, base_url = override, knobs.base_url or real_host
-        elif mode == "live" or knobs.base_url:
-            inner = _pooled_transport(knobs)
-            base_url = knobs.base_url or cls.live_base_url(config)
-        else:
-            fake = build_fake(cls.name, config, demo_today=settings.demo_today, wall=connector_wall)
-            if cls.name in fault_plans:
-                fake.faults = fault_plans[cls.name]
-            fakes[cls.name] = fake
-            inner, base_url = InProcessTransport(fake.app), cls.fake_base_url(config)
-        ctx = ConnectorContext(
-            config=config,
-            mode=mode,
-            inner=inner,
-            base_url=base_url,
-            clock=clock,
-            metrics=metrics,
-            cache=cache,
-            store=store,
-            errors=errors,
-            shared=shared,
-            random=random_source,
-            missing=missing,
-            wall=connector_wall,
-            demo=demo_credentials(cls.name),
-        )
-        built.append(cls(ctx))
-        log.debug("connector %s: mode %s", cls.name, mode)
-    runtime = Runtime(settings, store, metrics, clock, Registry(built), cache, fakes, errors, shared)
-    try:
-        yield runtime
-    finally:
-        await runtime.aclose()
-        for connector in built:
-            await connector.aclose()
-        cache.flush()
-        await exit_stack.aclose()  # after the flush, which may write to Redis
-        store.close()
+    async with open_platform(
+        settings,
+        clock=clock,
+        metrics=metrics,
+        store=store,
+        random_source=random_source,
+        wall=wall,
+        secrets=store_config.secret_values(),
+    ) as platform:
+        runtime = build_runtime(platform, store_config, connectors=connectors, transports=transports)
+        try:
+            yield runtime
+        finally:
+            await runtime.aclose()

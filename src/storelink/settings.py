@@ -14,6 +14,7 @@ Every default is written once, here; ``docs/configuration.md`` is generated from
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -35,6 +36,7 @@ __all__ = [
     "ZohoKnobs",
     "describe_settings",
     "env_name",
+    "environment_value",
     "load_settings",
 ]
 
@@ -176,6 +178,18 @@ class Settings(BaseSettings):
         None, description="Redis for state shared across replicas (limits, cache); it may carry a password."
     )
     replicas: int = Field(1, ge=1, description="Replicas sharing the upstream quotas (each takes 1/N without Redis).")
+    stores_file: Path | None = Field(
+        None,
+        description="TOML file listing the stores this deployment serves (docs/stores.md); the environment "
+        "describes one store, `default`, when unset.",
+    )
+    demo_stores: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="Mock mode without a stores file: this many demo stores (`demo-1`…), each with its own "
+        "seeded catalogue, traffic and mail.",
+    )
     redis_prefix: str = Field(
         "storelink:",
         min_length=1,
@@ -336,6 +350,11 @@ class Settings(BaseSettings):
             if isinstance(value, SecretStr) and value.get_secret_value():
                 found.append(value.get_secret_value())
         return found
+
+
+def environment_value(name: str) -> str | None:
+    """One environment variable, read for a stores file's secret reference (``{ env = "NAME" }``)."""
+    return os.environ.get(name)
 
 
 def load_settings(**overrides: Any) -> Settings:

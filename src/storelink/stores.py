@@ -26,6 +26,7 @@ from storelink.settings import (
 
 __all__ = [
     "DEFAULT_STORE",
+    "DEMO_STORE_NAMES",
     "BingSettings",
     "ConnectorSettings",
     "Ga4Settings",
@@ -35,6 +36,7 @@ __all__ = [
     "ShopifySettings",
     "StoreConfig",
     "ZohoSettings",
+    "demo_stores",
     "environment_store",
 ]
 
@@ -126,6 +128,8 @@ class StoreConfig(BaseModel):
     id: str = DEFAULT_STORE
     name: str = DEFAULT_STORE
     connectors: Mapping[str, ConnectorSettings]
+    # Which seeded demo store its fakes serve in mock mode (0: the original demo shop).
+    demo_index: int = 0
 
     def connector(self, name: str) -> ConnectorSettings:
         try:
@@ -148,6 +152,46 @@ def _secrets(model: BaseModel) -> list[str]:
         elif isinstance(value, BaseModel):
             found.extend(_secrets(value))
     return found
+
+
+DEMO_STORE_NAMES = (
+    "Apex Performance Parts",
+    "Northline Motorsport",
+    "Redline Garage Supply",
+    "Coastal Track Parts",
+    "Summit Speed Shop",
+    "Ironbridge Auto Works",
+    "Harbor City Tuning",
+    "Prairie Rally Supply",
+)
+
+
+def demo_stores(settings: Settings, count: int) -> list[StoreConfig]:
+    """``count`` demo stores (``demo-1``…), each serving its own seeded demo data in mock mode; they
+    carry no credentials, so they are always mock."""
+    base = environment_store(settings)
+    stores: list[StoreConfig] = []
+    for index in range(count):
+        store_id = f"demo-{index + 1}"
+        name = DEMO_STORE_NAMES[index % len(DEMO_STORE_NAMES)]
+        if index >= len(DEMO_STORE_NAMES):
+            name = f"{name} {index // len(DEMO_STORE_NAMES) + 1}"
+        connectors = {
+            connector: type(config)(
+                store=store_id, knobs=config.knobs, allow_writes=config.allow_writes, **_ids(config)
+            )
+            for connector, config in base.connectors.items()
+        }
+        stores.append(StoreConfig(id=store_id, name=name, connectors=connectors, demo_index=index))
+    return stores
+
+
+def _ids(config: ConnectorSettings) -> dict[str, object]:
+    # A demo store keeps what is required to build its settings (the Google token endpoint), no more.
+    return {"google": config.google.model_copy(update=_NO_GOOGLE)} if isinstance(config, GoogleSettings) else {}
+
+
+_NO_GOOGLE = {"application_credentials": None, "client_id": None, "client_secret": None, "refresh_token": None}
 
 
 def environment_store(settings: Settings) -> StoreConfig:

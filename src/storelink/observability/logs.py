@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Sequence
 
 from storelink.settings import Settings
 
@@ -46,9 +47,10 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def install_redaction(settings: Settings) -> None:
-    """Attach (or refresh) the redacting filter on every handler of the root logger."""
-    secrets = settings.secret_values()
+def install_redaction(settings: Settings, extra: Sequence[str] = ()) -> None:
+    """Attach (or refresh) the redacting filter on every handler of the root logger; ``extra`` are
+    secrets from elsewhere (a stores file's references)."""
+    secrets = [*settings.secret_values(), *extra]
     for handler in logging.getLogger().handlers:
         for existing in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
             handler.removeFilter(existing)

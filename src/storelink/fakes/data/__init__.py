@@ -36,6 +36,7 @@ from storelink.fakes.data.builder import build_demo_store
 from storelink.fakes.data.current import current_demo_store, demo_store, demo_wall
 from storelink.fakes.data.entities import (
     DEFAULT_SEED,
+    DEFAULT_SHOP_NAME,
     DEFAULT_TODAY,
     DEMO_TIMEZONE,
     Address,
@@ -57,6 +58,7 @@ from storelink.fakes.data.entities import (
 
 __all__ = [
     "DEFAULT_SEED",
+    "DEFAULT_SHOP_NAME",
     "DEFAULT_TODAY",
     "DEMO_TIMEZONE",
     "Address",

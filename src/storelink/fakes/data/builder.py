@@ -4,6 +4,7 @@ gives the same store; and the entry points that build, cache and serve it."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 import re
@@ -42,6 +43,7 @@ from storelink.fakes.data.drafts import (
 from storelink.fakes.data.entities import (
     CURRENCY,
     DEFAULT_SEED,
+    DEFAULT_SHOP_NAME,
     DEFAULT_TODAY,
     DEMO_TIMEZONE,
     Address,
@@ -67,9 +69,14 @@ from storelink.fakes.data.helpers import (
 from storelink.fakes.data.orders import _OrderSteps
 
 
-def build_demo_store(*, today: date = DEFAULT_TODAY, seed: int = DEFAULT_SEED) -> DemoStore:
+def build_demo_store(
+    *, today: date = DEFAULT_TODAY, seed: int = DEFAULT_SEED, shop_name: str = DEFAULT_SHOP_NAME
+) -> DemoStore:
     """Build a fresh store. Prefer :func:`demo_store`; this exists for tests of determinism."""
-    return _Builder(today, seed).build()
+    store = _Builder(today, seed).build()
+    if shop_name != store.shop.name:
+        store = dataclasses.replace(store, shop=dataclasses.replace(store.shop, name=shop_name))
+    return store
 
 
 class _Builder(_OrderSteps):
@@ -316,7 +323,7 @@ def _assemble(
     return DemoStore(
         shop=Shop(
             id=68_390_000_001,
-            name="Apex Performance Parts",
+            name=DEFAULT_SHOP_NAME,
             email="support@apexperformanceparts.example",
             myshopify_domain="demo-performance.myshopify.com",
             primary_domain="www.apexperformanceparts.example",

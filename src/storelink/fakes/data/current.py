@@ -11,25 +11,32 @@ from zoneinfo import ZoneInfo
 
 from storelink.clock import Clock, MonotonicClock
 from storelink.fakes.data.builder import build_demo_store
-from storelink.fakes.data.entities import DEFAULT_SEED, DEFAULT_TODAY, DEMO_TIMEZONE, DemoStore
+from storelink.fakes.data.entities import DEFAULT_SEED, DEFAULT_SHOP_NAME, DEFAULT_TODAY, DEMO_TIMEZONE, DemoStore
 from storelink.store_calendar import WallClock, noon_on
 
 
-@lru_cache(maxsize=4)
-def demo_store(today: date = DEFAULT_TODAY, seed: int = DEFAULT_SEED) -> DemoStore:
-    """The demo store for ``today``, built once per ``(today, seed)`` and shared (it is immutable)."""
-    return build_demo_store(today=today, seed=seed)
+@lru_cache(maxsize=64)
+def demo_store(today: date = DEFAULT_TODAY, seed: int = DEFAULT_SEED, shop_name: str = DEFAULT_SHOP_NAME) -> DemoStore:
+    """The demo store for ``today``, built once per ``(today, seed, shop_name)`` and shared (it is
+    immutable). Several demo stores (``STORELINK_DEMO_STORES``) differ by seed."""
+    return build_demo_store(today=today, seed=seed, shop_name=shop_name)
 
 
-def current_demo_store(today: date | None = None, *, wall: Callable[[], float] | None = None) -> DemoStore:
+def current_demo_store(
+    today: date | None = None,
+    *,
+    wall: Callable[[], float] | None = None,
+    seed: int = DEFAULT_SEED,
+    shop_name: str = DEFAULT_SHOP_NAME,
+) -> DemoStore:
     """What mock mode serves: the demo store as of ``today`` (``STORELINK_DEMO_TODAY``), else as of
     the shop's own date on ``wall`` (epoch seconds; the system clock when not given), so "the last
     N days" always reach the present. Deterministic for a given day; a process keeps the day it
     started on."""
-    if today is not None:
-        return demo_store(today)
-    now = wall() if wall is not None else time_now()
-    return demo_store(datetime.fromtimestamp(now, ZoneInfo(DEMO_TIMEZONE)).date())
+    if today is None:
+        now = wall() if wall is not None else time_now()
+        today = datetime.fromtimestamp(now, ZoneInfo(DEMO_TIMEZONE)).date()
+    return demo_store(today, seed, shop_name)
 
 
 def demo_wall(today: date | None = None, clock: Clock | None = None) -> WallClock:

@@ -20,6 +20,7 @@ from typing import Any
 DEFAULT_TODAY = date(2026, 11, 24)
 DEMO_TIMEZONE = "America/New_York"  # the demo shop's ianaTimezone: its days, and GA4's property days
 DEFAULT_SEED = 20261124
+DEFAULT_SHOP_NAME = "Apex Performance Parts"
 CURRENCY = "USD"
 CENT = Decimal("0.01")
 

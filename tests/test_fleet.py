@@ -1,0 +1,70 @@
+"""Many stores in one process: opened on first use, each with its own connectors, fakes, breakers
+and metrics; one store's failures leave another's calls alone."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from storelink.errors import ConnectorError, ErrorKind
+from storelink.fakes.faults import Fault, FaultPlan
+from storelink.fleet import open_fleet
+from storelink.resilience.breaker import BreakerState
+from storelink.store import EmbeddedStore
+from tests.conftest import make_settings
+
+
+async def test_stores_open_on_first_use_and_once(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, demo_stores=100, demo_today="2026-11-20")
+    async with open_fleet(settings, store=EmbeddedStore(None)) as fleet:
+        assert len(fleet.ids()) == 100
+        assert fleet.opened() == []  # nothing built until asked
+        first, again = await asyncio.gather(fleet.runtime("demo-7"), fleet.runtime("demo-7"))
+        assert first is again
+        assert fleet.opened() == ["demo-7"]
+        assert first.config.id == "demo-7" and first.metrics.store == "demo-7"
+        with pytest.raises(ConnectorError, match="no store 'demo-101'") as refused:
+            await fleet.runtime("demo-101")
+        assert refused.value.kind is ErrorKind.INVALID_REQUEST
+
+
+async def test_demo_stores_serve_different_shops(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, demo_stores=3, demo_today="2026-11-20")
+    async with open_fleet(settings, store=EmbeddedStore(None)) as fleet:
+        shops, sales = [], []
+        for store_id in fleet.ids():
+            runtime = await fleet.runtime(store_id)
+            shopify = runtime.registry.get("shopify")
+            assert shopify.mode == "mock"
+            shops.append((await shopify.call("shop_info")).data.name)
+            summary = await shopify.call("sales_summary", {"days": 7})
+            sales.append(summary.data.model_dump_json())
+    assert shops == ["Apex Performance Parts", "Northline Motorsport", "Redline Garage Supply"]
+    assert len(set(sales)) == 3  # each store's seed draws its own orders
+
+
+async def test_a_failing_store_leaves_the_others_alone(tmp_path: Path) -> None:
+    """Store demo-1's Shopify answers 500 to everything until its breaker opens; demo-2's calls,
+    breaker and metrics are untouched."""
+    settings = make_settings(tmp_path, demo_stores=2, demo_today="2026-11-20", shopify={"max_retries": 0})
+    async with open_fleet(settings, store=EmbeddedStore(None)) as fleet:
+        broken, healthy = await fleet.runtime("demo-1"), await fleet.runtime("demo-2")
+        broken.fakes["shopify"].faults = FaultPlan(rates={Fault.SERVER_ERROR: 1.0})
+        failures = 0
+        for _ in range(20):
+            try:
+                await broken.registry.get("shopify").call("shop_info")
+            except ConnectorError:
+                failures += 1
+            envelope = await healthy.registry.get("shopify").call("shop_info")
+            assert envelope.data.name == "Northline Motorsport"
+        assert failures == 20
+        assert broken.registry.get("shopify").breaker.state is BreakerState.OPEN
+        assert healthy.registry.get("shopify").breaker.state is BreakerState.CLOSED
+        assert healthy.metrics.counter_value("storelink_requests", connector="shopify", outcome="ok") == 20
+        assert healthy.metrics.counter_value("storelink_requests", connector="shopify", outcome="unavailable") == 0
+        assert broken.metrics.counter_value("storelink_requests", connector="shopify", outcome="ok") == 0
+        assert healthy.errors is not None and healthy.errors.connectors() == []
+        assert broken.errors is not None and broken.errors.total("shopify") == 20
