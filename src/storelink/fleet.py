@@ -13,6 +13,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 import httpx2
 
@@ -27,11 +28,59 @@ from storelink.store_calendar import Wall
 from storelink.stores import StoreConfig
 from storelink.stores_file import configured_stores
 
-__all__ = ["Fleet", "open_fleet"]
+__all__ = ["Fleet", "OneStore", "StoreDirectory", "open_fleet"]
+
+
+class StoreDirectory(Protocol):
+    """How the pages, the MCP server and the CLI reach stores: by id, runtimes opened on demand."""
+
+    def ids(self) -> list[str]: ...
+
+    def stores(self) -> list[StoreConfig]: ...
+
+    def config(self, store_id: str) -> StoreConfig: ...
+
+    def opened(self) -> list[str]: ...
+
+    async def runtime(self, store_id: str) -> Runtime: ...
+
+
+class OneStore:
+    """A directory of one runtime that is already open (``open_runtime``'s, in tests and tools)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def ids(self) -> list[str]:
+        return [self._runtime.config.id]
+
+    def stores(self) -> list[StoreConfig]:
+        return [self._runtime.config]
+
+    def config(self, store_id: str) -> StoreConfig:
+        if store_id != self._runtime.config.id:
+            raise _no_store(store_id, self.ids())
+        return self._runtime.config
+
+    def opened(self) -> list[str]:
+        return self.ids()
+
+    async def runtime(self, store_id: str) -> Runtime:
+        self.config(store_id)
+        return self._runtime
+
+
+def _no_store(store_id: str, ids: Sequence[str]) -> ConnectorError:
+    known = ", ".join(ids) if len(ids) <= 20 else f"{len(ids)} stores"
+    return ConnectorError(
+        ErrorKind.INVALID_REQUEST,
+        f"There is no store {clip(store_id)!r}. Stores: {known} (`storelink stores list` lists them).",
+    )
 
 
 class Fleet:
-    """The stores, by id, in the order they were configured; their runtimes, opened lazily."""
+    """The stores, by id, in the order they were configured; their runtimes, opened lazily.
+    A :class:`StoreDirectory`."""
 
     def __init__(
         self,
@@ -62,11 +111,7 @@ class Fleet:
         """The store named ``store_id``; an unknown id is the caller's mistake, said plainly."""
         found = self._configs.get(store_id)
         if found is None:
-            known = ", ".join(self._configs) if len(self._configs) <= 20 else f"{len(self._configs)} stores"
-            raise ConnectorError(
-                ErrorKind.INVALID_REQUEST,
-                f"There is no store {clip(store_id)!r}. Stores: {known} (`storelink stores list` lists them).",
-            )
+            raise _no_store(store_id, list(self._configs))
         return found
 
     def opened(self) -> list[str]:

@@ -19,10 +19,10 @@ from storelink.cli.common import cli_settings
 from storelink.connectors.base import Connector
 from storelink.connectors.registry import builtin_connectors
 from storelink.errors import ConfigurationError, ConnectorError
+from storelink.fleet import StoreDirectory, open_fleet
 from storelink.mcp_server.http import mcp_endpoint
-from storelink.runtime import Runtime, open_runtime
 from storelink.settings import Settings
-from storelink.web.app import Endpoint, RuntimeFactory
+from storelink.web.app import Endpoint, EndpointFactory, FleetFactory, RuntimeFactory
 from storelink.web.app import create_app as create_web_app
 
 __all__ = ["app", "create_app", "main"]
@@ -31,7 +31,8 @@ __all__ = ["app", "create_app", "main"]
 def create_app(
     settings: Settings,
     *,
-    runtime_factory: RuntimeFactory = open_runtime,
+    fleet_factory: FleetFactory = open_fleet,
+    runtime_factory: RuntimeFactory | None = None,
     connector_classes: Sequence[type[Connector]] | None = None,
     host: str | None = None,
     port: int | None = None,
@@ -42,15 +43,16 @@ def create_app(
     ENABLE_MCP=false, MCP at /mcp."""
     host = host or settings.host
     port = port or settings.port
-    endpoint: Callable[[Callable[[], Runtime]], Endpoint] | None = None
+    endpoint: EndpointFactory | None = None
     if settings.enable_mcp:
         classes = connector_classes if connector_classes is not None else builtin_connectors()
 
-        def endpoint(get_runtime: Callable[[], Runtime]) -> Endpoint:
-            return mcp_endpoint(settings, get_runtime, classes, host=host, port=port)
+        def endpoint(get_stores: Callable[[], StoreDirectory]) -> Endpoint:
+            return mcp_endpoint(settings, get_stores, classes, host=host, port=port)
 
     return create_web_app(
         settings,
+        fleet_factory=fleet_factory,
         runtime_factory=runtime_factory,
         endpoint=endpoint,
         host=host,
@@ -99,9 +101,11 @@ def mcp_stdio() -> None:
     settings = cli_settings()  # logs go to stderr: stdout carries the protocol
 
     async def run() -> None:
-        async with open_runtime(settings) as runtime, runtime.warming_up():
-            server = build_server(settings, lambda: runtime, builtin_connectors())
-            await server.run_stdio_async()
+        async with open_fleet(settings) as fleet:
+            first = await fleet.runtime(fleet.ids()[0])
+            async with first.warming_up():
+                server = build_server(settings, lambda: fleet, builtin_connectors())
+                await server.run_stdio_async()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())

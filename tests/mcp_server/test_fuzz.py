@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from mcp import Client
 
 from storelink.connectors.registry import builtin_connectors
+from storelink.fleet import OneStore
 from storelink.mcp_server.server import build_server
 from storelink.runtime import open_runtime
 from storelink.store import EmbeddedStore
@@ -31,7 +32,7 @@ async def _schemas() -> dict[str, dict[str, Any]]:
     async with open_runtime(
         make_settings(Path(tempfile.mkdtemp()), mcp_tools=CONNECTOR_TOOLS), store=EmbeddedStore(None)
     ) as rt:
-        async with Client(build_server(rt.settings, lambda: rt, builtin_connectors())) as client:
+        async with Client(build_server(rt.settings, lambda: OneStore(rt), builtin_connectors())) as client:
             return {t.name: t.input_schema for t in (await client.list_tools()).tools}
 
 
@@ -90,7 +91,7 @@ async def _call(name: str, arguments: dict[str, Any]) -> tuple[bool, str]:
     async with open_runtime(
         make_settings(Path(tempfile.mkdtemp()), mcp_tools=CONNECTOR_TOOLS), store=EmbeddedStore(None)
     ) as rt:
-        async with Client(build_server(rt.settings, lambda: rt, builtin_connectors())) as client:
+        async with Client(build_server(rt.settings, lambda: OneStore(rt), builtin_connectors())) as client:
             result = await client.call_tool(name, arguments)
     text = first_text(result) if result.content else ""
     return result.is_error, text

@@ -19,9 +19,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storelink.connectors.registry import builtin_connectors
 from storelink.errors import ConfigurationError
+from storelink.fleet import StoreDirectory
 from storelink.main import create_app
 from storelink.mcp_server.http import GetStreamLimits, check_exposure, is_loopback, mcp_endpoint
-from storelink.runtime import Runtime
 from storelink.settings import Settings
 from tests.conftest import make_settings
 from tests.support.servers import storelink_serve
@@ -38,8 +38,8 @@ SSE = {"Accept": "text/event-stream"}
 PORT = 8765
 
 
-def no_runtime() -> Runtime:
-    raise AssertionError("these requests need no runtime")
+def no_runtime() -> StoreDirectory:
+    raise AssertionError("these requests need no store")
 
 
 class StreamWatch:

@@ -20,6 +20,7 @@ from storelink.audit import AuditLog
 from storelink.connectors.registry import builtin_connectors
 from storelink.fakes.bing import BingFake
 from storelink.fakes.zoho import ZohoFake
+from storelink.fleet import OneStore
 from storelink.mcp_server.auth import READ_SCOPE, WRITE_SCOPE
 from storelink.mcp_server.server import build_server
 from storelink.runtime import Runtime, open_runtime
@@ -43,7 +44,7 @@ async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
 
 @asynccontextmanager
 async def connect(runtime: Runtime) -> AsyncIterator[Client]:
-    server = build_server(runtime.settings, lambda: runtime, builtin_connectors())
+    server = build_server(runtime.settings, lambda: OneStore(runtime), builtin_connectors())
     async with Client(server) as c:
         yield c
 

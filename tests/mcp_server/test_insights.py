@@ -9,6 +9,7 @@ import jsonschema  # type: ignore[import-untyped]  # no stubs: types-jsonschema 
 from mcp import Client
 
 from storelink.connectors.registry import builtin_connectors
+from storelink.fleet import OneStore
 from storelink.mcp_server.server import build_server
 from storelink.runtime import open_runtime
 from storelink.store import EmbeddedStore
@@ -18,7 +19,7 @@ from tests.conftest import make_settings
 async def test_seo_and_recommendations_tools(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, mcp_tools="insights_*")
     async with open_runtime(settings, store=EmbeddedStore(None)) as rt:
-        async with Client(build_server(settings, lambda: rt, builtin_connectors())) as client:
+        async with Client(build_server(settings, lambda: OneStore(rt), builtin_connectors())) as client:
             tools = {t.name: t for t in (await client.list_tools()).tools}
             assert set(tools) == {
                 "insights_seo_opportunities",

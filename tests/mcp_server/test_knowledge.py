@@ -11,6 +11,7 @@ import jsonschema  # type: ignore[import-untyped]  # no stubs: types-jsonschema 
 from mcp import Client
 
 from storelink.connectors.registry import builtin_connectors
+from storelink.fleet import OneStore
 from storelink.mcp_server.server import build_server
 from storelink.rag.knowledge import SiteKnowledge
 from storelink.runtime import open_runtime
@@ -25,7 +26,7 @@ async def test_search_fetch_and_answer(tmp_path: Path) -> None:
         rt._knowledge = await SiteKnowledge.open(
             settings, store=rt.store, metrics=rt.metrics, cache=rt.cache, registry=rt.registry, dense=False
         )
-        async with Client(build_server(settings, lambda: rt, builtin_connectors())) as client:
+        async with Client(build_server(settings, lambda: OneStore(rt), builtin_connectors())) as client:
             tools = {t.name: t for t in (await client.list_tools()).tools}
             assert set(tools) == {"search", "fetch", "site_answer"}
             found = await client.call_tool("search", {"query": "return policy", "limit": 3})

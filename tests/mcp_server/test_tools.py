@@ -15,6 +15,7 @@ from mcp import Client
 
 from storelink.connectors.registry import builtin_connectors
 from storelink.fakes.faults import Fault, FaultPlan
+from storelink.fleet import OneStore
 from storelink.mcp_server.server import build_server, select_tools
 from storelink.runtime import Runtime, open_runtime
 from storelink.store import EmbeddedStore
@@ -34,7 +35,7 @@ async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
 async def connect(runtime: Runtime) -> AsyncIterator[Client]:
     """The in-memory SDK client. (Not a fixture: the SDK's task group must close in the task that
     opened it.)"""
-    server = build_server(runtime.settings, lambda: runtime, builtin_connectors())
+    server = build_server(runtime.settings, lambda: OneStore(runtime), builtin_connectors())
     async with Client(server) as c:
         yield c
 
@@ -142,7 +143,7 @@ def test_tool_selection_globs() -> None:
 
 async def test_selected_tools_only(runtime: Runtime, tmp_path: Path) -> None:
     settings = make_settings(tmp_path, mcp_tools="storelink_*,shopify_list_*")
-    server = build_server(settings, lambda: runtime, builtin_connectors())
+    server = build_server(settings, lambda: OneStore(runtime), builtin_connectors())
     async with Client(server) as c:
         names = {t.name for t in (await c.list_tools()).tools}
     assert names == {"storelink_capabilities", "shopify_list_products", "shopify_list_orders", "shopify_list_customers"}

@@ -25,9 +25,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storelink.connectors.base import Connector
 from storelink.errors import ConfigurationError
+from storelink.fleet import StoreDirectory
 from storelink.mcp_server.auth import READ_SCOPE, BearerKeyMiddleware, JwtVerifier
 from storelink.mcp_server.server import build_server
-from storelink.runtime import Runtime
 from storelink.settings import Settings
 
 __all__ = [
@@ -159,7 +159,7 @@ class McpEndpoint:
 
 def mcp_endpoint(
     settings: Settings,
-    get_runtime: Callable[[], Runtime],
+    get_stores: Callable[[], StoreDirectory],
     connector_classes: Sequence[type[Connector]],
     *,
     host: str,
@@ -184,7 +184,7 @@ def mcp_endpoint(
             required_scopes=[READ_SCOPE],
             validate_token_resource=True,
         )
-    server = build_server(settings, get_runtime, connector_classes, token_verifier=verifier, auth=auth)
+    server = build_server(settings, get_stores, connector_classes, token_verifier=verifier, auth=auth)
     hosts = allowed_hosts(settings, port)
     app: ASGIApp = server.streamable_http_app(
         streamable_http_path="/mcp",

@@ -30,8 +30,9 @@ from storelink import __version__
 from storelink.connectors.base import Connector, Health
 from storelink.connectors.writes import is_write_allowed
 from storelink.errors import MAX_MESSAGE, Mode, clip, describe_validation_error
+from storelink.fleet import StoreDirectory
 from storelink.mcp_server.schema import clean_schema
-from storelink.mcp_server.tools import insights_tools, knowledge_tools, operation_tool
+from storelink.mcp_server.tools import insights_tools, knowledge_tools, operation_tool, store_runtime
 from storelink.observability.logs import install_redaction
 from storelink.runtime import Runtime
 from storelink.settings import Settings
@@ -174,7 +175,7 @@ class ToolDraft:
 
 def build_server(
     settings: Settings,
-    get_runtime: Callable[[], Runtime],
+    get_stores: Callable[[], StoreDirectory],
     connector_classes: Sequence[type[Connector]],
     *,
     name: str = "storelink",
@@ -182,10 +183,10 @@ def build_server(
     auth: AuthSettings | None = None,
 ) -> StorelinkServer:
     """The MCP server of the tools ``STORELINK_MCP_TOOLS`` selects, in the order tools/list shows."""
-    per_connector = connector_tools(settings, get_runtime, connector_classes)
+    per_connector = connector_tools(settings, get_stores, connector_classes)
     operations = {tool: draft for drafts in per_connector.values() for tool, draft in drafts.items()}
     enabled = select_tools([*STATUS_TOOLS, *KNOWLEDGE_TOOLS, *INSIGHT_TOOLS, *operations], settings.mcp_tools)
-    drafts = {**status_tools(get_runtime, per_connector, enabled), **site_tools(get_runtime, enabled), **operations}
+    drafts = {**status_tools(get_stores, per_connector, enabled), **site_tools(get_stores, enabled), **operations}
     server = StorelinkServer(
         name,
         tools=[drafts[tool].tool(tool) for tool in enabled],
@@ -200,7 +201,7 @@ def build_server(
 
 
 def connector_tools(
-    settings: Settings, get_runtime: Callable[[], Runtime], connector_classes: Sequence[type[Connector]]
+    settings: Settings, get_stores: Callable[[], StoreDirectory], connector_classes: Sequence[type[Connector]]
 ) -> dict[str, dict[str, ToolDraft]]:
     """Per connector, its ``<connector>_<operation>`` tools; write operations only when
     ``STORELINK_ALLOW_WRITES`` names them."""
@@ -209,14 +210,14 @@ def connector_tools(
         for spec in cls.operations.values():
             if spec.write and not is_write_allowed(settings.allow_writes, cls.name, spec.name):
                 continue
-            fn, description, annotations = operation_tool(cls.name, spec, get_runtime)
+            fn, description, annotations = operation_tool(cls.name, spec, get_stores)
             drafts = per_connector.setdefault(cls.name, {})
             drafts[f"{cls.name}_{spec.name}"] = ToolDraft(fn, annotations, description, spec.params)
     return per_connector
 
 
 def status_tools(
-    get_runtime: Callable[[], Runtime], per_connector: dict[str, dict[str, ToolDraft]], enabled: list[str]
+    get_stores: Callable[[], StoreDirectory], per_connector: dict[str, dict[str, ToolDraft]], enabled: list[str]
 ) -> dict[str, ToolDraft]:
     """``storelink_capabilities`` (which reports the ``enabled`` tools), ``connector_health`` and
     ``connector_metrics``."""
@@ -226,7 +227,7 @@ def status_tools(
     async def storelink_capabilities() -> Capabilities:
         """What storelink can reach right now: each source's mode (live, mock, disabled), what it
         lacks for live mode, and which tools are on. Call this first."""
-        runtime = get_runtime()
+        runtime = await store_runtime(get_stores)
         return Capabilities(
             version=__version__,
             connectors=[
@@ -247,14 +248,14 @@ def status_tools(
     async def connector_health(ctx: Context, connector: str | None = None) -> HealthReport:
         """Probe one source (or all) with a cheap call and report ok / degraded / down / disabled,
         the breaker state and what is wrong. `connector`: e.g. "shopify"; omit for all."""
-        runtime = get_runtime()
+        runtime = await store_runtime(get_stores)
         targets = list(runtime.registry) if connector is None else [_connector(runtime, connector)]
         return HealthReport(connectors=[await c.health() for c in targets])
 
     async def connector_metrics(connector: str | None = None) -> MetricsReport:
         """Error rate and latency percentiles (1 m, 5 m, 1 h), retries, throttles, cache hits,
         breaker state and rate-limit headroom per source. `connector`: omit for all."""
-        snapshot = get_runtime().metrics.snapshot()["connectors"]
+        snapshot = (await store_runtime(get_stores)).metrics.snapshot()["connectors"]
         if connector is not None:
             snapshot = {connector: snapshot.get(connector, {})}
         return MetricsReport(connectors=snapshot)
@@ -264,12 +265,12 @@ def status_tools(
     }
 
 
-def site_tools(get_runtime: Callable[[], Runtime], enabled: list[str]) -> dict[str, ToolDraft]:
+def site_tools(get_stores: Callable[[], StoreDirectory], enabled: list[str]) -> dict[str, ToolDraft]:
     """The site-knowledge tools (``search``, ``fetch``, ``site_answer``) and the insights; each
     group only when one of its tools is on, since building them loads the retrieval stack."""
     on = set(enabled)
-    built = knowledge_tools(get_runtime) if on & set(KNOWLEDGE_TOOLS) else {}
-    built.update(insights_tools(get_runtime) if on & set(INSIGHT_TOOLS) else {})
+    built = knowledge_tools(get_stores) if on & set(KNOWLEDGE_TOOLS) else {}
+    built.update(insights_tools(get_stores) if on & set(INSIGHT_TOOLS) else {})
     return {
         tool: ToolDraft(
             fn,

@@ -25,6 +25,7 @@ from storelink.connectors.base import OperationSpec
 from storelink.connectors.progress import progress_listener
 from storelink.connectors.writes import LOCAL_CALLER, calling_as
 from storelink.errors import ConnectorError, Envelope, Meta, describe_validation_error
+from storelink.fleet import StoreDirectory
 from storelink.mcp_server.auth import WRITE_SCOPE
 from storelink.runtime import Runtime
 
@@ -170,13 +171,19 @@ def model_tools(entries: dict[str, Entry], subject: Callable[[], Awaitable[Any]]
     return built
 
 
-def knowledge_tools(get_runtime: Callable[[], Runtime]) -> dict[str, ModelTool]:
+async def store_runtime(get_stores: Callable[[], StoreDirectory]) -> Runtime:
+    """The runtime a tool call serves: the first store's (until tools take a store)."""
+    stores = get_stores()
+    return await stores.runtime(stores.ids()[0])
+
+
+def knowledge_tools(get_stores: Callable[[], StoreDirectory]) -> dict[str, ModelTool]:
     """``search``, ``fetch`` and ``site_answer`` over the store's website (site knowledge)."""
     from storelink.rag import tools as rag
     from storelink.rag.models import Answer
 
     async def knowledge() -> Any:
-        return await get_runtime().knowledge()
+        return await (await store_runtime(get_stores)).knowledge()
 
     return model_tools(
         {
@@ -188,13 +195,13 @@ def knowledge_tools(get_runtime: Callable[[], Runtime]) -> dict[str, ModelTool]:
     )
 
 
-def insights_tools(get_runtime: Callable[[], Runtime]) -> dict[str, ModelTool]:
+def insights_tools(get_stores: Callable[[], StoreDirectory]) -> dict[str, ModelTool]:
     """The cross-source views: SEO opportunities, inventory signals, product recommendations."""
     from storelink.insights import models as im
     from storelink.insights import tools as insights
 
     async def runtime() -> Any:
-        return get_runtime()
+        return await store_runtime(get_stores)
 
     return model_tools(
         {
@@ -224,7 +231,7 @@ def caller_identity(ctx: Context) -> str:
 
 
 def operation_tool(
-    connector: str, spec: OperationSpec, get_runtime: Callable[[], Runtime]
+    connector: str, spec: OperationSpec, get_stores: Callable[[], StoreDirectory]
 ) -> tuple[Callable[..., Awaitable[Any]], str, ToolAnnotations]:
     """Build the adapter function, its description and its annotations for one operation."""
 
@@ -233,7 +240,7 @@ def operation_tool(
             access = get_access_token()  # None over stdio, in-memory, or with the static key
             if access is not None and WRITE_SCOPE not in access.scopes:
                 raise ToolError(f"[forbidden] This tool writes; the access token needs the {WRITE_SCOPE} scope.")
-        runtime = get_runtime()
+        runtime = await store_runtime(get_stores)
 
         async def forward(done: float, total: float | None, message: str) -> None:
             await ctx.report_progress(done, total, message)

@@ -1,7 +1,9 @@
 """The web app: health, metrics and the dashboard's pages, with room for one more endpoint (the
 MCP endpoint, which ``storelink.main`` plugs in: the pages do not import the MCP server).
 
-Liveness (``/healthz``) says the process answers; readiness (``/readyz``) says the runtime is
+The app serves the stores of a :class:`~storelink.fleet.StoreDirectory` (``open_fleet``: every
+configured store, each opened on first use); until the pages learn to switch stores they show the
+first. Liveness (``/healthz``) says the process answers; readiness (``/readyz``) says the stores are
 open and the embedded store answers. Upstream health never fails readiness: one upstream's
 outage must not restart every replica (resilience.md §5.3); it is reported in
 ``/app/metrics.json`` and ``storelink health`` instead.
@@ -18,16 +20,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from storelink.fleet import OneStore, StoreDirectory, open_fleet
 from storelink.observability.metrics import CONTENT_TYPE
-from storelink.runtime import Runtime, open_runtime
+from storelink.runtime import Runtime
 from storelink.settings import Settings
 from storelink.web.dashboard import dashboard_middleware, dashboard_routes
 from storelink.web.insights import insights_routes
 from storelink.web.state import dashboard_services
 
-__all__ = ["Endpoint", "EndpointFactory", "create_app"]
+__all__ = ["Endpoint", "EndpointFactory", "FleetFactory", "RuntimeFactory", "create_app"]
 
 RuntimeFactory = Callable[[Settings], AbstractAsyncContextManager[Runtime]]
+FleetFactory = Callable[[Settings], AbstractAsyncContextManager[StoreDirectory]]
 
 
 class Endpoint(Protocol):
@@ -39,8 +43,8 @@ class Endpoint(Protocol):
     def lifespan(self) -> AbstractAsyncContextManager[None]: ...
 
 
-# Builds the endpoint from how to reach the app's runtime (open only once the app has started).
-EndpointFactory = Callable[[Callable[[], Runtime]], Endpoint]
+# Builds the endpoint from how to reach the app's stores (open only once the app has started).
+EndpointFactory = Callable[[Callable[[], StoreDirectory]], Endpoint]
 
 
 def _runtime(request: Request) -> Runtime:
@@ -85,13 +89,15 @@ async def not_found(request: Request, exc: Exception) -> Response:
 def create_app(
     settings: Settings,
     *,
-    runtime_factory: RuntimeFactory = open_runtime,
+    fleet_factory: FleetFactory = open_fleet,
+    runtime_factory: RuntimeFactory | None = None,
     endpoint: EndpointFactory | None = None,
     host: str | None = None,
     history_interval_s: float | None = None,
     health_interval_s: float | None = None,
 ) -> Starlette:
-    """The pages, health and metrics, and ``endpoint``'s routes after them."""
+    """The pages, health and metrics, and ``endpoint``'s routes after them. ``runtime_factory``,
+    when given, serves the one store it opens instead of ``fleet_factory``'s (tests)."""
     host = host or settings.host
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
@@ -103,16 +109,26 @@ def create_app(
     ]
     app_ref: list[Starlette] = []
 
-    def get_runtime() -> Runtime:
-        runtime: Runtime = app_ref[0].state.runtime
-        return runtime
+    def get_stores() -> StoreDirectory:
+        stores: StoreDirectory = app_ref[0].state.fleet
+        return stores
 
-    served = endpoint(get_runtime) if endpoint is not None else None
+    served = endpoint(get_stores) if endpoint is not None else None
+
+    @asynccontextmanager
+    async def open_stores() -> AsyncIterator[StoreDirectory]:
+        if runtime_factory is None:
+            async with fleet_factory(settings) as fleet:
+                yield fleet
+        else:
+            async with runtime_factory(settings) as runtime:
+                yield OneStore(runtime)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with runtime_factory(settings) as runtime, AsyncExitStack() as stack:
-            app.state.runtime = runtime
+        async with open_stores() as fleet, AsyncExitStack() as stack:
+            app.state.fleet = fleet
+            runtime = app.state.runtime = await fleet.runtime(fleet.ids()[0])
             intervals = {
                 k: v
                 for k, v in (("history_interval_s", history_interval_s), ("health_interval_s", health_interval_s))
