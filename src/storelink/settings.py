@@ -210,6 +210,11 @@ class Settings(BaseSettings):
     mcp_resource_url: str | None = Field(
         None, description="This server's public MCP URL (the token audience); default from host and port."
     )
+    mcp_keys_file: Path | None = Field(
+        None,
+        description="TOML file of MCP keys (their SHA-256, never the keys) and the stores each may reach "
+        "(docs/stores.md); `MCP_API_KEY` still reaches every store.",
+    )
     mcp_client_id: str | None = Field(
         None, validation_alias="MCP_CLIENT_ID", description="OAuth client of the MCP client."
     )
