@@ -10,8 +10,8 @@ import pytest
 
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.fakes.faults import Fault, FaultPlan
-from storelink.fleet import open_fleet
 from storelink.resilience.breaker import BreakerState
+from storelink.runtime import open_fleet
 from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
 

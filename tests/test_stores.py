@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from storelink.clock import LoopClock
-from storelink.connectors.base import ConnectorContext, settings_as
+from storelink.connectors.base import ConnectorContext
 from storelink.connectors.registry import builtin_connectors
 from storelink.connectors.shopify.client import ShopifyConnector
 from storelink.fakes.base import InProcessTransport
@@ -26,6 +26,7 @@ from storelink.stores import (
     StoreConfig,
     ZohoSettings,
     environment_store,
+    settings_as,
 )
 from tests.conftest import make_settings
 

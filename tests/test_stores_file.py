@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from storelink.connectors.base import settings_as
 from storelink.errors import ConfigurationError
-from storelink.stores import DEFAULT_STORE, Ga4Settings, GscSettings, ShopifySettings
+from storelink.stores import DEFAULT_STORE, Ga4Settings, GscSettings, ShopifySettings, settings_as
 from storelink.stores_file import configured_stores, load_stores_file
 from tests.conftest import make_settings
 

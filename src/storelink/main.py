@@ -19,8 +19,8 @@ from storelink.cli.common import cli_settings
 from storelink.connectors.base import Connector
 from storelink.connectors.registry import builtin_connectors
 from storelink.errors import ConfigurationError, ConnectorError
-from storelink.fleet import StoreDirectory, open_fleet
 from storelink.mcp_server.http import mcp_endpoint
+from storelink.runtime import StoreDirectory, open_fleet
 from storelink.settings import Settings
 from storelink.web.app import Endpoint, EndpointFactory, FleetFactory, RuntimeFactory
 from storelink.web.app import create_app as create_web_app

@@ -7,19 +7,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from storelink.connectors.base import DemoCredentials, settings_as
-from storelink.connectors.ga4.client import DEMO_PROPERTY_ID, normalise_property
-from storelink.connectors.gsc.client import DEMO_SITE
 from storelink.fakes import bing, google_auth, zoho
 from storelink.fakes.base import FakeUpstream
 from storelink.fakes.bing import BingFake
 from storelink.fakes.data import DEFAULT_SEED, DEFAULT_SHOP_NAME, DemoStore, current_demo_store
-from storelink.fakes.ga4 import Ga4Fake
-from storelink.fakes.gsc import GscFake
+from storelink.fakes.ga4 import DEMO_PROPERTY_ID, Ga4Fake
+from storelink.fakes.gsc import DEMO_SITE, GscFake
 from storelink.fakes.shopify import DEFAULT_TOKEN, ShopifyFake
 from storelink.fakes.zoho import ZohoFake
 from storelink.store_calendar import PACIFIC, StoreCalendar, Wall
-from storelink.stores import ConnectorSettings, Ga4Settings, GscSettings
+from storelink.stores import ConnectorSettings, DemoCredentials, Ga4Settings, GscSettings, settings_as
 
 __all__ = ["FAKE_NAMES", "build_fake", "demo_credentials"]
 
@@ -44,7 +41,7 @@ def _ga4(config: ConnectorSettings, store: DemoStore, wall: Wall) -> FakeUpstrea
     properties = [DEMO_PROPERTY_ID]
     configured = settings_as(config, Ga4Settings).property_id
     if configured:
-        properties.append(normalise_property(configured).removeprefix("properties/"))
+        properties.append(configured.strip().strip("/").removeprefix("properties/"))
     return Ga4Fake(properties=properties, store=store, wall=wall)
 
 

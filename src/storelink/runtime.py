@@ -1,8 +1,15 @@
-"""The one place that wires the parts together for the server, the pages and the CLI.
+"""The one place that wires the parts together for the server, the pages and the CLI, for one
+store or many.
 
 ``async with open_runtime(settings) as rt:`` decides each connector's mode once, builds its
 transport (the real network, a fake on loopback, or the fake in-process), opens the embedded
 store, and closes everything on the way out.
+
+``async with open_fleet(settings) as fleet:`` reads the stores (:func:`configured_stores`: the
+stores file, the demo stores, or the one store the environment describes), opens what they share
+(:class:`Platform`) and nothing else: a store's connectors and fakes are built the first time
+someone asks for that store (``await fleet.runtime("north")``), so a hundred configured stores
+start in the time one does and cost little until used.
 """
 
 from __future__ import annotations
@@ -13,14 +20,14 @@ import random
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import httpx2
 
 from storelink.clock import Clock, LoopClock
 from storelink.connectors.base import Connector, ConnectorContext
 from storelink.connectors.registry import Registry, builtin_connectors
-from storelink.errors import Mode
+from storelink.errors import ConnectorError, ErrorKind, Mode, clip
 from storelink.fakes.base import FakeUpstream, InProcessTransport
 from storelink.fakes.data import DEFAULT_SHOP_NAME, demo_wall
 from storelink.fakes.faults import parse_fault_spec
@@ -34,12 +41,24 @@ from storelink.settings import ConnectorKnobs, Settings
 from storelink.store import EmbeddedStore
 from storelink.store_calendar import Wall, WallClock
 from storelink.stores import ConnectorSettings, StoreConfig, environment_store
+from storelink.stores_file import configured_stores
 from storelink.tasks import in_background
 
 if TYPE_CHECKING:
     from storelink.rag.knowledge import SiteKnowledge
 
-__all__ = ["Platform", "Runtime", "build_runtime", "decide_mode", "open_platform", "open_runtime"]
+__all__ = [
+    "Fleet",
+    "OneStore",
+    "Platform",
+    "Runtime",
+    "StoreDirectory",
+    "build_runtime",
+    "decide_mode",
+    "open_fleet",
+    "open_platform",
+    "open_runtime",
+]
 
 log = logging.getLogger("storelink")
 
@@ -265,3 +284,145 @@ async def open_runtime(
             yield runtime
         finally:
             await runtime.aclose()
+
+
+# -- many stores -------------------------------------------------------------------------------
+
+
+class StoreDirectory(Protocol):
+    """How the pages, the MCP server and the CLI reach stores: by id, runtimes opened on demand."""
+
+    def ids(self) -> list[str]: ...
+
+    def stores(self) -> list[StoreConfig]: ...
+
+    def config(self, store_id: str) -> StoreConfig: ...
+
+    def opened(self) -> list[str]: ...
+
+    async def runtime(self, store_id: str) -> Runtime: ...
+
+
+class OneStore:
+    """A directory of one runtime that is already open (``open_runtime``'s, in tests and tools)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def ids(self) -> list[str]:
+        return [self._runtime.config.id]
+
+    def stores(self) -> list[StoreConfig]:
+        return [self._runtime.config]
+
+    def config(self, store_id: str) -> StoreConfig:
+        if store_id != self._runtime.config.id:
+            raise _no_store(store_id, self.ids())
+        return self._runtime.config
+
+    def opened(self) -> list[str]:
+        return self.ids()
+
+    async def runtime(self, store_id: str) -> Runtime:
+        self.config(store_id)
+        return self._runtime
+
+
+def _no_store(store_id: str, ids: Sequence[str]) -> ConnectorError:
+    known = ", ".join(ids) if len(ids) <= 20 else f"{len(ids)} stores"
+    return ConnectorError(
+        ErrorKind.INVALID_REQUEST,
+        f"There is no store {clip(store_id)!r}. Stores: {known} (`storelink stores list` lists them).",
+    )
+
+
+class Fleet:
+    """The stores, by id, in the order they were configured; their runtimes, opened lazily.
+    A :class:`StoreDirectory`."""
+
+    def __init__(
+        self,
+        platform: Platform,
+        stores: Sequence[StoreConfig],
+        *,
+        connectors: Sequence[type[Connector]] | None = None,
+        transports: Mapping[str, Mapping[str, httpx2.AsyncBaseTransport]] | None = None,
+    ) -> None:
+        self.platform = platform
+        self._configs = {store.id: store for store in stores}
+        self._connectors = connectors
+        self._transports = transports or {}
+        self._runtimes: dict[str, Runtime] = {}
+        self._opening: dict[str, asyncio.Lock] = {}
+
+    @property
+    def settings(self) -> Settings:
+        return self.platform.settings
+
+    def ids(self) -> list[str]:
+        return list(self._configs)
+
+    def stores(self) -> list[StoreConfig]:
+        return list(self._configs.values())
+
+    def config(self, store_id: str) -> StoreConfig:
+        """The store named ``store_id``; an unknown id is the caller's mistake, said plainly."""
+        found = self._configs.get(store_id)
+        if found is None:
+            raise _no_store(store_id, list(self._configs))
+        return found
+
+    def opened(self) -> list[str]:
+        """The stores whose runtime has been built (in order of first use)."""
+        return list(self._runtimes)
+
+    async def runtime(self, store_id: str) -> Runtime:
+        """``store_id``'s runtime, built on first use (once, however many callers ask at once)."""
+        found = self._runtimes.get(store_id)
+        if found is not None:
+            return found
+        config = self.config(store_id)
+        lock = self._opening.setdefault(store_id, asyncio.Lock())
+        async with lock:
+            found = self._runtimes.get(store_id)
+            if found is None:
+                found = build_runtime(
+                    self.platform,
+                    config,
+                    connectors=self._connectors,
+                    transports=self._transports.get(store_id),
+                )
+                self._runtimes[store_id] = found
+        return found
+
+    async def aclose(self) -> None:
+        runtimes, self._runtimes = self._runtimes, {}
+        for runtime in runtimes.values():
+            await runtime.aclose()
+
+
+@asynccontextmanager
+async def open_fleet(
+    settings: Settings,
+    *,
+    stores: Sequence[StoreConfig] | None = None,
+    connectors: Sequence[type[Connector]] | None = None,
+    transports: Mapping[str, Mapping[str, httpx2.AsyncBaseTransport]] | None = None,
+    clock: Clock | None = None,
+    metrics: Metrics | None = None,
+    store: EmbeddedStore | None = None,
+    random_source: Callable[[], float] = random.random,
+    wall: Wall | None = None,
+) -> AsyncIterator[Fleet]:
+    """Open the shared parts for ``stores`` (the configured ones when None). ``transports`` maps a
+    store id to the wires that replace its connectors' (tests)."""
+    stores = list(stores) if stores is not None else configured_stores(settings)
+    secrets = [secret for config in stores for secret in config.secret_values()]
+    async with open_platform(
+        settings, clock=clock, metrics=metrics, store=store, random_source=random_source, wall=wall, secrets=secrets
+    ) as platform:
+        fleet = Fleet(platform, stores, connectors=connectors, transports=transports)
+        try:
+            yield fleet
+        finally:
+            await fleet.aclose()

@@ -10,7 +10,9 @@ the environment describes (``default``): the names people already use (``SHOPIFY
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -29,6 +31,7 @@ __all__ = [
     "DEMO_STORE_NAMES",
     "BingSettings",
     "ConnectorSettings",
+    "DemoCredentials",
     "Ga4Settings",
     "GoogleAccount",
     "GoogleSettings",
@@ -38,9 +41,11 @@ __all__ = [
     "ZohoSettings",
     "demo_stores",
     "environment_store",
+    "settings_as",
 ]
 
 DEFAULT_STORE = "default"
+S = TypeVar("S", bound="ConnectorSettings")
 # Knob groups of Settings that belong to no connector.
 _NOT_CONNECTORS = frozenset({"site", "llm"})
 
@@ -141,6 +146,27 @@ class StoreConfig(BaseModel):
     def secret_values(self) -> list[str]:
         """Every secret of every connector, for redaction. Never log what this returns."""
         return [secret for config in self.connectors.values() for secret in config.secret_values()]
+
+
+def settings_as(config: ConnectorSettings, kind: type[S]) -> S:
+    """``config`` as the settings type a connector is built from (a wrong one is a wiring bug)."""
+    if not isinstance(config, kind):
+        raise TypeError(f"expected {kind.__name__}, got {type(config).__name__} (store {config.store!r})")
+    return config
+
+
+@dataclass(frozen=True, slots=True)
+class DemoCredentials:
+    """The fakes' public demo credentials (none is a secret): the runtime fills them in from mock
+    mode's registry (storelink.mock_mode), so a connector signs its mock requests without importing
+    the fakes. A connector reads only the ones its upstream uses."""
+
+    access_token: str = ""
+    api_key: str = ""
+    site_url: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    refresh_token: str = ""
 
 
 def _secrets(model: BaseModel) -> list[str]:

@@ -13,9 +13,8 @@ from hypothesis import strategies as st
 from mcp import Client
 
 from storelink.connectors.registry import builtin_connectors
-from storelink.fleet import OneStore
 from storelink.mcp_server.server import build_server
-from storelink.runtime import open_runtime
+from storelink.runtime import OneStore, open_runtime
 from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
 from tests.support.tool_results import first_text

@@ -19,9 +19,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storelink.connectors.registry import builtin_connectors
 from storelink.errors import ConfigurationError
-from storelink.fleet import StoreDirectory
 from storelink.main import create_app
 from storelink.mcp_server.http import GetStreamLimits, check_exposure, is_loopback, mcp_endpoint
+from storelink.runtime import StoreDirectory
 from storelink.settings import Settings
 from tests.conftest import make_settings
 from tests.support.servers import storelink_serve

@@ -20,10 +20,9 @@ from storelink.audit import AuditLog
 from storelink.connectors.registry import builtin_connectors
 from storelink.fakes.bing import BingFake
 from storelink.fakes.zoho import ZohoFake
-from storelink.fleet import OneStore
 from storelink.mcp_server.auth import READ_SCOPE, WRITE_SCOPE
 from storelink.mcp_server.server import build_server
-from storelink.runtime import Runtime, open_runtime
+from storelink.runtime import OneStore, Runtime, open_runtime
 from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
 from tests.support.tool_results import first_text

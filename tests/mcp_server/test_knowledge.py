@@ -11,10 +11,9 @@ import jsonschema  # type: ignore[import-untyped]  # no stubs: types-jsonschema 
 from mcp import Client
 
 from storelink.connectors.registry import builtin_connectors
-from storelink.fleet import OneStore
 from storelink.mcp_server.server import build_server
 from storelink.rag.knowledge import SiteKnowledge
-from storelink.runtime import open_runtime
+from storelink.runtime import OneStore, open_runtime
 from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
 from tests.support.tool_results import first_text

@@ -15,9 +15,8 @@ from mcp import Client
 
 from storelink.connectors.registry import builtin_connectors
 from storelink.fakes.faults import Fault, FaultPlan
-from storelink.fleet import OneStore
 from storelink.mcp_server.server import build_server, select_tools
-from storelink.runtime import Runtime, open_runtime
+from storelink.runtime import OneStore, Runtime, open_runtime
 from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
 from tests.support.tool_results import first_text

@@ -43,7 +43,7 @@ from storelink.resilience.limiter import RateLimiter
 from storelink.resilience.pipeline import Authenticator, CallReport
 from storelink.resilience.policy import RetryRefill, build_pipeline, client_timeout, knob_limiter
 from storelink.store_calendar import Wall, WallClock
-from storelink.stores import ConnectorSettings
+from storelink.stores import ConnectorSettings, DemoCredentials, settings_as
 
 if TYPE_CHECKING:
     from storelink.resilience.shared import SharedState
@@ -61,17 +61,9 @@ __all__ = [
 ]
 
 C = TypeVar("C", bound="Connector")
-S = TypeVar("S", bound=ConnectorSettings)
 # How long work outside the pipeline may run past an operation's deadline before it is cancelled.
 DEADLINE_GRACE_S = 1.0
 HealthStatus = Literal["ok", "degraded", "down", "disabled"]
-
-
-def settings_as(config: ConnectorSettings, kind: type[S]) -> S:
-    """``config`` as the settings type a connector is built from (a wrong one is a wiring bug)."""
-    if not isinstance(config, kind):
-        raise TypeError(f"expected {kind.__name__}, got {type(config).__name__} (store {config.store!r})")
-    return config
 
 
 class NoParams(BaseModel):
@@ -131,20 +123,6 @@ class Health(BaseModel):
     latency_ms: float | None = None
     missing: list[str] = Field(default_factory=list)
     error_kind: ErrorKind | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DemoCredentials:
-    """The fakes' public demo credentials (none is a secret): the runtime fills them in from mock
-    mode's registry (storelink.mock_mode), so a connector signs its mock requests without importing
-    the fakes. A connector reads only the ones its upstream uses."""
-
-    access_token: str = ""
-    api_key: str = ""
-    site_url: str = ""
-    client_id: str = ""
-    client_secret: str = ""
-    refresh_token: str = ""
 
 
 @dataclass(slots=True)

@@ -9,8 +9,9 @@ from typing import Protocol
 from storelink.clock import Clock
 from storelink.connectors.registry import Registry
 from storelink.settings import Settings
+from storelink.stores import StoreConfig
 
-__all__ = ["InsightSources"]
+__all__ = ["InsightSources", "StoreSources", "Stores"]
 
 
 class InsightSources(Protocol):
@@ -22,3 +23,19 @@ class InsightSources(Protocol):
 
     @property
     def settings(self) -> Settings: ...
+
+
+class StoreSources(InsightSources, Protocol):
+    """One store's sources, and which store they are."""
+
+    @property
+    def config(self) -> StoreConfig: ...
+
+
+class Stores(Protocol):
+    """What the answers across stores read: the stores by id, each store's sources on demand (the
+    runtime's store directory fits this shape)."""
+
+    def config(self, store_id: str) -> StoreConfig: ...
+
+    async def runtime(self, store_id: str) -> StoreSources: ...

@@ -25,9 +25,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storelink.connectors.base import Connector
 from storelink.errors import ConfigurationError
-from storelink.fleet import StoreDirectory
 from storelink.mcp_server.auth import READ_SCOPE, BearerKeyMiddleware, JwtVerifier
 from storelink.mcp_server.server import build_server
+from storelink.runtime import StoreDirectory
 from storelink.settings import Settings
 
 __all__ = [

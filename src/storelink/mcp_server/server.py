@@ -30,11 +30,10 @@ from storelink import __version__
 from storelink.connectors.base import Connector, Health
 from storelink.connectors.writes import is_write_allowed
 from storelink.errors import MAX_MESSAGE, Mode, clip, describe_validation_error
-from storelink.fleet import StoreDirectory
 from storelink.mcp_server.schema import clean_schema
 from storelink.mcp_server.tools import insights_tools, knowledge_tools, operation_tool, store_runtime
 from storelink.observability.logs import install_redaction
-from storelink.runtime import Runtime
+from storelink.runtime import Runtime, StoreDirectory
 from storelink.settings import Settings
 
 __all__ = ["INSTRUCTIONS", "StorelinkServer", "ToolDraft", "build_server", "select_tools"]

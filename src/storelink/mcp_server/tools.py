@@ -25,9 +25,8 @@ from storelink.connectors.base import OperationSpec
 from storelink.connectors.progress import progress_listener
 from storelink.connectors.writes import LOCAL_CALLER, calling_as
 from storelink.errors import ConnectorError, Envelope, Meta, describe_validation_error
-from storelink.fleet import StoreDirectory
 from storelink.mcp_server.auth import WRITE_SCOPE
-from storelink.runtime import Runtime
+from storelink.runtime import Runtime, StoreDirectory
 
 __all__ = [
     "MAX_OUTPUT_BYTES",

@@ -20,9 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from storelink.fleet import OneStore, StoreDirectory, open_fleet
 from storelink.observability.metrics import CONTENT_TYPE
-from storelink.runtime import Runtime
+from storelink.runtime import OneStore, Runtime, StoreDirectory, open_fleet
 from storelink.settings import Settings
 from storelink.web.dashboard import dashboard_middleware, dashboard_routes
 from storelink.web.insights import insights_routes

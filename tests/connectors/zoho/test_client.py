@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from storelink.connectors.base import settings_as
 from storelink.connectors.zoho import ZohoConnector
 from storelink.connectors.zoho import models as zoho_models
 from storelink.connectors.zoho.client import accounts_url
@@ -20,7 +19,7 @@ from storelink.fakes.zoho import ACCOUNT_ID, ZohoFake
 from storelink.resilience.limiter import TokenBucketLimiter
 from storelink.runtime import open_runtime
 from storelink.store import EmbeddedStore
-from storelink.stores import ZohoSettings, environment_store
+from storelink.stores import ZohoSettings, environment_store, settings_as
 from tests.conftest import make_settings
 from tests.connectors.zoho.conftest import live_zoho, zoho_connector
 

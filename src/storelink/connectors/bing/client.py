@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import httpx2
 from pydantic import SecretStr
 
-from storelink.connectors.base import Connector, ConnectorContext, NoParams, operation, settings_as
+from storelink.connectors.base import Connector, ConnectorContext, NoParams, operation
 from storelink.connectors.bing import models as m
 from storelink.connectors.bing.errors import BingClassifier
 from storelink.connectors.bing.wire import ApiKeyTransport
@@ -37,7 +37,7 @@ from storelink.connectors.http import UpstreamResponse, contract_error, envelope
 from storelink.connectors.writes import AuditedTransport, WriteGuard
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience.classify import Classifier
-from storelink.stores import BingSettings, ConnectorSettings
+from storelink.stores import BingSettings, ConnectorSettings, settings_as
 
 __all__ = ["STATS_TTL_S", "BingConnector"]
 

@@ -19,7 +19,7 @@ from typing import Any
 from storelink.auth.google import (
     ANALYTICS_READONLY,
 )
-from storelink.connectors.base import ConnectorContext, NoParams, operation, settings_as
+from storelink.connectors.base import ConnectorContext, NoParams, operation
 from storelink.connectors.ga4 import models as m
 from storelink.connectors.ga4.errors import Ga4Classifier
 from storelink.connectors.ga4.pacing import Ga4QuotaLimiter, category_of
@@ -30,7 +30,7 @@ from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience.classify import Classifier
 from storelink.resilience.limiter import RateLimiter
 from storelink.settings import Ga4Knobs
-from storelink.stores import ConnectorSettings, Ga4Settings
+from storelink.stores import ConnectorSettings, Ga4Settings, settings_as
 
 __all__ = ["API_HOST", "DEMO_PROPERTY_ID", "Ga4Connector", "normalise_property"]
 

@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 from storelink.auth.google import (
     WEBMASTERS_READONLY,
 )
-from storelink.connectors.base import ConnectorContext, NoParams, operation, settings_as
+from storelink.connectors.base import ConnectorContext, NoParams, operation
 from storelink.connectors.ga4.errors import PACIFIC
 from storelink.connectors.google import GoogleConnector
 from storelink.connectors.gsc import models as m
@@ -32,7 +32,7 @@ from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience.classify import Classifier
 from storelink.resilience.limiter import RateLimiter
 from storelink.store_calendar import StoreCalendar
-from storelink.stores import ConnectorSettings, GscSettings
+from storelink.stores import ConnectorSettings, GscSettings, settings_as
 
 __all__ = ["API_HOST", "DEMO_SITE", "FINAL_LAG_DAYS", "GscConnector"]
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx2
 from pydantic import SecretStr
 
-from storelink.connectors.base import Connector, NoParams, operation, settings_as
+from storelink.connectors.base import Connector, NoParams, operation
 from storelink.connectors.http import SharedTransport
 from storelink.connectors.progress import report_progress
 from storelink.connectors.shopify import models as m
@@ -49,7 +49,7 @@ from storelink.resilience.limiter import RateLimiter
 from storelink.resilience.pipeline import Authenticator
 from storelink.settings import ShopifyKnobs
 from storelink.store_calendar import StoreCalendar, zone_named
-from storelink.stores import ConnectorSettings, ShopifySettings
+from storelink.stores import ConnectorSettings, ShopifySettings, settings_as
 
 __all__ = ["MAX_QUERY_COST", "ShopifyConnector"]
 

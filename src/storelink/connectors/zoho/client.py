@@ -31,7 +31,7 @@ from typing import Any
 import httpx2
 from pydantic import SecretStr
 
-from storelink.connectors.base import Connector, ConnectorContext, NoParams, operation, settings_as
+from storelink.connectors.base import Connector, ConnectorContext, NoParams, operation
 from storelink.connectors.http import SharedTransport, UpstreamResponse, contract_error, envelope_field, object_list
 from storelink.connectors.writes import AuditedTransport, WriteGuard
 from storelink.connectors.zoho import models as m
@@ -46,7 +46,7 @@ from storelink.resilience.limiter import RateLimiter, TokenBucketLimiter
 from storelink.resilience.pipeline import Authenticator
 from storelink.resilience.policy import retry_policy
 from storelink.settings import ZohoKnobs
-from storelink.stores import ConnectorSettings, ZohoSettings
+from storelink.stores import ConnectorSettings, ZohoSettings, settings_as
 
 __all__ = ["CONTENT_TTL_S", "ZOHO_RATE_BURST", "ZOHO_RATE_PER_S", "ZohoConnector", "accounts_url"]
 

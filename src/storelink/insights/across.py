@@ -19,10 +19,9 @@ from pydantic import BaseModel, Field
 
 from storelink.connectors.base import Health
 from storelink.errors import ConnectorError, ErrorKind, clip
-from storelink.fleet import StoreDirectory
 from storelink.insights.models import InventoryParams, InventorySignal
+from storelink.insights.sources import Stores, StoreSources
 from storelink.insights.tools import inventory_signals
-from storelink.runtime import Runtime
 
 __all__ = [
     "MAX_STORES",
@@ -101,9 +100,9 @@ class HealthAcross(BaseModel):
 
 
 async def _each(
-    directory: StoreDirectory,
+    directory: Stores,
     store_ids: Sequence[str],
-    work: Callable[[Runtime], Awaitable[T]],
+    work: Callable[[StoreSources], Awaitable[T]],
     *,
     timeout_s: float = STORE_TIMEOUT_S,
 ) -> tuple[list[tuple[str, T]], list[StoreFailure], list[str]]:
@@ -138,7 +137,7 @@ async def _each(
     return done, failed, more
 
 
-async def _try(runtime: Runtime, connector: str, operation: str, params: dict[str, Any]) -> tuple[Any, str | None]:
+async def _try(runtime: StoreSources, connector: str, operation: str, params: dict[str, Any]) -> tuple[Any, str | None]:
     """One source's answer, or why there is none (a store may lack a source)."""
     if connector not in runtime.registry.names():
         return None, f"{connector}: not configured"
@@ -151,10 +150,10 @@ async def _try(runtime: Runtime, connector: str, operation: str, params: dict[st
         return None, clip(f"{connector}: [{err.kind.value}] {err.message}", 300)
 
 
-async def sales_and_traffic(directory: StoreDirectory, store_ids: Sequence[str], *, days: int = 7) -> SalesAndTraffic:
+async def sales_and_traffic(directory: Stores, store_ids: Sequence[str], *, days: int = 7) -> SalesAndTraffic:
     """Each store's sales (Shopify) and traffic (GA4) over its own last ``days`` days."""
 
-    async def one(runtime: Runtime) -> StoreSalesTraffic:
+    async def one(runtime: StoreSources) -> StoreSalesTraffic:
         (sales, sales_problem), (traffic, traffic_problem) = await asyncio.gather(
             _try(runtime, "shopify", "sales_summary", {"days": days}),
             _try(runtime, "ga4", "traffic_overview", {"days": days}),
@@ -176,10 +175,10 @@ async def sales_and_traffic(directory: StoreDirectory, store_ids: Sequence[str],
     return SalesAndTraffic(days=days, stores=[row for _, row in done], failed=failed, more=more)
 
 
-async def low_stock_across(directory: StoreDirectory, store_ids: Sequence[str], *, limit: int = 20) -> LowStockAcross:
+async def low_stock_across(directory: Stores, store_ids: Sequence[str], *, limit: int = 20) -> LowStockAcross:
     """Every store's stock-out risks within its lead time, ranked together by revenue at risk."""
 
-    async def one(runtime: Runtime) -> list[StoreLowStock]:
+    async def one(runtime: StoreSources) -> list[StoreLowStock]:
         result = await inventory_signals(runtime, InventoryParams(limit=limit))
         return [
             StoreLowStock(**row.model_dump(), store=runtime.config.id, store_name=runtime.config.name)
@@ -192,10 +191,10 @@ async def low_stock_across(directory: StoreDirectory, store_ids: Sequence[str], 
     return LowStockAcross(rows=rows[:limit], truncated=len(rows) > limit, failed=failed, more=more)
 
 
-async def health_across(directory: StoreDirectory, store_ids: Sequence[str]) -> HealthAcross:
+async def health_across(directory: Stores, store_ids: Sequence[str]) -> HealthAcross:
     """Every connector of every store, probed with its cheap call."""
 
-    async def one(runtime: Runtime) -> StoreHealth:
+    async def one(runtime: StoreSources) -> StoreHealth:
         reports = await asyncio.gather(*(c.health() for c in runtime.registry))
         return StoreHealth(store=runtime.config.id, name=runtime.config.name, connectors=list(reports))
 

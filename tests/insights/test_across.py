@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from storelink.across import health_across, low_stock_across, sales_and_traffic
 from storelink.fakes.faults import Fault, FaultPlan
-from storelink.fleet import open_fleet
+from storelink.insights.across import health_across, low_stock_across, sales_and_traffic
+from storelink.runtime import open_fleet
 from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
 
