@@ -26,7 +26,8 @@ def test_a_scoped_caller_reaches_its_stores_and_nothing_else() -> None:
 
 def test_a_caller_of_several_stores_must_say_which() -> None:
     two = StoreAccess(frozenset({"north", "south"}))
-    with pytest.raises(ConnectorError, match="Say which store: pass `store`, one of north, south") as asked:
+    which = r"Say which store \(`store`; `--store` on the command line\): one of north, south"
+    with pytest.raises(ConnectorError, match=which) as asked:
         two.choose(IDS, None)
     assert asked.value.kind is ErrorKind.INVALID_REQUEST
     assert EVERY_STORE.choose(["only"], None) == "only"

@@ -66,7 +66,7 @@ class StoreAccess:
             )
         raise ConnectorError(
             ErrorKind.INVALID_REQUEST,
-            f"Say which store: pass `store`, one of {_listing(reachable)}.",
+            f"Say which store (`store`; `--store` on the command line): one of {_listing(reachable)}.",
             retryable=False,
         )
 

@@ -1,5 +1,5 @@
-"""The ``storelink`` command line's data commands: config, call, health, fakes, rag, insights, auth,
-audit. ``storelink.main`` adds the ones that serve (serve, mcp, mcp-login)."""
+"""The ``storelink`` command line's data commands: config, call, health, stores, fakes, rag,
+insights, auth, audit. ``storelink.main`` adds the ones that serve (serve, mcp, mcp-login)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from rich.table import Table
 from storelink.cli import ops
 from storelink.cli.audit import audit
 from storelink.cli.auth import auth_app
-from storelink.cli.common import cli_settings
+from storelink.cli.common import StoreOption, cli_settings, store_runtime
 from storelink.cli.docgen import configuration_table
 from storelink.cli.insights import insights_app
 from storelink.cli.rag import rag_app
+from storelink.cli.stores import stores_app
 from storelink.errors import MAX_MESSAGE, ConfigurationError, ConnectorError, ErrorKind, clip
-from storelink.runtime import open_runtime
 from storelink.settings import describe_settings
 
 __all__ = ["app", "err", "out"]
@@ -37,6 +37,7 @@ app.add_typer(fakes_app, name="fakes")
 app.add_typer(auth_app, name="auth")
 app.add_typer(rag_app, name="rag")
 app.add_typer(insights_app, name="insights")
+app.add_typer(stores_app, name="stores")
 ops.register(app)  # health, synthetic, soak, live-check
 app.command("audit")(audit)
 
@@ -83,13 +84,14 @@ def call(
     operation: Annotated[str, typer.Argument(help="Operation name, e.g. list_products.")],
     param: Annotated[list[str] | None, typer.Option("-p", "--param", help="key=value (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the envelope as JSON.")] = False,
+    store: StoreOption = None,
 ) -> None:
     """Call one operation and print its envelope (data and meta), or the error envelope."""
     params = dict(parse_param(p) for p in param or [])
     settings = cli_settings()
 
     async def run() -> dict[str, Any]:
-        async with open_runtime(settings) as rt:
+        async with store_runtime(settings, store) as rt:
             envelope = await rt.registry.get(connector).call(operation, params)
             return envelope.model_dump(mode="json")
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from storelink.cli.common import cli_settings
+from storelink.cli.common import StoreOption, cli_settings, store_runtime
 from storelink.errors import ConfigurationError, ConnectorError
 from storelink.insights import tools
 from storelink.insights.models import (
@@ -26,7 +26,7 @@ from storelink.insights.models import (
     SeoParams,
     SeoResult,
 )
-from storelink.runtime import Runtime, open_runtime
+from storelink.runtime import Runtime
 
 insights_app = typer.Typer(help="Insights across sources: SEO, inventory, recommendations.", no_args_is_help=True)
 out = Console()
@@ -37,9 +37,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.
 LimitOpt = Annotated[int, typer.Option("--limit", min=1, max=100, help="Rows per kind (per list).")]
 
 
-def _run(view: Callable[[Runtime], Awaitable[R]], as_json: bool) -> R:
+def _run(view: Callable[[Runtime], Awaitable[R]], as_json: bool, store: str | None = None) -> R:
     async def go() -> R:
-        async with open_runtime(cli_settings()) as rt:
+        async with store_runtime(cli_settings(), store) as rt:
             return await view(rt)
 
     try:
@@ -61,9 +61,9 @@ def _notes(notes: list[str]) -> None:
 
 
 @insights_app.command("seo")
-def seo(as_json: JsonOpt = False, limit: LimitOpt = 10, days: int = 28) -> None:
+def seo(as_json: JsonOpt = False, limit: LimitOpt = 10, days: int = 28, store: StoreOption = None) -> None:
     """Striking-distance queries, low CTR, losing pages and cannibalisation, by click upside."""
-    result: SeoResult = _run(lambda rt: tools.seo_opportunities(rt, SeoParams(days=days, limit=limit)), as_json)
+    result: SeoResult = _run(lambda rt: tools.seo_opportunities(rt, SeoParams(days=days, limit=limit)), as_json, store)
     if as_json:
         print(result.model_dump_json(indent=2))
         return
@@ -87,10 +87,10 @@ def seo(as_json: JsonOpt = False, limit: LimitOpt = 10, days: int = 28) -> None:
 
 
 @insights_app.command("inventory")
-def inventory(as_json: JsonOpt = False, limit: LimitOpt = 10, window_days: int = 30) -> None:
+def inventory(as_json: JsonOpt = False, limit: LimitOpt = 10, window_days: int = 30, store: StoreOption = None) -> None:
     """Stock-out risk, dead stock and over-stock per variant and location, by revenue at risk."""
     params = InventoryParams(window_days=window_days, limit=limit)
-    result: InventoryResult = _run(lambda rt: tools.inventory_signals(rt, params), as_json)
+    result: InventoryResult = _run(lambda rt: tools.inventory_signals(rt, params), as_json, store)
     if as_json:
         print(result.model_dump_json(indent=2))
         return
@@ -107,10 +107,10 @@ def inventory(as_json: JsonOpt = False, limit: LimitOpt = 10, window_days: int =
 
 
 @insights_app.command("recommendations")
-def recommendations(as_json: JsonOpt = False, limit: LimitOpt = 10, days: int = 30) -> None:
+def recommendations(as_json: JsonOpt = False, limit: LimitOpt = 10, days: int = 30, store: StoreOption = None) -> None:
     """Top sellers, rising products, bought together, viewed but not bought."""
     params = RecommendationParams(days=days, limit=limit)
-    result: RecommendationResult = _run(lambda rt: tools.product_recommendations(rt, params), as_json)
+    result: RecommendationResult = _run(lambda rt: tools.product_recommendations(rt, params), as_json, store)
     if as_json:
         print(result.model_dump_json(indent=2))
         return

@@ -22,13 +22,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from storelink.cli.common import cli_settings
+from storelink.cli.common import StoreOption, cli_settings, store_runtime
 from storelink.cli.live_check import LiveCheckReport, live_check
 from storelink.cli.soak import SoakResult, SoakRow, run_soak
 from storelink.cli.synthetic import SYNTHETIC_KNOBS, ConnectorRun, SyntheticReport, run_synthetic
 from storelink.connectors.base import Connector, Health
-from storelink.errors import ConfigurationError
-from storelink.runtime import open_runtime
+from storelink.errors import ConfigurationError, ConnectorError
 
 __all__ = ["health", "live_check_command", "register", "soak", "synthetic"]
 
@@ -85,6 +84,7 @@ def _ms(value: float | None) -> str:
 def health(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each probe.")] = 15.0,
+    store: StoreOption = None,
 ) -> None:
     """Probe every connector once: mode, health, breaker, latency, quota headroom, what is missing."""
     settings = cli_settings()
@@ -108,7 +108,7 @@ def health(
     shared_note: list[str] = []
 
     async def run() -> list[tuple[Health, dict[str, Any] | None]]:
-        async with open_runtime(settings) as rt:
+        async with store_runtime(settings, store) as rt:
             if rt.shared is not None:
                 await rt.shared.ping()
                 shared_note.append(rt.shared.status().message)
@@ -118,6 +118,9 @@ def health(
         results = asyncio.run(run())
     except ConfigurationError as exc:
         err.print(f"[red]configuration[/red]: {exc}")
+        raise typer.Exit(2) from None
+    except ConnectorError as exc:  # the store: unknown, or not said when there are several
+        err.print(f"[red]{exc.kind.value}[/red]: {exc.message}")
         raise typer.Exit(2) from None
     if as_json:
         rows = [{**h.model_dump(mode="json"), "headroom": room} for h, room in results]
