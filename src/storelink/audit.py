@@ -34,6 +34,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from storelink.store import EmbeddedStore
+from storelink.stores import DEFAULT_STORE
 
 __all__ = ["AuditAttempt", "AuditCall", "AuditLog", "Outcome"]
 
@@ -55,7 +56,8 @@ _SCHEMA = (
         started_at       REAL NOT NULL,
         finished_at      REAL,
         uses             INTEGER NOT NULL DEFAULT 1,
-        replays          INTEGER NOT NULL DEFAULT 0
+        replays          INTEGER NOT NULL DEFAULT 0,
+        store            TEXT NOT NULL DEFAULT 'default'
     )
     """,
     "CREATE INDEX IF NOT EXISTS write_calls_started ON write_calls (started_at)",
@@ -79,7 +81,7 @@ _SCHEMA = (
 
 _CALL_COLUMNS = (
     "idempotency_key, connector, operation, mode, params_digest, summary, outcome, error_kind, "
-    "error_message, result, started_at, finished_at, uses, replays"
+    "error_message, result, started_at, finished_at, uses, replays, store"
 )
 _ATTEMPT_COLUMNS = (
     "id, idempotency_key, connector, operation, started_at, finished_at, outcome, status, error_kind, "
@@ -107,6 +109,7 @@ class AuditAttempt(BaseModel):
 class AuditCall(BaseModel):
     """One logical write call: everything done under one idempotency key."""
 
+    store: str = DEFAULT_STORE
     idempotency_key: str
     connector: str
     operation: str
@@ -137,18 +140,29 @@ class AuditLog:
         self.wall = wall
         for statement in _SCHEMA:
             self.db.execute(statement)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(write_calls)")}
+        if "store" not in columns:  # a log written before stores: every call was the default store's
+            self.db.execute("ALTER TABLE write_calls ADD COLUMN store TEXT NOT NULL DEFAULT 'default'")
 
     # -- calls -----------------------------------------------------------------------------------
     def claim(
-        self, *, key: str, connector: str, operation: str, mode: str, params_digest: str, summary: str
+        self,
+        *,
+        key: str,
+        connector: str,
+        operation: str,
+        mode: str,
+        params_digest: str,
+        summary: str,
+        store: str = DEFAULT_STORE,
     ) -> AuditCall | None:
         """Record a new call under ``key``, in flight (outcome ``unknown``). If the key is already
         known nothing is written and the existing record is returned: the caller decides between a
         replay and a re-run. Atomic: SQLite's primary key settles races between processes."""
         cursor = self.db.execute(
             "INSERT OR IGNORE INTO write_calls (idempotency_key, connector, operation, mode, params_digest, "
-            "summary, outcome, started_at) VALUES (?, ?, ?, ?, ?, ?, 'unknown', ?)",
-            (key, connector, operation, mode, params_digest, summary[:_DETAIL_MAX], self.wall()),
+            "summary, outcome, started_at, store) VALUES (?, ?, ?, ?, ?, ?, 'unknown', ?, ?)",
+            (key, connector, operation, mode, params_digest, summary[:_DETAIL_MAX], self.wall(), store),
         )
         if cursor.rowcount == 1:
             return None
@@ -201,9 +215,14 @@ class AuditLog:
             call.attempts = self.attempts(key)
         return call
 
-    def recent(self, *, limit: int = 50, connector: str | None = None, key: str | None = None) -> list[AuditCall]:
+    def recent(
+        self, *, limit: int = 50, connector: str | None = None, key: str | None = None, store: str | None = None
+    ) -> list[AuditCall]:
         """The latest calls first, each with its attempts."""
         where, args = [], []
+        if store:
+            where.append("store = ?")
+            args.append(store)
         if connector:
             where.append("connector = ?")
             args.append(connector)
@@ -291,8 +310,10 @@ def _call(row: sqlite3.Row | tuple[Any, ...]) -> AuditCall:
         finished,
         uses,
         replays,
+        store,
     ) = row
     return AuditCall(
+        store=store,
         idempotency_key=key,
         connector=connector,
         operation=operation,

@@ -19,6 +19,7 @@ from rich.table import Table
 from storelink.audit import AuditCall, AuditLog
 from storelink.settings import load_settings
 from storelink.store import EmbeddedStore
+from storelink.stores import DEFAULT_STORE
 
 __all__ = ["audit", "describe_outcome"]
 
@@ -38,11 +39,19 @@ def describe_outcome(call: AuditCall) -> str:
     return call.outcome
 
 
+def stored_key(key: str | None, store: str | None) -> str | None:
+    """A key as the log keeps it: another store's behind its id (connectors/writes.py)."""
+    if key is None or store in (None, DEFAULT_STORE):
+        return key
+    return f"{store}|{key}"
+
+
 def audit(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON: calls with their attempts.")] = False,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many calls, newest first.")] = 20,
     connector: Annotated[str | None, typer.Option("--connector", "-c", help="Only this connector.")] = None,
     key: Annotated[str | None, typer.Option("--key", "-k", help="Only this idempotency key.")] = None,
+    store: Annotated[str | None, typer.Option("--store", help="Only this store's writes.")] = None,
 ) -> None:
     """Show the audit log of write operations: every call, every attempt, and its outcome."""
     err = Console(stderr=True)
@@ -58,16 +67,16 @@ def audit(
         else:
             err.print(f"No audit log yet: nothing has been written ({path} does not exist).")
         return
-    store = EmbeddedStore(path)
+    db = EmbeddedStore(path)
     try:
-        calls = AuditLog(store).recent(limit=limit, connector=connector, key=key)
+        calls = AuditLog(db).recent(limit=limit, connector=connector, key=stored_key(key, store), store=store)
     finally:
-        store.close()
+        db.close()
     if as_json:
         print(json.dumps([c.model_dump(mode="json") for c in calls], indent=2))
         return
     if not calls:
-        err.print("No write calls recorded" + (" for that filter." if connector or key else "."))
+        err.print("No write calls recorded" + (" for that filter." if connector or key or store else "."))
         return
     table = Table("started (UTC)", "operation", "mode", "outcome", "attempts", "what", "idempotency key / error")
     for call in calls:

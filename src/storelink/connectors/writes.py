@@ -49,6 +49,7 @@ from storelink.errors import ConnectorError, ErrorKind, Mode
 from storelink.resilience.classify import Classifier, Verdict
 from storelink.resilience.pipeline import OPTIONS_KEY, CallOptions
 from storelink.store import EmbeddedStore
+from storelink.stores import DEFAULT_STORE
 
 __all__ = [
     "ALLOW_WRITES_ENV",
@@ -258,8 +259,10 @@ class WriteGuard:
         mode: Mode,
         store: EmbeddedStore | None,
         deadline_s: float,
+        store_id: str = DEFAULT_STORE,
         wall: Callable[[], float] = time.time,
     ) -> None:
+        self.store_id = store_id
         self.connector = connector
         self.title = title
         self.allow_writes = allow_writes
@@ -293,6 +296,8 @@ class WriteGuard:
             )
         key: str = getattr(params, "idempotency_key", None) or new_idempotency_key()
         stored = scoped_key(_caller.get(), key)
+        if self.store_id != DEFAULT_STORE:
+            stored = f"{self.store_id}|{stored}"  # `|` is in neither a store id nor a key: no store names another's
         digest = params_digest(params)
         previous = audit.claim(
             key=stored,
@@ -301,6 +306,7 @@ class WriteGuard:
             mode=self.mode,
             params_digest=digest,
             summary=summary,
+            store=self.store_id,
         )
         if previous is not None:
             replayed = self._replay(previous, key, stored, operation, digest, effect, result_type)

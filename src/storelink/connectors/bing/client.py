@@ -80,6 +80,7 @@ class BingConnector(Connector):
             connector=self.name,
             title=self.title,
             allow_writes=self.config.allow_writes,
+            store_id=self.config.store,
             mode=self.mode,
             store=ctx.store,
             deadline_s=self.knobs.deadline,
