@@ -224,36 +224,46 @@ async def test_a_wait_past_the_deadline_is_refused_at_once() -> None:
 
 # -- re-sync and refunds (no waiting: a clock that moves only when told) -------------------------
 async def test_a_report_counts_what_is_still_in_flight() -> None:
-    limiter = limiter_of(FakeClock())
+    clock = FakeClock()
+    limiter = limiter_of(clock)
     await learnt(limiter, 1000.0)
+    clock.advance(1e-6)  # what follows happens after that answer
     _, a = await send(limiter, 100.0)
     await send(limiter, 150.0)  # b, still in flight
     await limiter.settle(a, report(880.0, actual=100.0))  # b is not in Shopify's figure yet
     assert limiter.tokens == pytest.approx(880.0 - 150.0)
 
 
-async def test_a_report_older_than_the_model_only_refunds() -> None:
-    limiter = limiter_of(FakeClock())
+async def test_a_report_counts_what_was_closed_since_its_request_was_sent() -> None:
+    """a and b go out together; b reaches Shopify first, a's answer comes back first. b's report
+    does not count a, which closed while b was out: the model takes a's cost off it."""
+    clock = FakeClock()
+    limiter = limiter_of(clock)
     await learnt(limiter, 1000.0)
+    clock.advance(1e-6)  # what follows happens after that answer
     _, a = await send(limiter, 100.0)
     _, b = await send(limiter, 100.0)
-    await limiter.settle(b, report(700.0, actual=100.0))  # newer: another client spent 200 too
-    assert limiter.tokens == pytest.approx(700.0 - 100.0)
-    await limiter.settle(a, report(940.0, actual=40.0))  # a's answer, generated before b's, late
-    assert limiter.tokens == pytest.approx(600.0 + 60.0)
+    await limiter.settle(a, report(860.0, actual=40.0))  # Shopify ran b (100), then a (40)
+    assert limiter.tokens == pytest.approx(860.0 - 100.0)  # b still out: counted, maybe twice
+    await limiter.settle(b, report(900.0, actual=100.0))  # b's answer, generated before a ran
+    assert limiter.tokens == pytest.approx(900.0 - 40.0)
 
 
 async def test_requested_minus_actual_is_refunded_without_a_bucket_report() -> None:
-    limiter = limiter_of(FakeClock())
+    clock = FakeClock()
+    limiter = limiter_of(clock)
     await learnt(limiter, 1000.0)
+    clock.advance(1e-6)  # what follows happens after that answer
     _, r = await send(limiter, 252.0)
     await limiter.settle(r, RateHint(available=0.0, maximum=0.0, restore_per_s=0.0, actual_cost=12.0))
     assert limiter.tokens == pytest.approx(1000.0 - 12.0)
 
 
 async def test_cancel_returns_the_tokens() -> None:
-    limiter = limiter_of(FakeClock())
+    clock = FakeClock()
+    limiter = limiter_of(clock)
     await learnt(limiter, 1000.0)
+    clock.advance(1e-6)  # what follows happens after that answer
     _, r = await send(limiter, 252.0)
     assert limiter.tokens == pytest.approx(748.0)
     await limiter.cancel(r)

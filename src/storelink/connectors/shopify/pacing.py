@@ -10,8 +10,9 @@ limits and pyrate-limiter count on their own clock), and the generic
   worth into a shop whose bucket is smaller, or already spent by another client of the same app;
 * a wait, once given, is never revised while later ones are computed from a model that refunds
   and reports have moved, so a later (often smaller) request can be sent before an earlier one;
-* it adopts whichever report arrives last, even one older than a report already adopted
-  (responses overtake each other), and then sends into a bucket that is not there.
+* it takes a report for the bucket as it is when the report arrives, though requests and answers
+  overtake each other on the way: one that reached Shopify later is counted in neither the report
+  nor the model, and the next request goes into a bucket that is not there.
 
 :class:`ShopifyCostLimiter` keeps the Go-style reservation (the debt is the wait, and the pipeline
 sleeps it, so limiter waits stay visible in metrics and reports) and adds what a live shop needs.
@@ -55,6 +56,11 @@ class _Granted(NamedTuple):
     send_at: float
 
 
+class _Closed(NamedTuple):
+    at: float
+    charge: float
+
+
 @dataclass(eq=False, slots=True)
 class _Held:
     """A caller held in line before the shop's bucket is known."""
@@ -76,9 +82,9 @@ class ShopifyCostLimiter:
     * **Order.** A reservation's wait is the debt it adds (tokens may go negative), and never ends
       before the wait of any reservation granted earlier: requests are sent in arrival order,
       whatever their cost, and a large one is never passed by the small ones behind it.
-    * **Re-sync.** A report sets the model to ``currentlyAvailable`` minus every reservation not
-      yet closed (not sent, or not seen by Shopify when it answered) and adopts the plan's figures.
-      A report older than one already adopted only refunds.
+    * **Re-sync.** A report sets the model to ``currentlyAvailable`` minus what Shopify may not
+      have counted when it answered (every reservation still out, and what those closed since this
+      one was sent cost it), and adopts the plan's figures.
     * **Refunds.** Requested minus actual comes back with the report (or from ``actualQueryCost``
       when there is no bucket in it); a request closed with no report at all keeps its cost.
     """
@@ -96,13 +102,12 @@ class ShopifyCostLimiter:
         self._last = clock.now()
         self._ids = itertools.count(1)  # grant order
         self._granted: dict[int, _Granted] = {}  # neither settled nor cancelled
-        self._unreported: dict[int, float] = {}  # closed without a report: perhaps charged
+        self._closed: list[_Closed] = []  # closed while others were out, with what each cost Shopify
         self._send_after = float("-inf")  # no reservation is sent before one granted earlier
         self._line: deque[_Held] = deque()
         self._learned = False
         self._probe: int | None = None
         self._probe_since = 0.0
-        self._synced = 0  # the newest reservation whose report the model adopted
 
     @property
     def tokens(self) -> float:
@@ -228,25 +233,23 @@ class ShopifyCostLimiter:
         self._refill()
         if reservation.id == self._probe:
             self._probe = None
-        reported = hint is not None and hint.maximum > 0 and hint.restore_per_s > 0
-        if hint is not None and reported and reservation.id > self._synced:
+        now = self._clock.now()
+        if hint is not None and hint.maximum > 0 and hint.restore_per_s > 0:
             self.capacity, self.rate = hint.maximum, hint.restore_per_s
-            # What Shopify may not have seen when it answered: every reservation not yet closed,
-            # and any newer one closed without a report (a timeout the shop did charge).
+            # What Shopify may not have counted when it answered: every reservation still out, and
+            # every one closed since this one was sent (requests overtake each other on the way, so
+            # it may have reached Shopify later). Counting one twice only delays the next request.
             owed = sum(g.cost for g in self._granted.values())
-            owed += sum(c for i, c in self._unreported.items() if i > reservation.id)
+            owed += sum(c.charge for c in self._closed if c.at >= granted.send_at)
             self._tokens = min(self.capacity, hint.available) - owed
-            self._synced = reservation.id
             self._learned = True
-        elif hint is not None and hint.actual_cost is not None:
-            # A report older than the model's, or one without a bucket: only its refund counts.
-            refund = max(0.0, granted.cost - hint.actual_cost)
-            self._tokens = min(self.capacity, self._tokens + refund)
-        elif hint is None:
-            self._unreported[reservation.id] = granted.cost
-        if self._unreported:  # only a report of an older reservation still out can miss them
-            oldest = min(self._granted, default=None)
-            self._unreported = {i: c for i, c in self._unreported.items() if oldest is not None and i > oldest}
+        elif hint is not None and hint.actual_cost is not None:  # no bucket in it: the refund alone
+            self._tokens = min(self.capacity, self._tokens + max(0.0, granted.cost - hint.actual_cost))
+        # What it cost Shopify; without a report, perhaps all of it (a timeout the shop did charge).
+        charge = hint.actual_cost if hint is not None and hint.actual_cost is not None else granted.cost
+        self._closed.append(_Closed(now, charge))
+        oldest = min((g.send_at for g in self._granted.values()), default=now)
+        self._closed = [c for c in self._closed if c.at >= oldest]  # only those a report still out can miss
         self._release()
 
     def headroom(self) -> Headroom:
