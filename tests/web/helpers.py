@@ -26,7 +26,7 @@ from storelink.observability.metrics import Metrics
 from storelink.runtime import Runtime, open_runtime
 from storelink.settings import ConnectorKnobs, Settings
 from storelink.store import EmbeddedStore
-from storelink.web.state import DashboardState
+from storelink.web.state import Dashboards, DashboardState
 from tests.support.generic_connector import GenericConnector
 
 FAST = {
@@ -155,6 +155,9 @@ def portal_of(client: TestClient) -> BlockingPortal:
     return client.portal
 
 
-def dashboard_of(app: Starlette) -> DashboardState:
-    state: DashboardState = app.state.dashboard
-    return state
+def dashboard_of(app: Starlette, store: str | None = None) -> DashboardState:
+    """The dashboard state of ``store`` (the first store when None), which must be open."""
+    dashboards: Dashboards = app.state.dashboards
+    found = dashboards.get(store or dashboards.directory.ids()[0])
+    assert found is not None, f"store {store} is not open"
+    return found

@@ -1,9 +1,11 @@
 """The web app: health, metrics and the dashboard's pages, with room for one more endpoint (the
 MCP endpoint, which ``storelink.main`` plugs in: the pages do not import the MCP server).
 
-The app serves the stores of a :class:`~storelink.fleet.StoreDirectory` (``open_fleet``: every
-configured store, each opened on first use); until the pages learn to switch stores they show the
-first. Liveness (``/healthz``) says the process answers; readiness (``/readyz``) says the stores are
+The app serves the stores of a :class:`~storelink.runtime.StoreDirectory` (``open_fleet``: every
+configured store, each opened on first use; the first at start). Every page and
+``/app/stores/<store>/metrics.json`` is for one store; the single-store URLs of before serve the
+first (web/stores.py); ``/metrics`` exports every store (one registry, a ``store`` label).
+Liveness (``/healthz``) says the process answers; readiness (``/readyz``) says the stores are
 open and the embedded store answers. Upstream health never fails readiness: one upstream's
 outage must not restart every replica (resilience.md §5.3); it is reported in
 ``/app/metrics.json`` and ``storelink health`` instead.
@@ -23,9 +25,17 @@ from starlette.routing import BaseRoute, Route
 from storelink.observability.metrics import CONTENT_TYPE
 from storelink.runtime import OneStore, Runtime, StoreDirectory, open_fleet
 from storelink.settings import Settings
-from storelink.web.dashboard import dashboard_middleware, dashboard_routes
+from storelink.web.across import across_routes
+from storelink.web.dashboard import (
+    dashboard_middleware,
+    dashboard_routes,
+    no_such_store,
+    store_routes,
+    store_state,
+)
 from storelink.web.insights import insights_routes
-from storelink.web.state import dashboard_services
+from storelink.web.state import dashboard_services, directory_of
+from storelink.web.stores import STORES_PATH, NoSuchStore
 
 __all__ = ["Endpoint", "EndpointFactory", "FleetFactory", "RuntimeFactory", "create_app"]
 
@@ -60,7 +70,9 @@ async def readyz(request: Request) -> Response:
     if runtime is None or not runtime.store.ping():
         return JSONResponse({"status": "starting"}, 503)
     modes = {c.name: c.mode for c in runtime.registry}
-    return JSONResponse({"status": "ready", "connectors": modes})
+    fleet: StoreDirectory = request.app.state.fleet
+    stores = {"configured": len(fleet.ids()), "opened": len(fleet.opened())}
+    return JSONResponse({"status": "ready", "connectors": modes, "stores": stores})
 
 
 async def metrics(request: Request) -> Response:
@@ -68,8 +80,14 @@ async def metrics(request: Request) -> Response:
 
 
 async def metrics_json(request: Request) -> Response:
-    runtime = _runtime(request)
+    """One store's figures (``/app/stores/<store>/metrics.json``; the first store's at
+    ``/app/metrics.json``), with each connector's mode, breaker and headroom."""
+    try:
+        runtime = (await store_state(request)).runtime
+    except NoSuchStore:
+        return no_such_store(request)
     snapshot: dict[str, Any] = runtime.metrics.snapshot()
+    snapshot["store"] = {"id": runtime.config.id, "name": runtime.config.name}
     snapshot["shared"] = runtime.shared.status().to_json() if runtime.shared else None
     for connector in runtime.registry:
         entry = snapshot["connectors"].setdefault(connector.name, {"operations": {}})
@@ -82,6 +100,11 @@ async def metrics_json(request: Request) -> Response:
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
+    path = request.url.path
+    if path.startswith(STORES_PATH + "/"):  # a store id with a slash in it, or a page of no store
+        named = path.removeprefix(STORES_PATH + "/").split("/", 1)[0]
+        if named not in directory_of(request.app.state).ids():
+            return no_such_store(request)
     return PlainTextResponse("Not found. Try /healthz, /readyz, /metrics or /app/metrics.json.", 404)
 
 
@@ -102,8 +125,9 @@ def create_app(
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
-        Route("/app/metrics.json", metrics_json),
-        *dashboard_routes(),  # before an endpoint's Mount("/"), which would catch "/"
+        *store_routes("metrics.json", metrics_json, ["GET"]),
+        *dashboard_routes(),
+        *across_routes(),  # before an endpoint's Mount("/"), which would catch "/"
         *insights_routes(),
     ]
     app_ref: list[Starlette] = []
@@ -127,13 +151,14 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_stores() as fleet, AsyncExitStack() as stack:
             app.state.fleet = fleet
+            app.state.settings = settings
             runtime = app.state.runtime = await fleet.runtime(fleet.ids()[0])
             intervals = {
                 k: v
                 for k, v in (("history_interval_s", history_interval_s), ("health_interval_s", health_interval_s))
                 if v is not None
             }
-            app.state.dashboard = await stack.enter_async_context(dashboard_services(runtime, **intervals))
+            app.state.dashboards = await stack.enter_async_context(dashboard_services(fleet, settings, **intervals))
             await stack.enter_async_context(runtime.warming_up())
             if served is not None:
                 await stack.enter_async_context(served.lifespan())

@@ -8,21 +8,26 @@ Mounted by ``create_app`` (web/app.py)::
     Starlette(routes=[...core routes..., *dashboard_routes()],
               middleware=dashboard_middleware(settings), lifespan=...)
 
-Pages (all guarded by :mod:`storelink.web.auth`):
+Pages (all guarded by :mod:`storelink.web.auth`), each for one store, ``S`` = ``/app/stores/<store>``:
 
 =================================  ==========================================================
-``/``                              one card per connector: mode, health, breaker, 5-minute error
+``S``                              one card per connector: mode, health, breaker, 5-minute error
                                    rate and p95, throttles, headroom, cache hits, last error
-``/app/connectors/<name>``         1 h / 24 h charts, retries and throttles, recent errors,
+``S/connectors/<name>``            1 h / 24 h charts, retries and throttles, recent errors,
                                    operations; ``POST …/probe`` probes now
-``/app/metrics``                   every connector's and operation's figures (JSON: the core's
-                                   ``/app/metrics.json``)
-``/app/settings``                  flags, connector modes, missing credentials and how to set
+``S/metrics``                      every connector's and operation's figures (JSON:
+                                   ``S/metrics.json``, served by the core)
+``S/settings``                     flags, connector modes, missing credentials and how to set
                                    them, the effective configuration with secrets masked
-``/app/slo``                       each SLO's target, budget left and burn over 5m … 3d
-``/app/events``                    Server-Sent Events: the overview's figures every 2 s
+``S/slo``                          each SLO's target, budget left and burn over 5m … 3d
+``S/events``                       Server-Sent Events: the overview's figures every 2 s
+``/app/stores``                    every store (web/across.py)
 ``/app/login`` ``/app/logout``     password sign-in (when ``STORELINK_DASHBOARD_PASSWORD`` is set)
 =================================  ==========================================================
+
+The single-store URLs (``/``, ``/app/connectors/<name>``, ``/app/metrics``, …) serve the first
+store, as they did before there were several (web/stores.py). Every page carries the store
+switcher; an unknown store is a 404 page that lists the stores.
 
 Every page renders (status 200) whatever the connectors do: unauthorized, forbidden, timing out
 or down, it says so on the card. Pages read local state only and never wait on an upstream,
@@ -42,7 +47,7 @@ from typing import Any
 
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -51,9 +56,19 @@ from storelink.observability.logs import redact
 from storelink.settings import Settings
 from storelink.web import views
 from storelink.web.auth import CSRF_FIELD, AccessPolicy, CsrfError, DashboardGuard, require_csrf
-from storelink.web.state import DashboardState, state_for
+from storelink.web.state import DashboardState, dashboards_for, directory_of
+from storelink.web.stores import (
+    NoSuchStore,
+    Switcher,
+    linker,
+    page_suffix,
+    requested_store,
+    store_listing,
+    store_url,
+    switcher,
+)
 
-__all__ = ["EVENTS_INTERVAL_S", "dashboard_middleware", "dashboard_routes"]
+__all__ = ["EVENTS_INTERVAL_S", "dashboard_middleware", "dashboard_routes", "page", "render", "store_state"]
 
 log = logging.getLogger("storelink.web")
 
@@ -87,15 +102,32 @@ def _policy(request: Request) -> AccessPolicy | None:
     return found if isinstance(found, AccessPolicy) else None
 
 
+def _switcher(request: Request) -> Switcher:
+    """The switcher the page's store set (:func:`store_state`), else one around no store whose
+    nav leads to the first store."""
+    found = request.scope.get("state", {}).get("store_switcher")
+    if isinstance(found, Switcher):
+        return found
+    try:
+        directory = directory_of(request.app.state)
+    except RuntimeError:
+        return Switcher(current=None, links=[], total=0)
+    ids = directory.ids()
+    return switcher(directory, None, "") if len(ids) != 1 else switcher(directory, ids[0])
+
+
 def render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
     state = request.scope.get("state", {})
     policy = _policy(request)
+    stores = _switcher(request)
     base = {
         "user": state.get("dashboard_user"),
         "csrf_token": state.get("csrf_token", ""),
         "access_mode": policy.mode if policy else "unguarded",
         "path": request.url.path,
         "now": time.time(),
+        "stores": stores,
+        "at": linker(request, stores.current.id if stores.current else None),  # at("metrics"): this store's
     }
     response = templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
     response.headers.update(SECURITY_HEADERS)
@@ -115,6 +147,8 @@ def page(handler: Handler) -> Handler:
             )
         try:
             return await handler(request)
+        except NoSuchStore:
+            return no_such_store(request)
         except CsrfError as exc:
             return render(request, "problem.html", {"title": "Form refused", "message": str(exc)}, 403)
         except Exception as exc:
@@ -126,25 +160,49 @@ def page(handler: Handler) -> Handler:
     return wrapped
 
 
+def no_such_store(request: Request) -> Response:
+    """404: the stores there are (escaped, at most a page of them), never the id asked for."""
+    try:
+        listed, more = store_listing(directory_of(request.app.state))
+    except RuntimeError:
+        listed, more = [], 0
+    context = {"listed": listed, "more": more, "nav": ""}
+    if request.url.path.endswith(".json"):
+        stores = [{"id": s.id, "name": s.name} for s in listed]
+        return JSONResponse({"error": "There is no such store.", "stores": stores, "more": more}, 404)
+    return render(request, "no_store.html", context, 404)
+
+
 def _secrets(request: Request) -> list[str]:
+    """Every secret a failing page might print: the environment's and every store's."""
     runtime = getattr(request.app.state, "runtime", None)
-    return runtime.settings.secret_values() if runtime is not None else []
+    found = runtime.settings.secret_values() if runtime is not None else []
+    fleet = getattr(request.app.state, "fleet", None)
+    for config in fleet.stores() if fleet is not None else ():
+        found.extend(config.secret_values())
+    return found
 
 
-def _state(request: Request) -> DashboardState:
-    return state_for(request.app.state)
+async def store_state(request: Request) -> DashboardState:
+    """The dashboard state of the store the request is for (opening the store on first use), and
+    the switcher for the page (in the request's state, where :func:`render` finds it)."""
+    dashboards = dashboards_for(request.app.state)
+    store_id = requested_store(request, dashboards.directory)
+    state = await dashboards.open(store_id)
+    request.state.store_switcher = switcher(dashboards.directory, store_id, page_suffix(request.url.path))
+    return state
 
 
 @page
 async def overview(request: Request) -> Response:
-    state = _state(request)
+    state = await store_state(request)
     found, problems = views.cards(state)
     return render(request, "overview.html", {"cards": found, "problems": problems, "nav": "overview"})
 
 
 @page
 async def connector_detail(request: Request) -> Response:
-    state = _state(request)
+    state = await store_state(request)
     name = request.path_params["name"]
     if name not in state.runtime.registry.names():
         known = ", ".join(state.runtime.registry.names()) or "none"
@@ -157,32 +215,32 @@ async def connector_detail(request: Request) -> Response:
 @page
 async def probe_now(request: Request) -> Response:
     await require_csrf(request)
-    state = _state(request)
+    state = await store_state(request)
     name = request.path_params["name"]
     if name not in state.runtime.registry.names():
         return render(request, "problem.html", {"title": "No such connector", "message": name}, 404)
     await state.board.probe(state.runtime.registry.get(name))
-    return RedirectResponse(f"/app/connectors/{name}", 303)
+    return RedirectResponse(linker(request, state.store_id)(f"connectors/{name}"), 303)
 
 
 @page
 async def metrics_page(request: Request) -> Response:
-    state = _state(request)
+    state = await store_state(request)
     snapshot = state.runtime.metrics.snapshot()
     return render(request, "metrics.html", {"snapshot": snapshot, "nav": "metrics"})
 
 
 @page
 async def settings_page(request: Request) -> Response:
-    state = _state(request)
+    state = await store_state(request)
     policy = _policy(request)
     detail = views.settings_page(state, policy.mode if policy else "unguarded")
-    return render(request, "settings.html", {"page": detail, "nav": "settings"})
+    return render(request, "settings.html", {"page": detail, "nav": "settings", "store": state.runtime.config})
 
 
 @page
 async def slo_page(request: Request) -> Response:
-    state = _state(request)
+    state = await store_state(request)
     statuses, problems = views.slo_rows(state)
     return render(
         request,
@@ -193,7 +251,7 @@ async def slo_page(request: Request) -> Response:
 
 @page
 async def events(request: Request) -> Response:
-    state = _state(request)
+    state = await store_state(request)
     interval = float(request.query_params.get("interval", EVENTS_INTERVAL_S))
     interval = min(max(interval, 0.2), 60.0)
 
@@ -268,16 +326,23 @@ async def app_root(request: Request) -> Response:
     return RedirectResponse("/", 307)
 
 
+def store_routes(rest: str, endpoint: Handler, methods: list[str]) -> list[BaseRoute]:
+    """``endpoint`` at ``/app/stores/{store}/<rest>`` and at its single-store URL of before (the
+    first store's): ``/`` for a store's overview, else ``/app/<rest>``."""
+    old = f"/app/{rest}" if rest else "/"
+    return [Route(store_url("{store}", rest), endpoint, methods=methods), Route(old, endpoint, methods=methods)]
+
+
 def dashboard_routes() -> list[BaseRoute]:
     return [
-        Route("/", overview, methods=["GET"]),
+        *store_routes("", overview, ["GET"]),
         Route("/app", app_root, methods=["GET"]),
-        Route("/app/connectors/{name}", connector_detail, methods=["GET"]),
-        Route("/app/connectors/{name}/probe", probe_now, methods=["POST"]),
-        Route("/app/metrics", metrics_page, methods=["GET"]),
-        Route("/app/settings", settings_page, methods=["GET"]),
-        Route("/app/slo", slo_page, methods=["GET"]),
-        Route("/app/events", events, methods=["GET"]),
+        *store_routes("connectors/{name}", connector_detail, ["GET"]),
+        *store_routes("connectors/{name}/probe", probe_now, ["POST"]),
+        *store_routes("metrics", metrics_page, ["GET"]),
+        *store_routes("settings", settings_page, ["GET"]),
+        *store_routes("slo", slo_page, ["GET"]),
+        *store_routes("events", events, ["GET"]),
         Route("/app/login", login_form, methods=["GET"]),
         Route("/app/login", login, methods=["POST"]),
         Route("/app/logout", logout, methods=["POST"]),

@@ -1,4 +1,5 @@
-"""The insight pages under ``/app/insights``: the same results the CLI and MCP tools return.
+"""The insight pages under ``/app/stores/<store>/insights`` (``/app/insights``: the first store's):
+the same results the CLI and MCP tools return.
 
 Each page renders 200 even when a source fails: the error (kind and message, redacted) is shown
 in place of the table, and optional sources that were skipped appear in the notes."""
@@ -11,27 +12,20 @@ from typing import Any
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from storelink.errors import ConnectorError
 from storelink.insights import tools
 from storelink.insights.models import InventoryParams, RecommendationParams, SeoParams
 from storelink.observability.logs import redact
 from storelink.runtime import Runtime
-from storelink.web.dashboard import page, render
+from storelink.web.dashboard import page, render, store_routes, store_state
 
 VIEWS = (
     ("seo", "SEO opportunities", "Striking-distance queries, low CTR, losing pages, cannibalisation."),
     ("inventory", "Inventory signals", "Stock-out risk within the lead time, dead stock, over-stock."),
     ("recommendations", "Product recommendations", "Top sellers, rising, bought together, viewed not bought."),
 )
-
-
-def _runtime(request: Request) -> Runtime:
-    runtime = getattr(request.app.state, "runtime", None)
-    if not isinstance(runtime, Runtime):
-        raise RuntimeError("The app has no runtime: the dashboard must run inside create_app.")
-    return runtime
 
 
 def _limit(request: Request) -> dict[str, Any]:
@@ -43,17 +37,19 @@ def _limit(request: Request) -> dict[str, Any]:
 async def _view(
     request: Request, template: str, title: str, build: Callable[[Runtime], Awaitable[BaseModel]]
 ) -> Response:
-    runtime = _runtime(request)
+    runtime = (await store_state(request)).runtime
     context: dict[str, Any] = {"nav": "insights", "title": title, "result": None, "error": None}
     try:
         context["result"] = await build(runtime)
     except ConnectorError as exc:
-        context["error"] = {"kind": exc.kind.value, "message": redact(exc.message, runtime.settings.secret_values())}
+        secrets = [*runtime.settings.secret_values(), *runtime.config.secret_values()]
+        context["error"] = {"kind": exc.kind.value, "message": redact(exc.message, secrets)}
     return render(request, template, context)
 
 
 @page
 async def index(request: Request) -> Response:
+    await store_state(request)
     return render(request, "insights.html", {"nav": "insights", "views": VIEWS})
 
 
@@ -87,8 +83,8 @@ async def recommendations_page(request: Request) -> Response:
 def insights_routes() -> list[BaseRoute]:
     """Add these to create_app before the final ``Mount("/")``."""
     return [
-        Route("/app/insights", index, methods=["GET"]),
-        Route("/app/insights/seo", seo_page, methods=["GET"]),
-        Route("/app/insights/inventory", inventory_page, methods=["GET"]),
-        Route("/app/insights/recommendations", recommendations_page, methods=["GET"]),
+        *store_routes("insights", index, ["GET"]),
+        *store_routes("insights/seo", seo_page, ["GET"]),
+        *store_routes("insights/inventory", inventory_page, ["GET"]),
+        *store_routes("insights/recommendations", recommendations_page, ["GET"]),
     ]

@@ -63,6 +63,11 @@ def fmt_ago(ts: float | None, now: float | None = None) -> str:
     return f"{delta / 86_400:.1f} d ago"
 
 
+def _secrets(state: DashboardState) -> list[str]:
+    """What must never reach the page: the environment's secrets and the store's own."""
+    return [*state.runtime.settings.secret_values(), *state.runtime.config.secret_values()]
+
+
 def _attempt(problems: list[str], what: str, fn: Callable[[], T], default: T, secrets: list[str]) -> T:
     try:
         return fn()
@@ -135,7 +140,7 @@ class Card:
 
 
 def card(state: DashboardState, connector: Connector, counters: dict[str, ConnectorCounters]) -> Card:
-    secrets = state.runtime.settings.secret_values()
+    secrets = _secrets(state)
     name = connector.name
     c = Card(name=name, title=connector.title, mode=connector.mode)
     p = c.problems
@@ -171,7 +176,7 @@ def card(state: DashboardState, connector: Connector, counters: dict[str, Connec
 def cards(state: DashboardState) -> tuple[list[Card], list[str]]:
     """One card per connector in the registry, and problems that concern the page as a whole."""
     problems: list[str] = []
-    secrets = state.runtime.settings.secret_values()
+    secrets = _secrets(state)
     counters: dict[str, ConnectorCounters] = _attempt(
         problems, "the metrics", lambda: read_counters(state.runtime.metrics), {}, secrets
     )
@@ -268,7 +273,7 @@ def _charts(points: list[SeriesPoint], start: float, end: float, label: str) -> 
 
 
 def connector_page(state: DashboardState, connector: Connector) -> ConnectorPage:
-    secrets = state.runtime.settings.secret_values()
+    secrets = _secrets(state)
     problems: list[str] = []
     counters: dict[str, ConnectorCounters] = _attempt(
         problems, "the metrics", lambda: read_counters(state.runtime.metrics), {}, secrets
@@ -360,7 +365,7 @@ class SettingsPage:
 
 def settings_page(state: DashboardState, access_mode: str) -> SettingsPage:
     settings = state.runtime.settings
-    secrets = settings.secret_values()
+    secrets = _secrets(state)
     problems: list[str] = []
     rows: list[SettingRow] = _attempt(
         problems, "the effective configuration", lambda: describe_settings(settings), [], secrets
@@ -400,7 +405,7 @@ def settings_page(state: DashboardState, access_mode: str) -> SettingsPage:
 # -- SLOs ----------------------------------------------------------------------------------------------
 def slo_rows(state: DashboardState) -> tuple[list[SloStatus], list[str]]:
     problems: list[str] = []
-    secrets = state.runtime.settings.secret_values()
+    secrets = _secrets(state)
     counters: dict[str, ConnectorCounters] = _attempt(
         problems, "the metrics", lambda: read_counters(state.runtime.metrics), {}, secrets
     )

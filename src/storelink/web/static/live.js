@@ -1,11 +1,12 @@
 // Live figures over Server-Sent Events: the server sends each card's figures already formatted,
 // and every element marked data-live="<connector>:<field>" takes the new text (or width/state).
+// The stream is the page's store's (<body data-events="/app/stores/<store>/events">).
 (function () {
   "use strict";
   var targets = document.querySelectorAll("[data-live]");
   var status = document.querySelector("[data-live-status]");
   if (!targets.length || !window.EventSource) { return; }
-  var source = new EventSource("/app/events");
+  var source = new EventSource(document.body.getAttribute("data-events") || "/app/events");
   source.addEventListener("snapshot", function (event) {
     var payload = JSON.parse(event.data);
     targets.forEach(function (el) {
