@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,8 +14,9 @@ from starlette.applications import Starlette
 
 from storelink.connectors.base import Connector
 from storelink.connectors.shopify.client import ShopifyConnector
+from storelink.main import create_app
 from storelink.observability.metrics import Metrics
-from storelink.runtime import Runtime, open_runtime
+from storelink.runtime import Runtime, open_fleet, open_runtime
 from storelink.settings import Settings
 from storelink.store import EmbeddedStore
 from tests.e2e.support import RuntimeFactory, replay_hour
@@ -74,3 +76,13 @@ def all_failing(tmp: Path) -> tuple[Settings, RuntimeFactory]:
     settings = settings_for(tmp)
     world = World()
     return settings, factory([CONNECTORS[n] for n in NAMES], world.transports(failing=True), EmbeddedStore(None))
+
+
+def demo_fleet(tmp: Path, stores: int = 3) -> tuple[Settings, RuntimeFactory]:
+    """``stores`` demo stores in mock mode, each with its own shop (opened on first use)."""
+    settings = settings_for(tmp, demo_stores=stores, demo_today="2026-11-20")
+    return settings, functools.partial(open_fleet, store=EmbeddedStore(None))
+
+
+def fleet_builder(settings: Settings, *, health_interval_s: float = 60.0) -> Callable[[RuntimeFactory], Starlette]:
+    return lambda f: create_app(settings, fleet_factory=f, health_interval_s=health_interval_s)

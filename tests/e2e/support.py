@@ -98,14 +98,18 @@ RuntimeFactory = Callable[[Settings], Any]
 
 
 def capturing(factory: RuntimeFactory, served: list[Served]) -> RuntimeFactory:
-    """Wrap a runtime factory so the test learns the server's loop and runtime."""
+    """Wrap a runtime (or fleet) factory so the test learns the server's loop and runtime (or
+    fleet, in ``extra["fleet"]``)."""
 
     @asynccontextmanager
-    async def wrapped(settings: Settings) -> AsyncIterator[Runtime]:
-        async with factory(settings) as runtime:
+    async def wrapped(settings: Settings) -> AsyncIterator[Any]:
+        async with factory(settings) as opened:
             served[0].loop = asyncio.get_running_loop()
-            served[0].runtime = runtime
-            yield runtime
+            if isinstance(opened, Runtime):
+                served[0].runtime = opened
+            else:  # a fleet factory's store directory
+                served[0].extra["fleet"] = opened
+            yield opened
 
     return wrapped
 

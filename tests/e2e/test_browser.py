@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.make_screenshots import take_screenshots
-from tests.e2e.scenes import PASSWORD, all_failing, builder, settings_for, shop_with_history
+from tests.e2e.scenes import (
+    PASSWORD,
+    all_failing,
+    builder,
+    demo_fleet,
+    fleet_builder,
+    settings_for,
+    shop_with_history,
+)
 from tests.e2e.support import browser, needs_chromium, serve
 
 pytestmark = [needs_chromium, pytest.mark.slow]
@@ -83,6 +91,26 @@ def test_every_page_is_200_when_every_connector_fails(tmp_path: Path) -> None:
         assert "rejected the credentials (401)" in text
         assert "refused access (403)" in text
         assert re.search(r"time|deadline", text)
+
+
+def test_the_store_switcher_keeps_the_page(tmp_path: Path) -> None:
+    settings, factory = demo_fleet(tmp_path)
+    with serve(fleet_builder(settings, health_interval_s=60.0), factory) as served, browser() as b:
+        page = b.new_page()
+        page.goto(served.url + "/app/stores/demo-1/connectors/shopify")
+        switcher = page.locator("details.switcher")
+        assert switcher.locator("summary").inner_text().startswith("Apex Performance Parts")
+        assert not page.locator('[data-store-link="demo-2"]').is_visible()  # closed until asked
+        switcher.locator("summary").click()
+        page.locator('[data-store-link="demo-2"]').click()
+        page.wait_for_url(served.url + "/app/stores/demo-2/connectors/shopify")
+        assert page.locator("details.switcher summary").inner_text().startswith("Northline Motorsport")
+        assert page.locator("h1").first.inner_text().startswith("Shopify")
+        # The live figures come from this store's stream.
+        page.wait_for_function("() => document.querySelector('[data-live-status]').textContent.startsWith('live ·')")
+        page.goto(served.url + "/app/stores")
+        assert page.locator('tr[data-store="demo-3"][data-opened="false"]').count() == 1
+        assert served.extra["fleet"].opened() == ["demo-1", "demo-2"]
 
 
 def test_login_page_when_a_password_is_set(tmp_path: Path) -> None:
