@@ -247,3 +247,22 @@ def test_each_store_has_its_own_history(client: TestClient) -> None:
     north.history.sample()
     ours = north.runtime.metrics.counter_value("storelink_requests", connector="shopify")
     assert north.history.increase("shopify", 3600).counters.requests == ours
+
+
+def test_a_store_slower_than_the_pages_budget_is_marked(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("storelink.web.across.STORE_BUDGET_S", 4.0)  # demo-1 answers in ~1.5 s
+    slow = runtime_of(client, "demo-3")
+    for name in ("shopify", "ga4"):
+        slow.fakes[name].faults = FaultPlan(rates={Fault.STALL: 1.0}, stall_s=30.0)
+    page = client.get("/app/stores?compare=demo-1&compare=demo-3")
+    assert page.status_code == 200
+    failed = re.findall(r'<tr class="failed" data-store="([^"]+)" data-failed="([^"]+)">', page.text)
+    assert failed == [("demo-3", "timeout"), ("demo-3", "timeout")]  # sales and traffic, and low stock
+    assert "No answer within 4 s" in page.text
+    assert re.search(r'<tr data-store="demo-1"><td><a href="/app/stores/demo-1">', page.text)
+
+
+def test_the_stores_filter_is_not_echoed_raw(client: TestClient) -> None:
+    page = client.get("/app/stores", params={"q": '"><script>alert(1)</script>', "page": "99999999"}).text
+    assert "<script>alert(1)" not in page and "&lt;script&gt;" in page
+    assert "No store matches." in page
