@@ -3,7 +3,7 @@ and over real HTTP on loopback in `storelink serve` subprocesses."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from itertools import cycle
 from pathlib import Path
@@ -65,10 +65,15 @@ class StreamWatch:
 
 @asynccontextmanager
 async def endpoint_client(
-    settings: Settings, *, watch: StreamWatch | None = None, **kwargs: Any
+    settings: Settings,
+    *,
+    watch: StreamWatch | None = None,
+    stores: Callable[[], StoreDirectory] = no_runtime,
+    **kwargs: Any,
 ) -> AsyncIterator[httpx2.AsyncClient]:
-    """The MCP endpoint as `storelink serve` mounts it on 127.0.0.1:PORT, lifespan running."""
-    endpoint = mcp_endpoint(settings, no_runtime, builtin_connectors(), host="127.0.0.1", port=PORT, **kwargs)
+    """The MCP endpoint as `storelink serve` mounts it on 127.0.0.1:PORT, lifespan running, serving
+    ``stores`` (none by default: the request must not need a store)."""
+    endpoint = mcp_endpoint(settings, stores, builtin_connectors(), host="127.0.0.1", port=PORT, **kwargs)
     app: ASGIApp = Starlette(routes=endpoint.routes)
     if watch is not None:
         watch.app, app = app, watch
@@ -89,6 +94,10 @@ def test_serve_refuses_an_empty_host_without_a_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="every interface"):
         create_app(make_settings(tmp_path, host=""))
     assert create_app(make_settings(tmp_path, host="", mcp_api_key="k" * 32)) is not None
+
+
+def test_a_keys_file_is_authentication_enough_beyond_loopback(tmp_path: Path) -> None:
+    check_exposure(make_settings(tmp_path, mcp_keys_file=tmp_path / "keys.toml"), "0.0.0.0")  # noqa: S104
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "[::1]"])

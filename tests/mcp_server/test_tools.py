@@ -40,7 +40,14 @@ async def connect(runtime: Runtime) -> AsyncIterator[Client]:
 
 
 def examples() -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {"storelink_capabilities": {}, "connector_health": {}, "connector_metrics": {}}
+    found: dict[str, dict[str, Any]] = {
+        "storelink_capabilities": {},
+        "connector_health": {},
+        "connector_metrics": {},
+        "stores_sales_and_traffic": {"days": 7},
+        "stores_low_stock": {"limit": 3},
+        "stores_health": {},
+    }
     for cls in builtin_connectors():
         for spec in cls.operations.values():
             found[f"{cls.name}_{spec.name}"] = spec.example or {}

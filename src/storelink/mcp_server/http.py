@@ -2,15 +2,16 @@
 replicas behind a load balancer need no sticky sessions.
 
 Exposure fails closed: only a literal loopback address (``127.0.0.1``, ``::1``) counts as
-loopback; an empty, wildcard or unparseable ``STORELINK_HOST`` needs ``MCP_API_KEY`` or
-``MCP_OAUTH_ISSUER``. ``Host`` and ``Origin`` must name an allowed host and port exactly. ``GET``
-streams (server-to-client SSE) are bounded by :class:`GetStreamLimits`.
+loopback; an empty, wildcard or unparseable ``STORELINK_HOST`` needs ``MCP_API_KEY``,
+``STORELINK_MCP_KEYS_FILE`` or ``MCP_OAUTH_ISSUER``. ``Host`` and ``Origin`` must name an allowed
+host and port exactly. ``GET`` streams (server-to-client SSE) are bounded by :class:`GetStreamLimits`.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from storelink.connectors.base import Connector
 from storelink.errors import ConfigurationError
 from storelink.mcp_server.auth import READ_SCOPE, BearerKeyMiddleware, JwtVerifier
+from storelink.mcp_server.keys import load_keys_file
 from storelink.mcp_server.server import build_server
 from storelink.runtime import StoreDirectory
 from storelink.settings import Settings
@@ -42,6 +44,8 @@ __all__ = [
 
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
+log = logging.getLogger("storelink")
+
 
 def is_loopback(host: str) -> bool:
     """True only for a literal loopback address: a name may resolve anywhere, and an empty or
@@ -54,11 +58,13 @@ def is_loopback(host: str) -> bool:
 
 def check_exposure(settings: Settings, host: str) -> None:
     """Refuse to serve MCP beyond loopback with nobody checking who calls."""
-    if settings.enable_mcp and not is_loopback(host) and not (settings.mcp_api_key or settings.mcp_oauth_issuer):
+    authenticated = settings.mcp_api_key or settings.mcp_keys_file or settings.mcp_oauth_issuer
+    if settings.enable_mcp and not is_loopback(host) and not authenticated:
         shown = repr(host) if host.strip() else "every interface (empty host)"
         raise ConfigurationError(
             f"Refusing to serve MCP on {shown}, not a loopback address, without authentication: set MCP_API_KEY "
-            "(a bearer key) or MCP_OAUTH_ISSUER (an OAuth issuer), or bind to 127.0.0.1, or set ENABLE_MCP=false."
+            "(a bearer key), STORELINK_MCP_KEYS_FILE (keys per store) or MCP_OAUTH_ISSUER (an OAuth issuer), "
+            "or bind to 127.0.0.1, or set ENABLE_MCP=false."
         )
 
 
@@ -167,16 +173,17 @@ def mcp_endpoint(
     get_streams: GetStreamLimits = DEFAULT_GET_STREAMS,
 ) -> McpEndpoint:
     check_exposure(settings, host)
+    keys = load_keys_file(settings.mcp_keys_file) if settings.mcp_keys_file else None
+    if keys is not None:
+        log.info("MCP keys file: %d key(s): %s", len(keys), ", ".join(keys.names()))
+    static_key = settings.mcp_api_key.get_secret_value() if settings.mcp_api_key else None
     http = httpx2.AsyncClient(timeout=10.0)
     resource = resource_url(settings, host, port)
     verifier = None
     auth = None
     if settings.mcp_oauth_issuer:
         verifier = JwtVerifier(
-            issuer=settings.mcp_oauth_issuer,
-            audience=resource,
-            http=http,
-            static_key=settings.mcp_api_key.get_secret_value() if settings.mcp_api_key else None,
+            issuer=settings.mcp_oauth_issuer, audience=resource, http=http, static_key=static_key, keys=keys
         )
         auth = AuthSettings(
             issuer_url=AnyHttpUrl(settings.mcp_oauth_issuer),
@@ -196,8 +203,8 @@ def mcp_endpoint(
     )
     # Inside the bearer check, so only authenticated callers take a stream's place.
     app = GetStreamLimiter(app, get_streams)
-    if settings.mcp_api_key and not settings.mcp_oauth_issuer:
-        app = BearerKeyMiddleware(app, settings.mcp_api_key.get_secret_value())
+    if (static_key or keys is not None) and not settings.mcp_oauth_issuer:
+        app = BearerKeyMiddleware(app, static_key, keys, resource=resource)
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:

@@ -1,9 +1,11 @@
 """Build the MCP server from the connector registry.
 
 Tools are ``<connector>_<operation>`` adapters (tools.py), plus ``storelink_capabilities``,
-``connector_health`` and ``connector_metrics``. ``STORELINK_MCP_TOOLS`` selects tools by glob
-(``*,-zoho_*``: all but Zoho's), because too many tools confuse models; write tools exist only when
-``STORELINK_ALLOW_WRITES`` names them.
+``connector_health``, ``connector_metrics``, the site-knowledge and insights tools, and the
+cross-store ``stores_*`` tools. Every tool bound to one store takes ``store`` (omitted when the
+caller reaches only one); the ``stores_*`` tools take ``stores``. ``STORELINK_MCP_TOOLS`` selects
+tools by glob (``*,-zoho_*``: all but Zoho's), because too many tools confuse models; write tools
+exist only when ``STORELINK_ALLOW_WRITES`` names them.
 
 Every tool error reads ``[kind] message``, short whatever the input: :class:`StorelinkServer`
 rewrites the SDK's ``Error executing tool …`` and raw pydantic text, and refuses arguments a tool
@@ -15,7 +17,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
 from mcp.server.auth.provider import TokenVerifier
@@ -30,13 +32,26 @@ from storelink import __version__
 from storelink.connectors.base import Connector, Health
 from storelink.connectors.writes import is_write_allowed
 from storelink.errors import MAX_MESSAGE, Mode, clip, describe_validation_error
+from storelink.insights import across
+from storelink.insights.across import HealthAcross, LowStockAcross, SalesAndTraffic
 from storelink.mcp_server.schema import clean_schema
-from storelink.mcp_server.tools import insights_tools, knowledge_tools, operation_tool, store_runtime
+from storelink.mcp_server.tools import (
+    StoreArg,
+    StoresArg,
+    caller_access,
+    choose_store,
+    choose_stores,
+    insights_tools,
+    knowledge_tools,
+    operation_tool,
+    store_property,
+    store_runtime,
+)
 from storelink.observability.logs import install_redaction
-from storelink.runtime import Runtime, StoreDirectory
+from storelink.runtime import Runtime, StoreDirectory, decide_mode
 from storelink.settings import Settings
 
-__all__ = ["INSTRUCTIONS", "StorelinkServer", "ToolDraft", "build_server", "select_tools"]
+__all__ = ["INSTRUCTIONS", "MAX_LISTED_STORES", "StorelinkServer", "ToolDraft", "build_server", "select_tools"]
 
 INSTRUCTIONS = """\
 storelink reaches the store's business data: Shopify (products, orders, inventory, customers,
@@ -48,12 +63,17 @@ end on that source's yesterday. List tools return at most
 `limit` items and a `next_cursor`; pass it back as `cursor` to continue. Every result carries
 `meta` (mode, source, attempts, latency). Errors start with their kind in brackets, e.g.
 [rate_limited] … (retry after 2.0 s): wait before retrying; [invalid_request]: fix the arguments.
+One server may serve several stores: `storelink_capabilities` lists those you can reach; pass
+`store` (a store id) to any tool when you reach more than one ([forbidden]: not a store of yours).
+`stores_sales_and_traffic`, `stores_low_stock` and `stores_health` answer for several stores at once.
 """
 
 STATUS_TOOLS = ("storelink_capabilities", "connector_health", "connector_metrics")
 KNOWLEDGE_TOOLS = ("search", "fetch", "site_answer")
 INSIGHT_TOOLS = ("insights_seo_opportunities", "insights_inventory_signals", "insights_product_recommendations")
+STORES_TOOLS = ("stores_sales_and_traffic", "stores_low_stock", "stores_health")
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+MAX_LISTED_STORES = 50  # stores storelink_capabilities lists; `match` narrows the list
 
 
 class StorelinkServer(MCPServer[Any]):
@@ -138,9 +158,26 @@ class ConnectorStatus(BaseModel):
     tools: list[str]
 
 
+class StoreSummary(BaseModel):
+    id: str = Field(description="What `store` takes.")
+    name: str
+    opened: bool = Field(description="Its sources are running in this server (else they start when a tool asks).")
+    modes: dict[str, Mode] = Field(description="Each source's mode: live, mock or disabled.")
+    breakers: dict[str, str] = Field(
+        default_factory=dict, description="Each source's breaker state (for stores already opened)."
+    )
+
+
 class Capabilities(BaseModel):
     version: str
-    connectors: list[ConnectorStatus]
+    stores: list[StoreSummary] = Field(
+        description=f"The stores you can reach (at most {MAX_LISTED_STORES}; see stores_note)."
+    )
+    stores_note: str | None = Field(None, description="Set when stores were left out, or `store` would say more.")
+    store: str | None = Field(
+        None, description="The store `connectors` describes: the one asked for, or the only one you can reach."
+    )
+    connectors: list[ConnectorStatus] = Field(description="The sources of `store` in detail (empty without `store`).")
     tools: list[str]
     writes_enabled: list[str] = Field(description="Write tools that are on (all others are off).")
 
@@ -166,9 +203,14 @@ class ToolDraft:
 
     def tool(self, name: str) -> Tool:
         tool = Tool.from_function(self.fn, name=name, description=self.description, annotations=self.annotations)
-        # Operation tools publish their params model's own schema (the adapter may be looser);
-        # every schema is cleaned for strict clients.
-        tool.parameters = clean_schema(self.params.model_json_schema() if self.params else tool.parameters)
+        # Tools over a params model publish the model's own schema (the adapter may be looser) and
+        # the `store` argument the adapter adds; every schema is cleaned for strict clients.
+        if self.params is not None:
+            schema = self.params.model_json_schema()
+            schema["properties"] = {**schema.get("properties", {}), "store": store_property()}
+        else:
+            schema = tool.parameters
+        tool.parameters = clean_schema(schema)
         return tool
 
 
@@ -184,8 +226,15 @@ def build_server(
     """The MCP server of the tools ``STORELINK_MCP_TOOLS`` selects, in the order tools/list shows."""
     per_connector = connector_tools(settings, get_stores, connector_classes)
     operations = {tool: draft for drafts in per_connector.values() for tool, draft in drafts.items()}
-    enabled = select_tools([*STATUS_TOOLS, *KNOWLEDGE_TOOLS, *INSIGHT_TOOLS, *operations], settings.mcp_tools)
-    drafts = {**status_tools(get_stores, per_connector, enabled), **site_tools(get_stores, enabled), **operations}
+    enabled = select_tools(
+        [*STATUS_TOOLS, *KNOWLEDGE_TOOLS, *INSIGHT_TOOLS, *STORES_TOOLS, *operations], settings.mcp_tools
+    )
+    drafts = {
+        **status_tools(settings, get_stores, connector_classes, per_connector, enabled),
+        **site_tools(get_stores, enabled),
+        **stores_tools(get_stores),
+        **operations,
+    }
     server = StorelinkServer(
         name,
         tools=[drafts[tool].tool(tool) for tool in enabled],
@@ -216,20 +265,65 @@ def connector_tools(
 
 
 def status_tools(
-    get_stores: Callable[[], StoreDirectory], per_connector: dict[str, dict[str, ToolDraft]], enabled: list[str]
+    settings: Settings,
+    get_stores: Callable[[], StoreDirectory],
+    connector_classes: Sequence[type[Connector]],
+    per_connector: dict[str, dict[str, ToolDraft]],
+    enabled: list[str],
 ) -> dict[str, ToolDraft]:
     """``storelink_capabilities`` (which reports the ``enabled`` tools), ``connector_health`` and
     ``connector_metrics``."""
     on = set(enabled)
     writes = {t for drafts in per_connector.values() for t, d in drafts.items() if d.annotations.destructive_hint}
 
-    async def storelink_capabilities() -> Capabilities:
-        """What storelink can reach right now: each source's mode (live, mock, disabled), what it
-        lacks for live mode, and which tools are on. Call this first."""
-        runtime = await store_runtime(get_stores)
-        return Capabilities(
-            version=__version__,
-            connectors=[
+    async def summary(directory: StoreDirectory, store_id: str, opened: set[str]) -> StoreSummary:
+        config = directory.config(store_id)
+        if store_id not in opened:  # from its settings: a store is not opened to be listed
+            modes = {
+                cls.name: decide_mode(cls, config.connector(cls.name), force_mocks=settings.mcp_force_mocks)[0]
+                for cls in connector_classes
+            }
+            return StoreSummary(id=store_id, name=config.name, opened=False, modes=modes)
+        runtime = await directory.runtime(store_id)
+        return StoreSummary(
+            id=store_id,
+            name=config.name,
+            opened=True,
+            modes={c.name: c.mode for c in runtime.registry},
+            breakers={c.name: c.breaker.state.value for c in runtime.registry},
+        )
+
+    async def storelink_capabilities(
+        store: StoreArg = None,
+        match: Annotated[
+            str | None, Field(description="List only the stores whose id or name contains this (any case).")
+        ] = None,
+    ) -> Capabilities:
+        """What storelink can reach right now: the stores you can reach (each source's mode), and
+        for one store (`store`, or the only one you reach) each source in detail: mode, breaker,
+        what it lacks for live mode, which tools are on. Call this first."""
+        directory = get_stores()
+        reachable = caller_access().reachable(directory.ids())
+        chosen = choose_store(directory, store) if store is not None or len(reachable) == 1 else None
+        listed = reachable
+        if match is not None:
+            needle = match.casefold()
+            listed = [s for s in reachable if needle in s.casefold() or needle in directory.config(s).name.casefold()]
+        notes = []
+        if len(listed) > MAX_LISTED_STORES:
+            notes.append(
+                f"Showing {MAX_LISTED_STORES} of {len(listed)} stores; pass `match` (part of a store's id or "
+                "name) to narrow the list."
+            )
+        if chosen is None and reachable:
+            notes.append("Pass `store` for one store's sources in detail.")
+        if not reachable:
+            notes.append("This credential reaches none of this deployment's stores.")
+        opened = set(directory.opened())
+        connectors: list[ConnectorStatus] = []
+        if chosen is not None:
+            runtime = await store_runtime(get_stores, chosen)
+            connectors = [
                 ConnectorStatus(
                     name=c.name,
                     title=c.title,
@@ -239,28 +333,69 @@ def status_tools(
                     tools=[t for t in per_connector.get(c.name, {}) if t in on],
                 )
                 for c in runtime.registry
-            ],
+            ]
+            opened.add(chosen)
+        return Capabilities(
+            version=__version__,
+            stores=[await summary(directory, s, opened) for s in listed[:MAX_LISTED_STORES]],
+            stores_note=" ".join(notes) or None,
+            store=chosen,
+            connectors=connectors,
             tools=enabled,
             writes_enabled=[t for t in enabled if t in writes],
         )
 
-    async def connector_health(ctx: Context, connector: str | None = None) -> HealthReport:
+    async def connector_health(ctx: Context, connector: str | None = None, store: StoreArg = None) -> HealthReport:
         """Probe one source (or all) with a cheap call and report ok / degraded / down / disabled,
         the breaker state and what is wrong. `connector`: e.g. "shopify"; omit for all."""
-        runtime = await store_runtime(get_stores)
+        runtime = await store_runtime(get_stores, store)
         targets = list(runtime.registry) if connector is None else [_connector(runtime, connector)]
         return HealthReport(connectors=[await c.health() for c in targets])
 
-    async def connector_metrics(connector: str | None = None) -> MetricsReport:
+    async def connector_metrics(connector: str | None = None, store: StoreArg = None) -> MetricsReport:
         """Error rate and latency percentiles (1 m, 5 m, 1 h), retries, throttles, cache hits,
         breaker state and rate-limit headroom per source. `connector`: omit for all."""
-        snapshot = (await store_runtime(get_stores)).metrics.snapshot()["connectors"]
+        snapshot = (await store_runtime(get_stores, store)).metrics.snapshot()["connectors"]
         if connector is not None:
             snapshot = {connector: snapshot.get(connector, {})}
         return MetricsReport(connectors=snapshot)
 
     return {
         fn.__name__: ToolDraft(fn, READ_ONLY) for fn in (storelink_capabilities, connector_health, connector_metrics)
+    }
+
+
+def stores_tools(get_stores: Callable[[], StoreDirectory]) -> dict[str, ToolDraft]:
+    """The answers across stores (read-only): each store answers for itself, a store that fails is
+    named in ``failed`` and the others still answer; ``stores`` defaults to every store the caller
+    reaches, and one out of reach refuses the whole call."""
+
+    async def stores_sales_and_traffic(
+        days: Annotated[int, Field(ge=1, le=366, description="The last N whole days, ending yesterday.")] = 7,
+        stores: StoresArg = None,
+    ) -> SalesAndTraffic:
+        """Sales (Shopify: orders, units, gross) and traffic (GA4: sessions, users, conversions)
+        of several stores side by side, each over its own last `days` days."""
+        directory = get_stores()
+        return await across.sales_and_traffic(directory, choose_stores(directory, stores), days=days)
+
+    async def stores_low_stock(
+        limit: Annotated[int, Field(ge=1, le=200, description="Rows to return, across all the stores.")] = 20,
+        stores: StoresArg = None,
+    ) -> LowStockAcross:
+        """Stock-out risks of several stores within their lead time, ranked together by revenue at risk."""
+        directory = get_stores()
+        return await across.low_stock_across(directory, choose_stores(directory, stores), limit=limit)
+
+    async def stores_health(stores: StoresArg = None) -> HealthAcross:
+        """Every source of several stores, probed with a cheap call: ok / degraded / down / disabled."""
+        directory = get_stores()
+        return await across.health_across(directory, choose_stores(directory, stores))
+
+    annotations = ToolAnnotations(read_only_hint=True, open_world_hint=True)
+    return {
+        fn.__name__: ToolDraft(fn, annotations.model_copy(update={"title": fn.__name__.replace("_", " ")}))
+        for fn in (stores_sales_and_traffic, stores_low_stock, stores_health)
     }
 
 
