@@ -265,6 +265,7 @@ async def stores_page(request: Request) -> Response:
     if across is not None:
         across.ignored = ignored
         await dashboards.adopt()  # the stores just opened get their sampler and probes
+        listing.opened = len(dashboards.directory.opened())
         for row in listing.rows:
             state = dashboards.get(row.id)
             if not row.opened and state is not None:
