@@ -68,3 +68,22 @@ async def test_a_failing_store_leaves_the_others_alone(tmp_path: Path) -> None:
         assert broken.metrics.counter_value("storelink_requests", connector="shopify", outcome="ok") == 0
         assert healthy.errors is not None and healthy.errors.connectors() == []
         assert broken.errors is not None and broken.errors.total("shopify") == 20
+
+
+async def test_a_disabled_connector_gets_no_fake(tmp_path: Path) -> None:
+    """A store that lists only Shopify builds no fake (nor demo data) for the four it leaves off."""
+    (tmp_path / "stores.toml").write_text('[[stores]]\nid = "north"\n[stores.shopify]\n')
+    settings = make_settings(tmp_path, stores_file=tmp_path / "stores.toml", demo_today="2026-11-20")
+    async with open_fleet(settings, store=EmbeddedStore(None)) as fleet:
+        runtime = await fleet.runtime("north")
+        assert set(runtime.fakes) == {"shopify"}
+        assert {c.name: c.mode for c in runtime.registry} == {
+            "shopify": "mock",
+            "ga4": "disabled",
+            "gsc": "disabled",
+            "bing": "disabled",
+            "zoho": "disabled",
+        }
+        with pytest.raises(ConnectorError, match="turned off") as refused:
+            await runtime.registry.get("ga4").call("traffic_overview", {"days": 7})
+        assert refused.value.kind is ErrorKind.DISABLED

@@ -129,6 +129,16 @@ def decide_mode(cls: type[Connector], config: ConnectorSettings, *, force_mocks:
     return "live", missing
 
 
+class _Nowhere(httpx2.AsyncBaseTransport):
+    """The wire of a disabled connector: nothing is ever sent on it."""
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ConnectError("this connector is disabled; nothing is sent", request=request)
+
+
+_NOWHERE = _Nowhere()
+
+
 def _pooled_transport(knobs: ConnectorKnobs) -> httpx2.AsyncBaseTransport:
     limits = httpx2.Limits(max_connections=knobs.pool_size, max_keepalive_connections=knobs.pool_size)
     return httpx2.AsyncHTTPTransport(limits=limits, retries=0)
@@ -205,6 +215,9 @@ def build_runtime(
         if override is not None:
             real_host = cls.live_base_url(config) if mode == "live" else cls.fake_base_url(config)
             inner, base_url = override, knobs.base_url or real_host
+        elif mode == "disabled":
+            # It never sends (every call is refused before the wire): no fake, no pool.
+            inner, base_url = _NOWHERE, cls.fake_base_url(config)
         elif mode == "live" or knobs.base_url:
             inner = _pooled_transport(knobs)
             base_url = knobs.base_url or cls.live_base_url(config)

@@ -265,7 +265,8 @@ class Connector:
         if self.mode == "disabled":
             raise ConnectorError(
                 ErrorKind.DISABLED,
-                f"{self.title} is turned off. Set STORELINK_{self.name.upper()}_ENABLED=true to use it.",
+                f"{self.title} is turned off for this store. To use it, set STORELINK_{self.name.upper()}_ENABLED=true "
+                f"(or, with a stores file, give the store a [stores.{self.name}] table).",
                 connector=self.name,
                 operation=operation,
             )
