@@ -136,3 +136,40 @@ async def test_running_samples_until_stopped() -> None:
     assert h.sample_count("zoho") == 3  # t = 0, 10, 20
     await asyncio.sleep(30)
     assert h.sample_count("zoho") == 3
+
+
+def test_each_store_has_its_own_history() -> None:
+    """One registry holds every store's series; a store's counters and samples are its own."""
+    clock = WallClock()
+    north = Metrics(store="north")
+    south = north.for_store("south")
+    calls(north, "shopify", ok=5)
+    calls(south, "shopify", ok=1, failed=2)
+    assert read_counters(north)["shopify"].requests == 5
+    assert read_counters(south)["shopify"].errors == 2
+    db = EmbeddedStore(None)
+    histories = [MetricsHistory(db, m, clock=clock) for m in (north, south)]
+    for history in histories:
+        history.sample()
+    clock.now += 60
+    calls(north, "shopify", ok=3)
+    for history in histories:
+        history.sample()
+    assert [h.sample_count("shopify") for h in histories] == [2, 2]
+    assert histories[0].increase("shopify", 3600).counters.requests == 8
+    assert histories[1].increase("shopify", 3600).counters.requests == 3
+    assert [p.requests for p in histories[1].series("shopify", 3600)] == [0.0, 0.0]
+
+
+def test_a_history_from_before_stores_becomes_the_default_stores() -> None:
+    db = EmbeddedStore(None)
+    db.db.execute(
+        "CREATE TABLE metric_history (ts REAL NOT NULL, boot TEXT NOT NULL, boot_started REAL NOT NULL, "
+        "connector TEXT NOT NULL, requests REAL NOT NULL, errors REAL NOT NULL, retries REAL NOT NULL, "
+        "throttles REAL NOT NULL, p50_ms REAL, p95_ms REAL, p99_ms REAL, counters TEXT NOT NULL, "
+        "PRIMARY KEY (connector, ts))"
+    )
+    db.db.execute("INSERT INTO metric_history VALUES (1, 'b', 0, 'shopify', 4, 0, 0, 0, 1, 2, 3, '{}')")
+    history = MetricsHistory(db, Metrics(), clock=WallClock(100.0))
+    assert history.sample_count("shopify") == 1
+    assert MetricsHistory(db, Metrics(store="north")).sample_count("shopify") == 0

@@ -233,11 +233,6 @@ def test_background_work_runs_for_opened_stores_only(client: TestClient) -> None
     assert client.get("/readyz").json()["stores"] == {"configured": 3, "opened": 3}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="observability/history.py samples every store's series into one connector row "
-    "(read_counters ignores the store label; metric_history has no store column); see the web change's report",
-)
 def test_each_store_has_its_own_history(client: TestClient) -> None:
     apex = runtime_of(client, "demo-1")
     for _ in range(4):

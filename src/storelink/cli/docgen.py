@@ -32,6 +32,11 @@ def tools_table() -> str:
         "connector_health": "Probe one source (or all) and report ok / degraded / down / disabled.",
         "connector_metrics": "Error rate, latency percentiles, retries, throttles, breaker, headroom.",
     }
+    across = {
+        "stores_sales_and_traffic": "Sales (Shopify) and traffic (GA4) of several stores side by side.",
+        "stores_low_stock": "Stock-out risks of several stores, ranked together by revenue at risk.",
+        "stores_health": "Every source of several stores: ok / degraded / down / disabled.",
+    }
     from storelink.insights import tools as insights
     from storelink.rag import tools as rag
 
@@ -44,6 +49,7 @@ def tools_table() -> str:
         ("insights_product_recommendations", insights.product_recommendations),
     ):
         meta[name] = " ".join((function.__doc__ or "").split("\n\n")[0].split())
+    meta.update(across)
     lines = ["| tool | kind | what it does |", "|---|---|---|"]
     lines += [f"| `{name}` | read | {text.replace('|', '/')} |" for name, text in meta.items()]
     for cls in builtin_connectors():

@@ -9,6 +9,9 @@ So a sampler copies each connector's figures into SQLite every ``interval_s`` se
   sample, as Prometheus' ``increase()`` is;
 * the rolling one-minute p50/p95/p99, for the latency charts.
 
+Each store's figures are sampled apart (a ``store`` column; one sampler per store's
+:class:`Metrics` view), so one store's calls never show in another's charts.
+
 Counters restart at zero with the process. Each sampler has a *boot* id, and increases are
 summed per boot, so a restart loses nothing but the calls between the last sample and the crash.
 
@@ -66,10 +69,18 @@ _SCHEMA = (
         p95_ms        REAL,
         p99_ms        REAL,
         counters      TEXT NOT NULL,
-        PRIMARY KEY (connector, ts)
+        store         TEXT NOT NULL DEFAULT 'default',
+        PRIMARY KEY (store, connector, ts)
     )
     """,
     "CREATE INDEX IF NOT EXISTS metric_history_ts ON metric_history (ts)",
+)
+# A history written before stores had their own rows: every row was the one store's ('default').
+_MIGRATE = (
+    "ALTER TABLE metric_history RENAME TO metric_history_v1",
+    _SCHEMA[0],
+    "INSERT INTO metric_history SELECT *, 'default' FROM metric_history_v1",
+    "DROP TABLE metric_history_v1",
 )
 
 
@@ -171,7 +182,8 @@ class ConnectorCounters:
 
 
 def read_counters(metrics: Metrics) -> dict[str, ConnectorCounters]:
-    """Every connector's cumulative counters, in one pass over the registry."""
+    """Every connector's cumulative counters in ``metrics``' store, in one pass over the registry
+    (which holds every store's series)."""
     found: dict[str, ConnectorCounters] = {}
 
     def entry(labels: dict[str, str]) -> ConnectorCounters:
@@ -184,6 +196,8 @@ def read_counters(metrics: Metrics) -> dict[str, ConnectorCounters]:
     for family in metrics.registry.collect():
         for sample in family.samples:
             name, labels, value = sample.name, sample.labels, sample.value
+            if labels.get("store", metrics.store) != metrics.store:
+                continue
             if name == "storelink_requests_total":
                 _add(entry(labels).outcomes, labels["outcome"], value)
             elif name == "storelink_request_duration_seconds_bucket":
@@ -266,8 +280,16 @@ class MetricsHistory:
         self.boot = secrets.token_hex(6)
         self.boot_started = clock()
         self._last_thin = 0.0
+        columns = [row[1] for row in store.db.execute("PRAGMA table_info(metric_history)")]
+        for statement in _MIGRATE if columns and "store" not in columns else ():
+            store.db.execute(statement)
         for statement in _SCHEMA:
             store.db.execute(statement)
+
+    @property
+    def store_id(self) -> str:
+        """The store whose figures this history samples and reads."""
+        return self.metrics.store
 
     # -- writing ------------------------------------------------------------------------------
     def sample(self, now: float | None = None) -> int:
@@ -290,10 +312,11 @@ class MetricsHistory:
                     window.p95_ms,
                     window.p99_ms,
                     json.dumps(counters.to_json(), separators=(",", ":")),
+                    self.store_id,
                 )
             )
         self.store.db.executemany(
-            "INSERT OR REPLACE INTO metric_history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            "INSERT OR REPLACE INTO metric_history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
         )
         if now - self._last_thin >= _THIN_EVERY_S:
             self.thin(now)
@@ -307,7 +330,7 @@ class MetricsHistory:
             """
             DELETE FROM metric_history WHERE ts < ? AND rowid NOT IN (
                 SELECT MIN(rowid) FROM metric_history WHERE ts < ?
-                GROUP BY connector, CAST(ts / 3600 AS INTEGER)
+                GROUP BY store, connector, CAST(ts / 3600 AS INTEGER)
             )
             """,
             (now - FULL_RETENTION_S, now - FULL_RETENTION_S),
@@ -331,10 +354,15 @@ class MetricsHistory:
 
     # -- reading ------------------------------------------------------------------------------
     def connectors(self) -> list[str]:
-        return [r[0] for r in self.store.db.execute("SELECT DISTINCT connector FROM metric_history ORDER BY 1")]
+        found = self.store.db.execute(
+            "SELECT DISTINCT connector FROM metric_history WHERE store = ? ORDER BY 1", (self.store_id,)
+        )
+        return [r[0] for r in found]
 
     def sample_count(self, connector: str) -> int:
-        row = self.store.db.execute("SELECT COUNT(*) FROM metric_history WHERE connector = ?", (connector,)).fetchone()
+        row = self.store.db.execute(
+            "SELECT COUNT(*) FROM metric_history WHERE store = ? AND connector = ?", (self.store_id, connector)
+        ).fetchone()
         return int(row[0])
 
     def increase(
@@ -350,14 +378,14 @@ class MetricsHistory:
         start = now - window_s
         db = self.store.db
         baseline = db.execute(
-            "SELECT ts, boot, boot_started, counters FROM metric_history WHERE connector = ? AND ts < ? "
-            "ORDER BY ts DESC LIMIT 1",
-            (connector, start),
+            "SELECT ts, boot, boot_started, counters FROM metric_history WHERE store = ? AND connector = ? "
+            "AND ts < ? ORDER BY ts DESC LIMIT 1",
+            (self.store_id, connector, start),
         ).fetchone()
         rows = db.execute(
-            "SELECT ts, boot, boot_started, counters FROM metric_history WHERE connector = ? AND ts >= ? "
-            "AND ts <= ? ORDER BY ts",
-            (connector, start, now),
+            "SELECT ts, boot, boot_started, counters FROM metric_history WHERE store = ? AND connector = ? "
+            "AND ts >= ? AND ts <= ? ORDER BY ts",
+            (self.store_id, connector, start, now),
         ).fetchall()
         points = [_Row(*r) for r in ([baseline] if baseline else []) + rows]
         if live is not None:
@@ -396,8 +424,8 @@ class MetricsHistory:
         start = now - window_s
         rows = self.store.db.execute(
             "SELECT ts, boot, requests, errors, retries, throttles, p50_ms, p95_ms, p99_ms FROM metric_history "
-            "WHERE connector = ? AND ts >= ? AND ts <= ? ORDER BY ts",
-            (connector, start - self.interval_s * 2, now),
+            "WHERE store = ? AND connector = ? AND ts >= ? AND ts <= ? ORDER BY ts",
+            (self.store_id, connector, start - self.interval_s * 2, now),
         ).fetchall()
         deltas: list[tuple[float, float, float, float, float, Any, Any, Any]] = []
         previous: tuple[Any, ...] | None = None
