@@ -87,3 +87,21 @@ async def test_a_disabled_connector_gets_no_fake(tmp_path: Path) -> None:
         with pytest.raises(ConnectorError, match="turned off") as refused:
             await runtime.registry.get("ga4").call("traffic_overview", {"days": 7})
         assert refused.value.kind is ErrorKind.DISABLED
+
+
+async def test_each_store_reads_the_one_site_through_its_own_connectors(tmp_path: Path) -> None:
+    """The site's index is opened once for all stores; a data question asked of a store is answered
+    from that store's connectors, not another's."""
+    settings = make_settings(tmp_path, demo_stores=2, demo_today="2026-11-20", site={"warm_up": False})
+    async with open_fleet(settings, store=EmbeddedStore(None)) as fleet:
+        first, second = await fleet.runtime("demo-1"), await fleet.runtime("demo-2")
+        kb1, kb2 = await first.knowledge(), await second.knowledge()
+        assert kb1.index is kb2.index and kb1.docs is kb2.docs  # one index, one model
+        answers = [await kb.answer("How many orders did we get yesterday?") for kb in (kb1, kb2)]
+        expected = [
+            (await rt.registry.get("shopify").call("sales_summary", {"days": 1})).data.totals.orders
+            for rt in (first, second)
+        ]
+    assert [a.route for a in answers] == ["live", "live"]
+    assert [a.live.data["totals"]["orders"] for a in answers if a.live] == expected
+    assert expected[0] != expected[1]

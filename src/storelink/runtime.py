@@ -63,6 +63,33 @@ __all__ = [
 log = logging.getLogger("storelink")
 
 
+class SharedKnowledge:
+    """The site knowledge base (its pages, index and embedding model), opened on first use and
+    shared by every store's runtime: a deployment has one website (``STORELINK_SITE_URL``) for now.
+    Each store reads it through its own view, whose router answers data questions from that
+    store's connectors (:meth:`SiteKnowledge.with_registry`)."""
+
+    def __init__(self, settings: Settings, *, store: EmbeddedStore, metrics: Metrics, cache: ResponseCache) -> None:
+        self._parts = (settings, store, metrics, cache)
+        self._base: SiteKnowledge | None = None
+        self._lock = asyncio.Lock()
+
+    async def base(self) -> SiteKnowledge:
+        if self._base is None:
+            async with self._lock:
+                if self._base is None:
+                    from storelink.rag.knowledge import SiteKnowledge
+
+                    settings, store, metrics, cache = self._parts
+                    self._base = await SiteKnowledge.open(settings, store=store, metrics=metrics, cache=cache)
+        return self._base
+
+    async def aclose(self) -> None:
+        if self._base is not None:
+            await self._base.aclose()
+            self._base = None
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -72,6 +99,7 @@ class Runtime:
     registry: Registry
     cache: ResponseCache
     config: StoreConfig  # the store this runtime serves
+    site: SharedKnowledge  # the deployment's site knowledge, which this store reads through its view
     fakes: dict[str, FakeUpstream] = field(default_factory=dict)
     errors: ErrorLog | None = None
     shared: SharedState | None = None
@@ -79,15 +107,12 @@ class Runtime:
     _knowledge_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def knowledge(self) -> SiteKnowledge:
-        """The site knowledge base, opened on first use (it loads an embedding model)."""
+        """The site knowledge base, opened on first use (it loads an embedding model), as this
+        store sees it: data questions are answered from this store's connectors."""
         if self._knowledge is None:
             async with self._knowledge_lock:
                 if self._knowledge is None:
-                    from storelink.rag.knowledge import SiteKnowledge
-
-                    self._knowledge = await SiteKnowledge.open(
-                        self.settings, store=self.store, metrics=self.metrics, cache=self.cache, registry=self.registry
-                    )
+                    self._knowledge = (await self.site.base()).with_registry(self.registry)
         return self._knowledge
 
     @asynccontextmanager
@@ -113,8 +138,7 @@ class Runtime:
             yield
 
     async def aclose(self) -> None:
-        if self._knowledge is not None:
-            await self._knowledge.aclose()
+        # The knowledge base is the platform's, closed with it.
         for connector in self.registry:
             await connector.aclose()
 
@@ -157,6 +181,7 @@ class Platform:
     shared: SharedState | None
     real_wall: Wall
     mock_wall: Wall
+    knowledge: SharedKnowledge
     random: Callable[[], float] = random.random
 
 
@@ -183,9 +208,13 @@ async def open_platform(
             # With STORELINK_REDIS_URL, limits and the cache are shared across replicas (None otherwise).
             shared = await exit_stack.enter_async_context(shared_state(settings, metrics=metrics, clock=clock))
             cache = shared.response_cache(store) if shared is not None else ResponseCache(store)
+            knowledge = SharedKnowledge(settings, store=store, metrics=metrics, cache=cache)
             try:
-                yield Platform(settings, store, metrics, clock, cache, shared, real_wall, mock_wall, random_source)
+                yield Platform(
+                    settings, store, metrics, clock, cache, shared, real_wall, mock_wall, knowledge, random_source
+                )
             finally:
+                await knowledge.aclose()
                 cache.flush()  # before Redis closes: the flush may write to it
     finally:
         store.close()
@@ -260,6 +289,7 @@ def build_runtime(
         Registry(built),
         platform.cache,
         store_config,
+        platform.knowledge,
         fakes,
         errors,
         platform.shared,

@@ -16,6 +16,7 @@ about a minute of embedding on 2 cores the first time; the embedding cache makes
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -147,6 +148,19 @@ class SiteKnowledge:
             synthesizer=synthesizer,
         )
         return kb
+
+    def with_registry(self, registry: Registry) -> SiteKnowledge:
+        """The same knowledge (pages, index, corrections; one ingest lock) whose router answers data
+        questions from ``registry``'s connectors: each store's view of the deployment's site."""
+        view = copy.copy(self)
+        view.router = Router(
+            corrections=self.corrections,
+            docs=self.docs,
+            search=lambda q, k: view.search(q, k),
+            registry=registry,
+            synthesizer=self.synthesizer,
+        )
+        return view
 
     @property
     def mode(self) -> Mode:
