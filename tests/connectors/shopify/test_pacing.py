@@ -249,6 +249,21 @@ async def test_a_report_counts_what_was_closed_since_its_request_was_sent() -> N
     assert limiter.tokens == pytest.approx(900.0 - 40.0)
 
 
+async def test_answers_in_order_are_not_counted_twice() -> None:
+    """a and b go out together and Shopify runs them in that order: b's report already counts a,
+    whose own report (higher than b's by more than a refill) says it ran first."""
+    clock = FakeClock()
+    limiter = limiter_of(clock)
+    await learnt(limiter, 1000.0)
+    clock.advance(1e-6)  # what follows happens after that answer
+    _, a = await send(limiter, 100.0)
+    _, b = await send(limiter, 100.0)
+    await limiter.settle(a, report(900.0, actual=100.0))
+    assert limiter.tokens == pytest.approx(900.0 - 100.0)
+    await limiter.settle(b, report(800.0, actual=100.0))
+    assert limiter.tokens == pytest.approx(800.0)
+
+
 async def test_requested_minus_actual_is_refunded_without_a_bucket_report() -> None:
     clock = FakeClock()
     limiter = limiter_of(clock)

@@ -57,8 +57,10 @@ class _Granted(NamedTuple):
 
 
 class _Closed(NamedTuple):
-    at: float
-    charge: float
+    at: float  # when its answer came back
+    sent: float
+    charge: float  # what it cost Shopify: the actual cost, or all it asked for when unknown
+    available: float | None  # what Shopify reported after it, when it did
 
 
 @dataclass(eq=False, slots=True)
@@ -83,8 +85,8 @@ class ShopifyCostLimiter:
       before the wait of any reservation granted earlier: requests are sent in arrival order,
       whatever their cost, and a large one is never passed by the small ones behind it.
     * **Re-sync.** A report sets the model to ``currentlyAvailable`` minus what Shopify may not
-      have counted when it answered (every reservation still out, and what those closed since this
-      one was sent cost it), and adopts the plan's figures.
+      have counted when it answered (every reservation still out, and those closed since this one
+      was sent unless their own report shows they ran first), and adopts the plan's figures.
     * **Refunds.** Requested minus actual comes back with the report (or from ``actualQueryCost``
       when there is no bucket in it); a request closed with no report at all keeps its cost.
     """
@@ -234,23 +236,35 @@ class ShopifyCostLimiter:
         if reservation.id == self._probe:
             self._probe = None
         now = self._clock.now()
-        if hint is not None and hint.maximum > 0 and hint.restore_per_s > 0:
+        reported = hint is not None and hint.maximum > 0 and hint.restore_per_s > 0
+        if hint is not None and reported:
             self.capacity, self.rate = hint.maximum, hint.restore_per_s
             # What Shopify may not have counted when it answered: every reservation still out, and
-            # every one closed since this one was sent (requests overtake each other on the way, so
-            # it may have reached Shopify later). Counting one twice only delays the next request.
+            # those closed since this one was sent that it may have run after this one.
             owed = sum(g.cost for g in self._granted.values())
-            owed += sum(c.charge for c in self._closed if c.at >= granted.send_at)
+            owed += sum(c.charge for c in self._closed if self._maybe_after(c, granted.send_at, hint.available))
             self._tokens = min(self.capacity, hint.available) - owed
             self._learned = True
         elif hint is not None and hint.actual_cost is not None:  # no bucket in it: the refund alone
             self._tokens = min(self.capacity, self._tokens + max(0.0, granted.cost - hint.actual_cost))
-        # What it cost Shopify; without a report, perhaps all of it (a timeout the shop did charge).
         charge = hint.actual_cost if hint is not None and hint.actual_cost is not None else granted.cost
-        self._closed.append(_Closed(now, charge))
+        self._closed.append(_Closed(now, granted.send_at, charge, hint.available if hint and reported else None))
         oldest = min((g.send_at for g in self._granted.values()), default=now)
         self._closed = [c for c in self._closed if c.at >= oldest]  # only those a report still out can miss
         self._release()
+
+    def _maybe_after(self, closed: _Closed, sent: float, available: float) -> bool:
+        """Whether Shopify may have run ``closed`` after the request sent at ``sent`` that reported
+        ``available`` (answers come back in any order, and requests overtake each other on the way).
+        Not when it answered before that request left. Not when its own report is higher than this
+        one by more than the bucket could have refilled from that request's sending to its answer:
+        between two runs the bucket only gains refill, so it ran first. (Reports are rounded down:
+        one point of slack.) When unsure, counting it again only delays the next request."""
+        if closed.at < sent:
+            return False
+        if closed.available is None:
+            return True
+        return closed.available <= available + 1.0 + self.rate * (closed.at - sent)
 
     def headroom(self) -> Headroom:
         return Headroom(
