@@ -135,12 +135,17 @@ async def run_store(
     filtered: float = 0.0,
     cold_s: float = 5.0,
     deadline_s: float = 120.0,
+    breaker_slow_s: float | None = None,
     token: str = TOKEN,
 ) -> StoreFigures:
     """Reset the fake at ``url`` (bucket full, counters zero), let another client leave it at
     ``start`` × its size, then run ``callers`` cold through a new runtime for ``seconds``; the
     figures come from the fake's bucket report and the callers' clocks. ``filtered``: the share of
-    calls with a search filter (fewer nodes, so Shopify refunds part of the requested cost)."""
+    calls with a search filter (fewer nodes, so Shopify refunds part of the requested cost).
+    ``breaker_slow_s``: the breaker's slow-call threshold, the deadline when None. The pipeline
+    times a call for the breaker with its limiter wait included, so at these loads (every call
+    queues 10-45 s) the default 10 s would open the circuit on a healthy shop and hide the pacing;
+    pass 10 to see it."""
     connector_type = TokenBucketShopify if limiter == "token-bucket" else ShopifyConnector
     rng = random.Random(seed)
     async with httpx2.AsyncClient(base_url=url, timeout=30.0) as admin:
@@ -161,7 +166,12 @@ async def run_store(
                 data_dir=Path(data_dir),
                 shopify_shop="apex-demo.myshopify.com",
                 shopify_access_token=token,
-                shopify={"base_url": url, "deadline": deadline_s, "max_in_flight": callers},
+                shopify={
+                    "base_url": url,
+                    "deadline": deadline_s,
+                    "max_in_flight": callers,
+                    "breaker_slow_call_s": breaker_slow_s or deadline_s,
+                },
             )
             async with open_runtime(settings, connectors=[connector_type], store=EmbeddedStore(None)) as rt:
                 connector = rt.registry.get("shopify")
@@ -308,6 +318,9 @@ def main() -> None:
     parser.add_argument("--limiter", choices=("both", *LIMITERS), default="both")
     parser.add_argument("--filtered", type=float, default=0.0, help="share of calls with a search filter (refunds)")
     parser.add_argument("--cold", type=float, default=5.0, help="seconds counted as the cold start")
+    parser.add_argument(
+        "--breaker-slow-s", type=float, help="breaker slow-call threshold (default: the deadline; see run_store)"
+    )
     args = parser.parse_args()
 
     scenarios = [scenario(s) for s in args.scenarios.split(",")]
@@ -333,6 +346,7 @@ def main() -> None:
                             start=start,
                             filtered=args.filtered,
                             cold_s=args.cold,
+                            breaker_slow_s=args.breaker_slow_s,
                         )
                         for (plan, start, limiter), (_, url) in zip(cells, servers, strict=True)
                     )
