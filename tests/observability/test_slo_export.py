@@ -207,10 +207,10 @@ def test_dashboard_loads_and_reads_exported_metrics() -> None:
 def test_dashboard_queries_parse(tmp_path: Path) -> None:
     """Every panel query is valid PromQL: promtool parses each as a recording rule."""
     exprs = _exprs(dashboard_document(load_slos()))
-    rules = [
-        {"record": f"dashboard:query_{i}", "expr": e.replace("$__rate_interval", "5m").replace("$connector", ".*").replace("$store", ".*")}
-        for i, e in enumerate(exprs)
-    ]
+    variables = {"$__rate_interval": "5m", "$connector": ".*", "$store": ".*"}
+    for name, value in variables.items():
+        exprs = [e.replace(name, value) for e in exprs]
+    rules = [{"record": f"dashboard:query_{i}", "expr": e} for i, e in enumerate(exprs)]
     path = tmp_path / "queries.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
     result = subprocess.run(  # noqa: S603  (promtool, found on PATH)
