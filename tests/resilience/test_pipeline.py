@@ -3,6 +3,7 @@ budget, writes, auth refresh, cache. Loop time is faked by looptime, so waits ar
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from storelink.errors import ConnectorError, ErrorKind
 from storelink.fakes.faults import Fault, FaultPlan
 from storelink.fakes.generic import GenericFake
 from storelink.runtime import Runtime
+from tests.conftest import open_generic_runtime
 from tests.support.generic_connector import GenericConnector
 
 pytestmark = pytest.mark.looptime
@@ -301,3 +303,24 @@ async def test_concurrent_calls_respect_the_local_rate(tmp_path: Path, fake: Gen
         # 5 at once from the burst, then 20 more at 5/s.
         assert loop_time() - started == pytest.approx(4.0, abs=0.01)
         assert rt.metrics.counter_value("storelink_limiter_wait_seconds", connector="generic") > 0
+
+
+async def test_time_queued_at_the_limiter_is_not_upstream_slowness(tmp_path: Path, fake: GenericFake) -> None:
+    """Eight calls queue behind a one-per-second bucket (the last waits 7 s) at an upstream that
+    answers at once: the breaker judges the upstream, so none counts as slow and it stays closed."""
+    knobs = {
+        "rate_limit": 1.0,
+        "rate_burst": 1.0,
+        "breaker_slow_call_s": 1.0,
+        "breaker_slow_call_rate": 50.0,
+        "breaker_window": 4,
+        "breaker_min_calls": 4,
+    }
+    async with open_generic_runtime(tmp_path, fake, **knobs) as rt:
+        connector = rt.registry.get("generic")
+        started = loop_time()
+        await asyncio.gather(*(connector.call("list_items", {"page": n}) for n in range(1, 9)))
+        assert loop_time() - started == pytest.approx(7.0, abs=0.1)  # they did queue
+        assert breaker_state(connector) == "closed"
+        envelope = await connector.call("list_items", {"page": 9})
+    assert envelope.meta.attempts == 1

@@ -190,17 +190,22 @@ class ResilientTransport(httpx2.AsyncBaseTransport):
                 response = await self._retry_loop(request, options, report, om, deadline, key, entry, ttl)
             except ConnectorError as err:
                 if err.kind.is_upstream_fault:
-                    self.breaker.record(failed=True, duration_s=self.clock.now() - started)
+                    self.breaker.record(failed=True, duration_s=self._upstream_time(started, report))
                 else:
                     self.breaker.release()
                 raise
             except BaseException:
                 self.breaker.release()
                 raise
-            self.breaker.record(failed=False, duration_s=self.clock.now() - started)
+            self.breaker.record(failed=False, duration_s=self._upstream_time(started, report))
             return response
         finally:
             self._bulkhead.release()
+
+    def _upstream_time(self, started: float, report: CallReport) -> float:
+        """How long the call took, less the time it queued at our own limiter: the breaker judges
+        the upstream, and a busy bucket (Shopify's, at 16 callers) is not a slow upstream."""
+        return max(0.0, self.clock.now() - started - report.limiter_wait_s)
 
     async def _enter_bulkhead(self, deadline: Deadline) -> None:
         if not self._bulkhead.locked():
