@@ -24,13 +24,13 @@ Every mistake is a :class:`~storelink.errors.ConfigurationError` naming the stor
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from storelink.config_files import read_toml
 from storelink.errors import ConfigurationError, describe_validation_error
 from storelink.settings import ConnectorKnobs, Settings, environment_value
 from storelink.stores import (
@@ -75,14 +75,7 @@ def configured_stores(settings: Settings) -> list[StoreConfig]:
 
 def load_stores_file(path: Path, settings: Settings) -> list[StoreConfig]:
     """Read and check the stores file; the environment's settings are every store's defaults."""
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigurationError(f"STORELINK_STORES_FILE={path} does not exist; fix the path or unset it.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"STORELINK_STORES_FILE={path} cannot be read ({type(exc).__name__}).") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"STORELINK_STORES_FILE={path} is not valid TOML: {exc}.") from None
+    document = read_toml(path, setting="STORELINK_STORES_FILE")
     return parse_stores(document, settings, base_dir=path.parent, source=str(path))
 
 

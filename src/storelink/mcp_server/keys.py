@@ -19,13 +19,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from storelink.access import EVERY_STORE, STORE_SCOPE_PREFIX, StoreAccess
+from storelink.config_files import read_toml
 from storelink.errors import ConfigurationError
 from storelink.stores_file import STORE_ID
 
@@ -88,16 +88,8 @@ class McpKeys:
 
 def load_keys_file(path: Path) -> McpKeys:
     """Read and check the keys file."""
-    where = f"STORELINK_MCP_KEYS_FILE={path}"
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigurationError(f"{where} does not exist; fix the path or unset it.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"{where} cannot be read ({type(exc).__name__}).") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{where} is not valid TOML: {exc}.") from None
-    return parse_keys(document, source=where)
+    setting = "STORELINK_MCP_KEYS_FILE"
+    return parse_keys(read_toml(path, setting=setting), source=f"{setting}={path}")
 
 
 def parse_keys(document: Mapping[str, Any], *, source: str = "the MCP keys file") -> McpKeys:
