@@ -27,8 +27,8 @@ from storelink.connectors.registry import builtin_connectors
 from storelink.connectors.writes import scoped_key
 from storelink.fakes.faults import Fault, FaultPlan
 from storelink.fakes.oauth import FakeAuthorizationServer
+from storelink.keys import KEYS_ISSUER
 from storelink.mcp_server.auth import READ_SCOPE, WRITE_SCOPE
-from storelink.mcp_server.keys import KEYS_ISSUER
 from storelink.mcp_server.server import MAX_LISTED_STORES, build_server
 from storelink.mcp_server.tools import STORE_DESCRIPTION, STORES_DESCRIPTION
 from storelink.runtime import Fleet, open_fleet

@@ -4,7 +4,7 @@ Three ways, which may be combined:
 
 * ``MCP_API_KEY``: the operator's static bearer key, compared in constant time. The key holder may
   do all that the server exposes, in every store (write tools still need ``STORELINK_ALLOW_WRITES``).
-* ``STORELINK_MCP_KEYS_FILE``: keys by their SHA-256 (:mod:`storelink.mcp_server.keys`), each
+* ``STORELINK_MCP_KEYS_FILE``: keys by their SHA-256 (:mod:`storelink.keys`), each
   reaching the stores its entry names. A key is verified into an :class:`AccessToken` whose
   ``store:<id>`` scopes carry that reach (``client_id`` is the entry's name), so tools read every
   caller's reach the same way, from the token (:func:`storelink.mcp_server.tools.caller_access`).
@@ -32,7 +32,7 @@ from starlette.authentication import AuthCredentials
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from storelink.access import STORE_SCOPE_PREFIX
-from storelink.mcp_server.keys import KEYS_ISSUER, McpKeys
+from storelink.keys import KEYS_ISSUER, McpKeys
 
 __all__ = [
     "EVERY_STORE_SCOPE",

@@ -26,8 +26,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storelink.connectors.base import Connector
 from storelink.errors import ConfigurationError
+from storelink.keys import load_keys_file
 from storelink.mcp_server.auth import READ_SCOPE, BearerKeyMiddleware, JwtVerifier
-from storelink.mcp_server.keys import load_keys_file
 from storelink.mcp_server.server import build_server
 from storelink.runtime import StoreDirectory
 from storelink.settings import Settings

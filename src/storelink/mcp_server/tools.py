@@ -34,8 +34,8 @@ from storelink.connectors.base import OperationSpec
 from storelink.connectors.progress import progress_listener
 from storelink.connectors.writes import LOCAL_CALLER, calling_as
 from storelink.errors import ConnectorError, Envelope, ErrorKind, Meta, describe_validation_error
+from storelink.keys import KEYS_ISSUER
 from storelink.mcp_server.auth import WRITE_SCOPE
-from storelink.mcp_server.keys import KEYS_ISSUER
 from storelink.runtime import Runtime, StoreDirectory
 
 __all__ = [

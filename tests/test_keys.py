@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from storelink.errors import ConfigurationError
-from storelink.mcp_server.keys import McpKeys, load_keys_file, parse_keys
+from storelink.keys import McpKeys, load_keys_file, parse_keys
 
 
 def sha(key: str) -> str:

@@ -1,4 +1,6 @@
-"""MCP keys that reach named stores: ``STORELINK_MCP_KEYS_FILE`` (TOML).
+"""Keys that reach named stores: ``STORELINK_MCP_KEYS_FILE`` (TOML). A key is a bearer for the
+MCP endpoint over HTTP (:mod:`storelink.mcp_server.auth`) and for the dashboard's pages
+(:mod:`storelink.web.auth`), reaching only its entry's stores in both.
 
 ::
 
