@@ -4,7 +4,8 @@ A deployment may hold a hundred stores, and opening one builds its connectors, s
 none just to render. A store not opened yet shows the modes its connectors would run in (read
 from its settings) and a link that opens it; an opened store shows each connector's breaker and
 last health probe, and its last five minutes from the metrics (calls, error rate, worst p95).
-Stores are listed :data:`PAGE_SIZE` to a page (``?page=``), filtered by ``?q=`` (id or name).
+Stores are listed :data:`PAGE_SIZE` to a page (``?page=``), filtered by ``?q=`` (id or name);
+a keys-file key sees and compares only the stores within its reach (web/stores.py).
 
 Sales and traffic side by side and low stock across stores (:mod:`storelink.insights.across`) are
 computed on request for the stores picked (``?compare=<id>``, at most :data:`COMPARE_MAX`), by
@@ -40,7 +41,7 @@ from storelink.stores import StoreConfig
 from storelink.stores_file import STORE_ID
 from storelink.web.dashboard import page, render
 from storelink.web.state import Dashboards, DashboardState, dashboards_for
-from storelink.web.stores import STORES_PATH, store_url
+from storelink.web.stores import STORES_PATH, reachable_stores, store_access, store_url
 
 __all__ = [
     "COMPARE_MAX",
@@ -161,7 +162,7 @@ def _int(raw: str | None, default: int, low: int, high: int) -> int:
 
 def _listing(request: Request, dashboards: Dashboards, settings: Settings) -> Listing:
     directory = dashboards.directory
-    stores = directory.stores()
+    stores = reachable_stores(directory, store_access(request))
     query = request.query_params.get("q", "").strip().lower()[:_QUERY_MAX]
     matching = [s for s in stores if query in s.id or query in s.name.lower()] if query else stores
     pages = max(1, -(-len(matching) // PAGE_SIZE))
@@ -174,7 +175,7 @@ def _listing(request: Request, dashboards: Dashboards, settings: Settings) -> Li
         page=number,
         pages=pages,
         query=query,
-        opened=len(directory.opened()),
+        opened=len(store_access(request).reachable(directory.opened())),
     )
 
 
@@ -184,7 +185,7 @@ def _picks(request: Request, directory: StoreDirectory, listing: Listing) -> tup
     asked = request.query_params.getlist("compare")
     if not asked:
         return [r.id for r in listing.rows if r.opened][:COMPARE_MAX], 0
-    known = set(directory.ids())
+    known = set(store_access(request).reachable(directory.ids()))
     valid = list(dict.fromkeys(a for a in asked if STORE_ID.fullmatch(a) and a in known))
     return valid[:COMPARE_MAX], len(asked) - len(valid[:COMPARE_MAX])
 
@@ -265,7 +266,7 @@ async def stores_page(request: Request) -> Response:
     if across is not None:
         across.ignored = ignored
         await dashboards.adopt()  # the stores just opened get their sampler and probes
-        listing.opened = len(dashboards.directory.opened())
+        listing.opened = len(store_access(request).reachable(dashboards.directory.opened()))
         for row in listing.rows:
             state = dashboards.get(row.id)
             if not row.opened and state is not None:

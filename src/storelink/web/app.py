@@ -29,13 +29,14 @@ from storelink.web.across import across_routes
 from storelink.web.dashboard import (
     dashboard_middleware,
     dashboard_routes,
+    forbidden,
     no_such_store,
     store_routes,
     store_state,
 )
 from storelink.web.insights import insights_routes
 from storelink.web.state import dashboard_services, directory_of
-from storelink.web.stores import STORES_PATH, NoSuchStore
+from storelink.web.stores import STORES_PATH, NoSuchStore, StoreForbidden, store_access
 
 __all__ = ["Endpoint", "EndpointFactory", "FleetFactory", "RuntimeFactory", "create_app"]
 
@@ -84,6 +85,8 @@ async def metrics_json(request: Request) -> Response:
     ``/app/metrics.json``), with each connector's mode, breaker and headroom."""
     try:
         runtime = (await store_state(request)).runtime
+    except StoreForbidden:
+        return forbidden(request)
     except NoSuchStore:
         return no_such_store(request)
     snapshot: dict[str, Any] = runtime.metrics.snapshot()
@@ -103,6 +106,8 @@ async def not_found(request: Request, exc: Exception) -> Response:
     path = request.url.path
     if path.startswith(STORES_PATH + "/"):  # a store id with a slash in it, or a page of no store
         named = path.removeprefix(STORES_PATH + "/").split("/", 1)[0]
+        if not store_access(request).allows(named):
+            return forbidden(request)
         if named not in directory_of(request.app.state).ids():
             return no_such_store(request)
     return PlainTextResponse("Not found. Try /healthz, /readyz, /metrics or /app/metrics.json.", 404)

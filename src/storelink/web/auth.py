@@ -15,6 +15,11 @@ The pages show business data and settings, so they are not open to whoever can r
   carrying the header is signed in as that user. With ``STORELINK_TRUSTED_PROXIES`` set, only
   requests from those proxies are believed; without it, only set the header when the app is
   reachable through that proxy alone, since anyone who can reach the port can send it.
+* **A key** of ``STORELINK_MCP_KEYS_FILE`` (:mod:`storelink.keys`) as ``Authorization: Bearer
+  <key>``: the request is that key's (``key:<name>``), reaching only the stores its entry names
+  (:class:`~storelink.access.StoreAccess` in the request's ``store_access``); no cookie is set.
+  A bearer that matches no key is 401, never the login page. Everyone else above is an operator
+  and reaches every store.
 
 Client address: ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed only from a peer in
 ``STORELINK_TRUSTED_PROXIES``; the client is the rightmost hop that is not such a proxy. Forwarding
@@ -48,7 +53,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from storelink.access import EVERY_STORE
 from storelink.errors import ConfigurationError
+from storelink.keys import McpKey, McpKeys, load_keys_file
 from storelink.settings import Settings
 
 __all__ = [
@@ -116,6 +123,12 @@ def _networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
                 f"STORELINK_TRUSTED_PROXIES: {item!r} is not an IP address or CIDR (e.g. 10.0.0.5, 10.0.0.0/8)."
             ) from None
     return tuple(found)
+
+
+def _bearer(scope: Scope) -> str | None:
+    """The token of an ``Authorization: Bearer`` header (``""`` when empty), None without one."""
+    scheme, _, token = Headers(scope=scope).get("authorization", "").strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
 
 
 def _forwarded_for(headers: Iterable[tuple[bytes, bytes]]) -> list[str]:
@@ -205,6 +218,7 @@ class AccessPolicy:
         self.signer = SessionSigner(secret.encode() if secret else secrets.token_bytes(32))
         self.clock = clock
         self.logins = LoginLimiter(clock=clock)
+        self.keys: McpKeys | None = load_keys_file(settings.mcp_keys_file) if settings.mcp_keys_file else None
         # sid -> when its cookie would expire anyway. Per process: another replica still accepts a
         # revoked cookie until it expires (rotate STORELINK_SESSION_SECRET to end every session).
         self._revoked: dict[str, float] = {}
@@ -285,6 +299,15 @@ class AccessPolicy:
             return "local"
         return None
 
+    def key_for(self, presented: str) -> McpKey | None:
+        """The keys-file entry ``presented`` is, or None."""
+        return self.keys.find(presented) if self.keys is not None else None
+
+    def key_session(self, key: McpKey) -> Session:
+        """A key's session: never sent as a cookie; its id (which no cookie's can be) keys the
+        CSRF token of the forms on the pages the key fetches."""
+        return Session(sid=f"key:{key.name}", user=f"key:{key.name}", issued=self.clock())
+
     def new_session(self, user: str | None = None) -> Session:
         return Session(sid=secrets.token_urlsafe(18), user=user, issued=self.clock())
 
@@ -325,6 +348,10 @@ class DashboardGuard:
             await self.app(scope, receive, send)
             return
         policy = self.policy
+        presented = _bearer(scope)
+        if presented is not None:
+            await self._as_key(presented, scope, receive, send)
+            return
         cookie = SimpleCookie()
         try:
             cookie.load(Headers(scope=scope).get("cookie", ""))
@@ -348,6 +375,7 @@ class DashboardGuard:
         state["dashboard_user"] = user
         state["dashboard_policy"] = policy
         state["csrf_token"] = session.csrf_token(policy.signer)
+        state["store_access"] = EVERY_STORE
 
         path: str = scope["path"]
         if user is None and not path.startswith(_PUBLIC):
@@ -358,6 +386,34 @@ class DashboardGuard:
             await self.app(scope, receive, self._cookie_sender(send, scope, session))
         else:
             await self.app(scope, receive, send)
+
+    async def _as_key(self, presented: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """A request that presented a bearer: a keys-file key's, reaching its stores, or 401."""
+        policy = self.policy
+        key = policy.key_for(presented)
+        scope["scheme"], scope["client"] = policy.scheme(scope), (policy.client_address(scope), 0)
+        if key is None:
+            message = "The bearer key is not one of this deployment's keys."
+            headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            await self._message(scope, message, 401, headers)(scope, receive, send)
+            return
+        session = policy.key_session(key)
+        state = scope.setdefault("state", {})
+        state["dashboard_session"] = session
+        state["dashboard_user"] = session.user
+        state["dashboard_policy"] = policy
+        state["csrf_token"] = session.csrf_token(policy.signer)
+        state["store_access"] = key.access
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _message(scope: Scope, message: str, status: int, headers: dict[str, str] | None = None) -> Response:
+        """``message`` as JSON for feeds and API callers, as text for a browser."""
+        path: str = scope["path"]
+        wants_html = "text/html" in Headers(scope=scope).get("accept", "")
+        if path.endswith((".json", "/events")) or not wants_html:
+            return JSONResponse({"error": message}, status, headers)
+        return PlainTextResponse(message, status, headers)
 
     def _refuse(self, scope: Scope) -> Response:
         policy = self.policy
@@ -377,9 +433,7 @@ class DashboardGuard:
                 else policy.why_locked()
             )
         )
-        if path.endswith((".json", "/events")) or not wants_html:
-            return JSONResponse({"error": message}, status)
-        return PlainTextResponse(message, status)
+        return self._message(scope, message, status)
 
     def _revoking_sender(self, send: Send, session: Session) -> Send:
         """Revoke ``session`` when the response replaces it with another (logout, login), so a

@@ -59,16 +59,28 @@ from storelink.web.auth import CSRF_FIELD, AccessPolicy, CsrfError, DashboardGua
 from storelink.web.state import DashboardState, dashboards_for, directory_of
 from storelink.web.stores import (
     NoSuchStore,
+    StoreForbidden,
     Switcher,
     linker,
     page_suffix,
+    reachable_stores,
     requested_store,
+    store_access,
     store_listing,
     store_url,
     switcher,
 )
 
-__all__ = ["EVENTS_INTERVAL_S", "dashboard_middleware", "dashboard_routes", "page", "render", "store_state"]
+__all__ = [
+    "EVENTS_INTERVAL_S",
+    "dashboard_middleware",
+    "dashboard_routes",
+    "forbidden",
+    "no_such_store",
+    "page",
+    "render",
+    "store_state",
+]
 
 log = logging.getLogger("storelink.web")
 
@@ -104,7 +116,7 @@ def _policy(request: Request) -> AccessPolicy | None:
 
 def _switcher(request: Request) -> Switcher:
     """The switcher the page's store set (:func:`store_state`), else one around no store whose
-    nav leads to the first store."""
+    nav leads to the first store (both name only the stores within the request's reach)."""
     found = request.scope.get("state", {}).get("store_switcher")
     if isinstance(found, Switcher):
         return found
@@ -112,8 +124,9 @@ def _switcher(request: Request) -> Switcher:
         directory = directory_of(request.app.state)
     except RuntimeError:
         return Switcher(current=None, links=[], total=0)
-    ids = directory.ids()
-    return switcher(directory, None, "") if len(ids) != 1 else switcher(directory, ids[0])
+    access = store_access(request)
+    ids = [s.id for s in reachable_stores(directory, access)]
+    return switcher(directory, None, "", access) if len(ids) != 1 else switcher(directory, ids[0], "", access)
 
 
 def render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
@@ -147,6 +160,8 @@ def page(handler: Handler) -> Handler:
             )
         try:
             return await handler(request)
+        except StoreForbidden:
+            return forbidden(request)
         except NoSuchStore:
             return no_such_store(request)
         except CsrfError as exc:
@@ -163,7 +178,7 @@ def page(handler: Handler) -> Handler:
 def no_such_store(request: Request) -> Response:
     """404: the stores there are (escaped, at most a page of them), never the id asked for."""
     try:
-        listed, more = store_listing(directory_of(request.app.state))
+        listed, more = store_listing(directory_of(request.app.state), access=store_access(request))
     except RuntimeError:
         listed, more = [], 0
     context = {"listed": listed, "more": more, "nav": ""}
@@ -171,6 +186,15 @@ def no_such_store(request: Request) -> Response:
         stores = [{"id": s.id, "name": s.name} for s in listed]
         return JSONResponse({"error": "There is no such store.", "stores": stores, "more": more}, 404)
     return render(request, "no_store.html", context, 404)
+
+
+def forbidden(request: Request) -> Response:
+    """403 ``forbidden``: the store asked for is out of this credential's reach (whether or not it
+    exists); names the stores it does reach, never the id asked for."""
+    message = "This credential may not reach that store."
+    if request.url.path.endswith(".json"):
+        return JSONResponse({"error": "forbidden", "message": message}, 403)
+    return render(request, "problem.html", {"title": "Forbidden", "message": message, "nav": ""}, 403)
 
 
 def _secrets(request: Request) -> list[str]:
@@ -189,7 +213,9 @@ async def store_state(request: Request) -> DashboardState:
     dashboards = dashboards_for(request.app.state)
     store_id = requested_store(request, dashboards.directory)
     state = await dashboards.open(store_id)
-    request.state.store_switcher = switcher(dashboards.directory, store_id, page_suffix(request.url.path))
+    request.state.store_switcher = switcher(
+        dashboards.directory, store_id, page_suffix(request.url.path), store_access(request)
+    )
     return state
 
 

@@ -7,8 +7,11 @@ bookmarks keep working. A store id in a URL must match the stores file's id patt
 :class:`NoSuchStore` (a 404 page that lists the stores and never repeats what was asked for).
 There is no fall-back to another store.
 
-Dashboard users are operators: every store is theirs to see (the MCP keys' store scopes do not
-apply to the pages).
+Operators (a session, a trusted proxy's user, loopback) reach every store; a keys-file key
+presented as a bearer (web/auth.py) reaches its entry's stores only (:func:`store_access`). A store
+out of the request's reach is :class:`StoreForbidden` (403), checked before whether it exists, so
+a key learns nothing about other stores; the switcher, the listings and the all-stores page name
+only the stores within reach.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from storelink.access import EVERY_STORE, StoreAccess
 from storelink.runtime import StoreDirectory
+from storelink.stores import StoreConfig
 from storelink.stores_file import STORE_ID
 
 __all__ = [
@@ -27,12 +32,15 @@ __all__ = [
     "STORES_PATH",
     "SWITCHER_MAX",
     "NoSuchStore",
+    "StoreForbidden",
     "StoreLink",
     "Switcher",
     "alias_url",
     "linker",
     "page_suffix",
+    "reachable_stores",
     "requested_store",
+    "store_access",
     "store_listing",
     "store_url",
     "switcher",
@@ -49,6 +57,22 @@ _ALIAS_PREFIXES = ("connectors/", "metrics", "settings", "slo", "insights")
 
 class NoSuchStore(LookupError):
     """The request names no store of this deployment (the text asked for is not kept)."""
+
+
+class StoreForbidden(PermissionError):
+    """The request's credential may not reach the store it names (the text asked for is not kept)."""
+
+
+def store_access(request: Request) -> StoreAccess:
+    """The stores the request may reach, as the guard (web/auth.py) set them; every store when
+    no guard ran (an app without one serves no page: ``page`` refuses)."""
+    found = request.scope.get("state", {}).get("store_access")
+    return found if isinstance(found, StoreAccess) else EVERY_STORE
+
+
+def reachable_stores(directory: StoreDirectory, access: StoreAccess) -> list[StoreConfig]:
+    """The deployment's stores within ``access``, in order."""
+    return [s for s in directory.stores() if access.allows(s.id)]
 
 
 def store_url(store_id: str, rest: str = "") -> str:
@@ -91,14 +115,20 @@ def page_suffix(path: str) -> str:
 
 def requested_store(request: Request, directory: StoreDirectory) -> str:
     """The store the request is for: the ``store`` in its path, or the first store on the
-    single-store URLs. :class:`NoSuchStore` when the path names none of the stores."""
+    single-store URLs. :class:`StoreForbidden` when that store is out of the request's reach
+    (whether or not it exists), :class:`NoSuchStore` when the path names none of the stores."""
     ids = directory.ids()
+    access = store_access(request)
     raw = request.path_params.get("store")
     if raw is None:
         if not ids:
             raise NoSuchStore
+        if not access.allows(ids[0]):
+            raise StoreForbidden
         return ids[0]
-    if not isinstance(raw, str) or not STORE_ID.fullmatch(raw) or raw not in ids:
+    if not isinstance(raw, str) or not access.allows(raw):
+        raise StoreForbidden
+    if not STORE_ID.fullmatch(raw) or raw not in ids:
         raise NoSuchStore
     return raw
 
@@ -126,10 +156,12 @@ class Switcher:
         return self.total - len(self.links)
 
 
-def switcher(directory: StoreDirectory, current: str | None, suffix: str = "") -> Switcher:
-    """Links to ``suffix`` in each store: the first :data:`SWITCHER_MAX`, the current one always
-    among them."""
-    stores = directory.stores()
+def switcher(
+    directory: StoreDirectory, current: str | None, suffix: str = "", access: StoreAccess = EVERY_STORE
+) -> Switcher:
+    """Links to ``suffix`` in each store within ``access``: the first :data:`SWITCHER_MAX`, the
+    current one always among them."""
+    stores = reachable_stores(directory, access)
     shown = stores[:SWITCHER_MAX]
     if current is not None and all(s.id != current for s in shown):
         shown = [*shown[: SWITCHER_MAX - 1], *(s for s in stores if s.id == current)]
@@ -139,7 +171,10 @@ def switcher(directory: StoreDirectory, current: str | None, suffix: str = "") -
     return Switcher(current=base, links=links, total=len(stores))
 
 
-def store_listing(directory: StoreDirectory, limit: int = LISTED_MAX) -> tuple[list[StoreLink], int]:
-    """The first ``limit`` stores as links to their overview, and how many more there are."""
-    stores = directory.stores()
+def store_listing(
+    directory: StoreDirectory, limit: int = LISTED_MAX, access: StoreAccess = EVERY_STORE
+) -> tuple[list[StoreLink], int]:
+    """The first ``limit`` stores within ``access`` as links to their overview, and how many more
+    there are."""
+    stores = reachable_stores(directory, access)
     return [StoreLink(s.id, s.name, store_url(s.id)) for s in stores[:limit]], max(0, len(stores) - limit)
