@@ -6,6 +6,7 @@ reach every store."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterator
@@ -16,7 +17,10 @@ import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from tests.web.helpers import app_of
+from storelink.main import create_app as create_served_app
+from storelink.runtime import open_fleet
+from storelink.store import EmbeddedStore
+from tests.web.helpers import LOCAL, app_of
 from tests.web.test_stores import SHOPS, fleet_client, fleet_settings, switcher_links
 
 KEY_1 = "demo-1-key-0123456789abcdef"
@@ -150,3 +154,15 @@ def test_an_unknown_bearer_is_401_not_the_login_page(client: TestClient, path: s
     assert status == 401 and "login" not in body.lower()
     empty = client.get(path, headers={"Authorization": "Bearer "})  # a bearer too, if an empty one
     assert empty.status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/app/stores/..%2Fdemo-2/metrics", "/app/stores/demo-2/no/such/page"])
+def test_a_path_no_route_knows_is_refused_beside_the_mcp_endpoint(tmp_path: Path, path: str) -> None:
+    """With MCP served at the root (its Mount("/") takes what no route matches), a store path no
+    page matches is still the pages' to refuse: forbidden for a key of another store."""
+    settings = fleet_settings(tmp_path, mcp_keys_file=keys_file(tmp_path), enable_mcp=True)
+    app = create_served_app(settings, fleet_factory=functools.partial(open_fleet, store=EmbeddedStore(None)))
+    with TestClient(app, **LOCAL) as served:
+        answer = served.get(path, headers=bearer(KEY_1))
+    assert answer.status_code == 403
+    assert "demo-2" not in answer.text

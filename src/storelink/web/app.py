@@ -18,6 +18,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -102,6 +103,10 @@ async def metrics_json(request: Request) -> Response:
     return JSONResponse(snapshot)
 
 
+async def unmatched_store_path(request: Request) -> Response:
+    return await not_found(request, HTTPException(404))
+
+
 async def not_found(request: Request, exc: Exception) -> Response:
     path = request.url.path
     if path.startswith(STORES_PATH + "/"):  # a store id with a slash in it, or a page of no store
@@ -134,6 +139,9 @@ def create_app(
         *dashboard_routes(),
         *across_routes(),  # before an endpoint's Mount("/"), which would catch "/"
         *insights_routes(),
+        # Whatever else is under /app/stores/ (an id with a slash in it, a page of no store) is
+        # ours to refuse, not the endpoint's Mount("/") to answer.
+        Route(STORES_PATH + "/{rest:path}", unmatched_store_path, methods=["GET", "POST"]),
     ]
     app_ref: list[Starlette] = []
 
