@@ -16,7 +16,11 @@ consumed ÷ restore × duration, from the fake; with the second client, both cli
 p50/p95 of calls; the cost-weighted fair share (callers × mean actual cost ÷ restore rate) and
 p95 ÷ fair. Last line: A's p95 with C saturated against A's solo p95.
 
-    python bench/stores.py [--seconds 60] [--callers 16] [--cold 5]
+With ``--replicas 3`` each run has three fleets (three replicas in one process) sharing every
+store's budget through Redis (``--redis-url``), the callers of each store dealt among them; the
+THROTTLED counts add the replicas' up.
+
+    python bench/stores.py [--seconds 60] [--callers 16] [--cold 5] [--replicas 3]
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import random
 import sys
 import tempfile
 import time
+import uuid
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,16 +88,30 @@ async def saturate(url: str, stop: asyncio.Event) -> None:
 
 
 async def run(
-    name: str, urls: dict[str, str], *, callers: int, seconds: float, cold_s: float, busy: str | None
+    name: str,
+    urls: dict[str, str],
+    *,
+    callers: int,
+    seconds: float,
+    cold_s: float,
+    busy: str | None,
+    replicas: int = 1,
+    redis_url: str | None = None,
 ) -> list[Figures]:
-    """One run of ``urls``' stores in one fleet; ``busy``: the store a second client saturates."""
+    """One run of ``urls``' stores in one fleet (or ``replicas`` fleets sharing ``redis_url``, the
+    callers dealt among them); ``busy``: the store a second client saturates."""
     async with httpx2.AsyncClient(timeout=30.0) as admin:
         before: dict[str, dict[str, Any]] = {}
         for store, url in urls.items():
             await admin.delete(f"{url}/_fake/bucket")  # full bucket, counters zero
             before[store] = (await admin.get(f"{url}/_fake/bucket")).json()
         with tempfile.TemporaryDirectory() as data_dir:
-            settings = Settings(_env_file=None, data_dir=Path(data_dir), site={"warm_up": False})
+            shared: dict[str, Any] = (
+                {"redis_url": redis_url, "redis_prefix": f"bench-stores-{uuid.uuid4().hex[:8]}:", "replicas": replicas}
+                if redis_url
+                else {}
+            )
+            settings = Settings(_env_file=None, data_dir=Path(data_dir), site={"warm_up": False}, **shared)
             document = {
                 "stores": [
                     {
@@ -105,16 +125,29 @@ async def run(
                 ]
             }
             stores = parse_stores(document, settings, base_dir=Path(data_dir))
-            metrics = Metrics()
+            registries = [Metrics() for _ in range(replicas)]
             stop_saturating = asyncio.Event()
-            async with open_fleet(settings, stores=stores, store=EmbeddedStore(None), metrics=metrics) as fleet:
+            async with AsyncExitStack() as stack:
+                fleets = [
+                    await stack.enter_async_context(
+                        open_fleet(settings, stores=stores, store=EmbeddedStore(None), metrics=metrics)
+                    )
+                    for metrics in registries
+                ]
+
+                def throttles(store: str) -> float:
+                    return sum(
+                        m.for_store(store).counter_value("storelink_throttles", connector="shopify") for m in registries
+                    )
+
                 latencies: dict[str, list[float]] = {s: [] for s in urls}
                 errors: dict[str, dict[str, int]] = {s: {} for s in urls}
                 cold_throttles: dict[str, float] = {}
                 started = time.monotonic()
                 stop = started + seconds
 
-                async def caller(store: str, rng: random.Random) -> None:
+                async def caller(store: str, n: int, rng: random.Random) -> None:
+                    fleet = fleets[n % replicas]
                     connector = (await fleet.runtime(store)).registry.get("shopify")
                     while time.monotonic() < stop:
                         t0 = time.monotonic()
@@ -129,23 +162,19 @@ async def run(
                 async def note_cold_start() -> None:
                     await asyncio.sleep(cold_s)
                     for store in urls:
-                        view = metrics.for_store(store)
-                        cold_throttles[store] = view.counter_value("storelink_throttles", connector="shopify")
+                        cold_throttles[store] = throttles(store)
 
                 background = [asyncio.create_task(saturate(urls[busy], stop_saturating))] if busy else []
                 rng = random.Random(7)
                 await asyncio.gather(
                     note_cold_start(),
-                    *(caller(store, random.Random(rng.random())) for store in urls for _ in range(callers)),
+                    *(caller(store, n, random.Random(rng.random())) for store in urls for n in range(callers)),
                 )
                 elapsed = time.monotonic() - started
                 stop_saturating.set()
                 await asyncio.gather(*background)
                 reports = {store: (await admin.get(f"{url}/_fake/bucket")).json() for store, url in urls.items()}
-                throttled = {
-                    store: metrics.for_store(store).counter_value("storelink_throttles", connector="shopify")
-                    for store in urls
-                }
+                throttled = {store: throttles(store) for store in urls}
 
     def mean_actual(store: str) -> float:
         counters, consumed_before = reports[store]["counters"], float(before[store]["counters"]["pointsConsumed"])
@@ -182,6 +211,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--callers", type=int, default=16)
     parser.add_argument("--cold", type=float, default=5.0, help="seconds counted as the cold start")
+    parser.add_argument("--replicas", type=int, default=1, help="fleets sharing each store's budget through Redis")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="Redis, when --replicas > 1")
     args = parser.parse_args()
     servers = {store: serve_shopify_fake("standard") for store in STORES}
     urls = {store: url for store, (_, url) in servers.items()}
@@ -200,6 +231,8 @@ def main() -> None:
                     seconds=args.seconds,
                     cold_s=args.cold,
                     busy=busy,
+                    replicas=args.replicas,
+                    redis_url=args.redis_url if args.replicas > 1 else None,
                 )
             )
             rows += found
@@ -215,7 +248,7 @@ def main() -> None:
             server.wait(timeout=10)
 
     table = Table(
-        title=f"Three stores, one deployment: {args.callers} callers each, limit {LIMITS[0]}..{LIMITS[1]}, "
+        title=f"Three stores, {args.replicas} replica(s): {args.callers} callers each, limit {LIMITS[0]}..{LIMITS[1]}, "
         f"{args.seconds:.0f} s per run, cold start, Standard 100 pts/s / 2000"
     )
     for column in (
