@@ -87,6 +87,7 @@ def test_a_key_is_compared_with_every_entry() -> None:
         ({"keys": [entry(stores=["*", "north"])]}, r'either \["\*"\]'),
         ({"keys": [entry(stores=["North"])]}, "1 invalid store id"),
         ({"keys": [entry(stores=["../south"])]}, "1 invalid store id"),
+        ({"keys": [entry(stores=["north\n"])]}, "1 invalid store id"),
         ({"keys": [entry(writes="yes")]}, "`writes` must be true or false"),
         ({"keys": [entry(scopes=["x"])]}, r"entry 1 \(bot\): unknown field\(s\) 'scopes'"),
         ({"keys": [entry(key="the-key-itself")]}, "Never put a key itself in the file"),

@@ -84,6 +84,7 @@ def test_two_stores_with_referenced_secrets_and_their_own_knobs(
         ('[store]\nid = "x"', "unknown top-level key"),
         ('[[stores]]\nname = "x"', "`id` must be 1-63 lower-case"),
         ('[[stores]]\nid = "North Shop"', "`id` must be 1-63 lower-case"),
+        ('[[stores]]\nid = "north\\n"', "`id` must be 1-63 lower-case"),
         ('[[stores]]\nid = "a"\n[[stores]]\nid = "a"', "store id 'a' appears twice"),
         ('[[stores]]\nid = "a"\ncolour = "red"', "unknown key(s) colour"),
         ('[[stores]]\nid = "a"\n[stores.shopify]\naccess_token = "shpat_inline"', "is a secret; reference it"),

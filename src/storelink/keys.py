@@ -170,7 +170,7 @@ def _stores(value: Any, where: str) -> frozenset[str] | None:
         if len(ids) > 1:
             raise ConfigurationError(f'{where}: `stores` is either ["*"] (every store) or store ids, not both.')
         return None
-    bad = [store for store in ids if not STORE_ID.match(store)]
+    bad = [store for store in ids if not STORE_ID.fullmatch(store)]
     if bad:
         raise ConfigurationError(
             f"{where}: `stores` has {len(bad)} invalid store id(s); an id is 1-63 lowercase letters, "

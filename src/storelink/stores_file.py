@@ -51,7 +51,8 @@ __all__ = ["STORE_ID", "configured_stores", "load_stores_file", "parse_stores"]
 
 M = TypeVar("M", bound=BaseModel)
 
-STORE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+# Matched whole (fullmatch): `$` alone would let a trailing newline through.
+STORE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _CONNECTORS: dict[str, type[ConnectorSettings]] = {
     "shopify": ShopifySettings,
     "ga4": Ga4Settings,
@@ -103,7 +104,7 @@ def parse_stores(
 
 def _store(entry: dict[str, Any], settings: Settings, *, base_dir: Path, where: str, demo_index: int) -> StoreConfig:
     store_id = entry.get("id")
-    if not isinstance(store_id, str) or not STORE_ID.match(store_id):
+    if not isinstance(store_id, str) or not STORE_ID.fullmatch(store_id):
         raise ConfigurationError(
             f"{where}: `id` must be 1-63 lower-case letters, digits, - or _, starting with a letter or digit."
         )
