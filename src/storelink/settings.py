@@ -38,6 +38,7 @@ __all__ = [
     "env_name",
     "environment_value",
     "load_settings",
+    "secret_values_of",
 ]
 
 
@@ -349,12 +350,20 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every secret currently set, for redaction filters. Never log what this returns."""
-        found: list[str] = []
-        for name in type(self).model_fields:
-            value = getattr(self, name)
-            if isinstance(value, SecretStr) and value.get_secret_value():
-                found.append(value.get_secret_value())
-        return found
+        return secret_values_of(self)
+
+
+def secret_values_of(model: BaseModel) -> list[str]:
+    """Every secret set in ``model`` and the models it holds, for redaction. Never log what this
+    returns."""
+    found: list[str] = []
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, SecretStr) and value.get_secret_value():
+            found.append(value.get_secret_value())
+        elif isinstance(value, BaseModel):
+            found.extend(secret_values_of(value))
+    return found
 
 
 def environment_value(name: str) -> str | None:

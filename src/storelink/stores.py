@@ -24,6 +24,7 @@ from storelink.settings import (
     Settings,
     ShopifyKnobs,
     ZohoKnobs,
+    secret_values_of,
 )
 
 __all__ = [
@@ -64,7 +65,7 @@ class ConnectorSettings(BaseModel):
 
     def secret_values(self) -> list[str]:
         """Every secret set here, for redaction. Never log what this returns."""
-        return _secrets(self)
+        return secret_values_of(self)
 
 
 class GoogleAccount(BaseModel):
@@ -169,17 +170,6 @@ class DemoCredentials:
     refresh_token: str = ""
 
 
-def _secrets(model: BaseModel) -> list[str]:
-    found: list[str] = []
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        if isinstance(value, SecretStr) and value.get_secret_value():
-            found.append(value.get_secret_value())
-        elif isinstance(value, BaseModel):
-            found.extend(_secrets(value))
-    return found
-
-
 DEMO_STORE_NAMES = (
     "Apex Performance Parts",
     "Northline Motorsport",
@@ -204,7 +194,7 @@ def demo_stores(settings: Settings, count: int) -> list[StoreConfig]:
             name = f"{name} {index // len(DEMO_STORE_NAMES) + 1}"
         connectors = {
             connector: type(config)(
-                store=store_id, knobs=config.knobs, allow_writes=config.allow_writes, **_ids(config)
+                store=store_id, knobs=config.knobs, allow_writes=config.allow_writes, **_no_credentials(config)
             )
             for connector, config in base.connectors.items()
         }
@@ -212,12 +202,9 @@ def demo_stores(settings: Settings, count: int) -> list[StoreConfig]:
     return stores
 
 
-def _ids(config: ConnectorSettings) -> dict[str, object]:
+def _no_credentials(config: ConnectorSettings) -> dict[str, object]:
     # A demo store keeps what is required to build its settings (the Google token endpoint), no more.
-    return {"google": config.google.model_copy(update=_NO_GOOGLE)} if isinstance(config, GoogleSettings) else {}
-
-
-_NO_GOOGLE = {"application_credentials": None, "client_id": None, "client_secret": None, "refresh_token": None}
+    return {"google": GoogleAccount(token_url=config.google.token_url)} if isinstance(config, GoogleSettings) else {}
 
 
 def environment_store(settings: Settings) -> StoreConfig:
