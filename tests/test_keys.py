@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +9,7 @@ import pytest
 
 from storelink.errors import ConfigurationError
 from storelink.keys import McpKeys, load_keys_file, parse_keys
-
-
-def sha(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
+from tests.support.keys import sha
 
 NORTH = sha("north-key-0123456789")
 AGENCY = sha("agency-key-0123456789")

@@ -5,7 +5,6 @@ cross-store tools mark a failing store and let the others answer."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -36,6 +35,7 @@ from storelink.settings import Settings
 from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
 from tests.mcp_server.test_http import PORT, endpoint_client
+from tests.support.keys import sha
 from tests.support.tool_results import first_text
 
 A, B, C = "demo-1", "demo-2", "demo-3"
@@ -70,10 +70,6 @@ KEY_A = "key-for-store-a-7c1e0b"
 KEY_ALL = "key-for-every-store-19ad"
 OPERATOR_KEY = "operator-key-5f2b88"
 MAIL = {"to": ["buyer@example.com"], "subject": "Your order", "content": "It ships today."}
-
-
-def sha(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def fleet_settings(tmp_path: Path, **overrides: Any) -> Settings:

@@ -7,7 +7,6 @@ reach every store."""
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from starlette.testclient import TestClient
 from storelink.main import create_app as create_served_app
 from storelink.runtime import open_fleet
 from storelink.store import EmbeddedStore
+from tests.support.keys import sha
 from tests.web.helpers import LOCAL, app_of
 from tests.web.test_stores import SHOPS, fleet_client, fleet_settings, switcher_links
 
@@ -29,10 +29,6 @@ STORE_PARAM = "{store}"
 # What a path parameter other than the store stands for on these demo stores.
 PARAMS = {"name": "shopify"}
 HOSTILE = ["", "../demo-2", "DEMO-2", "d" * 300, "<script>alert(1)</script>", "dé-mo-2", "default", "demo-9"]
-
-
-def sha(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def keys_file(tmp_path: Path) -> Path:
