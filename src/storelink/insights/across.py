@@ -120,7 +120,7 @@ async def _each(
             except ConnectorError as err:
                 return StoreFailure(store=store_id, name=name, kind=err.kind.value, message=err.message)
             except TimeoutError:
-                message = f"The store did not answer within {timeout_s:g} s; ask for it alone."
+                message = f"No answer within {timeout_s:g} s; ask for this store alone."
                 return StoreFailure(store=store_id, name=name, kind=ErrorKind.TIMEOUT.value, message=message)
             except Exception as exc:  # one store's bug must not sink the others' answers
                 log.exception("store %s failed in a cross-store answer", store_id)
@@ -150,8 +150,11 @@ async def _try(runtime: StoreSources, connector: str, operation: str, params: di
         return None, clip(f"{connector}: [{err.kind.value}] {err.message}", 300)
 
 
-async def sales_and_traffic(directory: Stores, store_ids: Sequence[str], *, days: int = 7) -> SalesAndTraffic:
-    """Each store's sales (Shopify) and traffic (GA4) over its own last ``days`` days."""
+async def sales_and_traffic(
+    directory: Stores, store_ids: Sequence[str], *, days: int = 7, timeout_s: float = STORE_TIMEOUT_S
+) -> SalesAndTraffic:
+    """Each store's sales (Shopify) and traffic (GA4) over its own last ``days`` days, each store
+    within ``timeout_s``."""
 
     async def one(runtime: StoreSources) -> StoreSalesTraffic:
         (sales, sales_problem), (traffic, traffic_problem) = await asyncio.gather(
@@ -171,12 +174,15 @@ async def sales_and_traffic(directory: Stores, store_ids: Sequence[str], *, days
             raise ConnectorError(ErrorKind.UNAVAILABLE, "; ".join(row.problems) or "no source answered")
         return row
 
-    done, failed, more = await _each(directory, store_ids, one)
+    done, failed, more = await _each(directory, store_ids, one, timeout_s=timeout_s)
     return SalesAndTraffic(days=days, stores=[row for _, row in done], failed=failed, more=more)
 
 
-async def low_stock_across(directory: Stores, store_ids: Sequence[str], *, limit: int = 20) -> LowStockAcross:
-    """Every store's stock-out risks within its lead time, ranked together by revenue at risk."""
+async def low_stock_across(
+    directory: Stores, store_ids: Sequence[str], *, limit: int = 20, timeout_s: float = STORE_TIMEOUT_S
+) -> LowStockAcross:
+    """Every store's stock-out risks within its lead time, ranked together by revenue at risk, each
+    store within ``timeout_s``."""
 
     async def one(runtime: StoreSources) -> list[StoreLowStock]:
         result = await inventory_signals(runtime, InventoryParams(limit=limit))
@@ -186,7 +192,7 @@ async def low_stock_across(directory: Stores, store_ids: Sequence[str], *, limit
             if row.kind == "stockout_risk"
         ]
 
-    done, failed, more = await _each(directory, store_ids, one)
+    done, failed, more = await _each(directory, store_ids, one, timeout_s=timeout_s)
     rows = sorted((r for _, found in done for r in found), key=lambda r: -r.revenue_at_risk)
     return LowStockAcross(rows=rows[:limit], truncated=len(rows) > limit, failed=failed, more=more)
 

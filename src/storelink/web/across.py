@@ -16,7 +16,7 @@ as not answering; a failing store is marked in the answer and the others still a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -25,13 +25,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from storelink.connectors.registry import builtin_connectors
-from storelink.errors import ErrorKind
 from storelink.insights.across import (
     LowStockAcross,
     SalesAndTraffic,
-    StoreFailure,
-    StoreLowStock,
-    StoreSalesTraffic,
     low_stock_across,
     sales_and_traffic,
 )
@@ -190,62 +186,14 @@ def _picks(request: Request, directory: StoreDirectory, listing: Listing) -> tup
     return valid[:COMPARE_MAX], len(asked) - len(valid[:COMPARE_MAX])
 
 
-async def _within(
-    directory: StoreDirectory, store_id: str, budget_s: float, call: Callable[[list[str]], Awaitable[M]]
-) -> M | StoreFailure:
-    """One store's answer, or a failure that says it took longer than the page waits."""
-    try:
-        async with asyncio.timeout(budget_s):
-            return await call([store_id])
-    except TimeoutError:
-        return StoreFailure(
-            store=store_id,
-            name=directory.config(store_id).name,
-            kind=ErrorKind.TIMEOUT.value,
-            message=f"No answer within {budget_s:g} s (this page's wait); its own pages say more.",
-        )
-
-
 async def compare(directory: StoreDirectory, picked: list[str], *, days: int, budget_s: float) -> Across:
-    """Sales and traffic, and low stock, of each picked store, concurrently, each within
+    """Sales and traffic, and low stock, of each picked store, concurrently, each store within
     ``budget_s``: a slow or failing store is a line in ``failed``, never the page's failure."""
-
-    def sales(ids: list[str]) -> Awaitable[SalesAndTraffic]:
-        return sales_and_traffic(directory, ids, days=days)
-
-    def stock(ids: list[str]) -> Awaitable[LowStockAcross]:
-        return low_stock_across(directory, ids, limit=LOW_STOCK_ROWS)
-
-    answers = await asyncio.gather(
-        asyncio.gather(*(_within(directory, s, budget_s, sales) for s in picked)),
-        asyncio.gather(*(_within(directory, s, budget_s, stock) for s in picked)),
+    sales, low_stock = await asyncio.gather(
+        sales_and_traffic(directory, picked, days=days, timeout_s=budget_s),
+        low_stock_across(directory, picked, limit=LOW_STOCK_ROWS, timeout_s=budget_s),
     )
-    sales_rows: list[StoreSalesTraffic] = []
-    sales_failed: list[StoreFailure] = []
-    for answer in answers[0]:
-        if isinstance(answer, StoreFailure):
-            sales_failed.append(answer)
-        else:
-            sales_rows.extend(answer.stores)
-            sales_failed.extend(answer.failed)
-    stock_rows: list[StoreLowStock] = []
-    stock_failed: list[StoreFailure] = []
-    for found in answers[1]:
-        if isinstance(found, StoreFailure):
-            stock_failed.append(found)
-        else:
-            stock_rows.extend(found.rows)
-            stock_failed.extend(found.failed)
-    stock_rows.sort(key=lambda r: -r.revenue_at_risk)
-    return Across(
-        picked=picked,
-        days=days,
-        budget_s=budget_s,
-        sales=SalesAndTraffic(days=days, stores=sales_rows, failed=sales_failed),
-        low_stock=LowStockAcross(
-            rows=stock_rows[:LOW_STOCK_ROWS], truncated=len(stock_rows) > LOW_STOCK_ROWS, failed=stock_failed
-        ),
-    )
+    return Across(picked=picked, days=days, budget_s=budget_s, sales=sales, low_stock=low_stock)
 
 
 def _settings(request: Request) -> Settings:
