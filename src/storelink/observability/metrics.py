@@ -124,7 +124,7 @@ class _OperationCollector(Collector):
         cache = CounterMetricFamily(
             "storelink_cache", "Cache lookups: fresh, revalidated or miss.", labels=[*_OP, "result"]
         )
-        for (store, connector, operation), om in list(self._m._state.operations.items()):
+        for store, connector, operation, om in self._m._state.every_operation():
             labels = [store, connector, operation]
             for outcome, n in om.outcomes.items():
                 requests.add_metric([*labels, outcome], n)
@@ -176,10 +176,16 @@ class _State:
             ["store", "connector"],
             registry=registry,
         )
-        self.operations: dict[tuple[str, str, str], OperationMetrics] = {}
+        # By store, then (connector, operation): a store's view reads its own without scanning others'.
+        self.operations: dict[str, dict[tuple[str, str], OperationMetrics]] = {}
         self.breaker: dict[tuple[str, str], str] = {}
         self.headroom: dict[tuple[str, str], Headroom] = {}
         self.last_errors: dict[str, dict[str, tuple[str, str, float]]] = {}
+
+    def every_operation(self) -> list[tuple[str, str, str, OperationMetrics]]:
+        """(store, connector, operation, its metrics) of every store; a copy, since a scrape may run
+        while calls add operations."""
+        return [(s, c, o, om) for s, own in list(self.operations.items()) for (c, o), om in list(own.items())]
 
 
 class Metrics:
@@ -202,6 +208,7 @@ class Metrics:
         self._state = _state
         self.registry = _state.registry
         self.last_errors = _state.last_errors.setdefault(store, {})
+        self._ops = _state.operations.setdefault(store, {})  # this store's, by (connector, operation)
 
     def for_store(self, store: str) -> Metrics:
         """The view that records under ``store`` (same registry, same clock); this one for its own."""
@@ -211,24 +218,20 @@ class Metrics:
 
     def stores(self) -> list[str]:
         """The stores anything was recorded for."""
-        return sorted({s for s, _, _ in self._state.operations} | {s for s, _ in self._state.breaker})
+        return sorted({s for s, own in self._state.operations.items() if own} | {s for s, _ in self._state.breaker})
 
     def _new_operation(self, connector: str, operation: str) -> OperationMetrics:
         return OperationMetrics(self, connector, operation)
 
     def operation(self, connector: str, operation: str) -> OperationMetrics:
-        key = (self.store, connector, operation)
-        found = self._state.operations.get(key)
+        found = self._ops.get((connector, operation))
         if found is None:
-            found = self._state.operations[key] = self._new_operation(connector, operation)
+            found = self._ops[(connector, operation)] = self._new_operation(connector, operation)
         return found
-
-    def _own(self) -> dict[tuple[str, str], OperationMetrics]:
-        return {(c, o): om for (s, c, o), om in self._state.operations.items() if s == self.store}
 
     def connector_window(self, connector: str, window: str) -> WindowSummary:
         """Latency and errors of all of a connector's operations together."""
-        series = [om.rolling for (c, _), om in self._own().items() if c == connector]
+        series = [om.rolling for (c, _), om in self._ops.items() if c == connector]
         return RollingStats.combined(series, window)
 
     def set_breaker_state(self, connector: str, state: str, gauge: int) -> None:
@@ -260,9 +263,8 @@ class Metrics:
     def snapshot(self) -> dict[str, Any]:
         """Everything the dashboard shows of this store, as JSON-ready data."""
         connectors: dict[str, Any] = {}
-        own = self._own()
         breakers = {c: state for (s, c), state in self._state.breaker.items() if s == self.store}
-        for name in sorted({c for c, _ in own}):
+        for name in sorted({c for c, _ in self._ops}):
             connectors[name] = {
                 "windows": {w: self.connector_window(name, w).to_json() for w in WINDOWS},
                 "breaker": breakers.get(name, "closed"),
@@ -270,7 +272,7 @@ class Metrics:
                 "last_error": _last_error(self.last_errors.get(name)),
                 "operations": {},
             }
-        for (connector, operation), om in own.items():
+        for (connector, operation), om in self._ops.items():
             entry = connectors.setdefault(connector, {"operations": {}})
             entry["operations"][operation] = {
                 "windows": {w: om.rolling.summary(w).to_json() for w in WINDOWS},
