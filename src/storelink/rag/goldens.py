@@ -1,7 +1,9 @@
 """Goldens: questions with what a good answer contains and cites, scored as a regression gate.
 
 A golden passes when the router takes its route (retrieval unless it says otherwise), the
-answer contains any of ``must_include`` and cites any of ``must_cite``. Retrieval goldens are
+answer contains any of ``must_include`` (and all of ``must_include_all``) and cites any of
+``must_cite``. ``heldout.yaml`` has the same shape: questions in customers' words that nothing is
+tuned on, reported apart from the goldens. Retrieval goldens are
 also scored as a ranking of pages (the chunks' URLs, first occurrence kept): hit@1, hit@k,
 MRR@k and nDCG@k against ``expected_urls``.
 
@@ -36,6 +38,7 @@ __all__ = [
     "evaluate",
     "gate_threshold",
     "load_goldens",
+    "load_heldout",
     "ranking_metrics",
     "tune_fusion",
 ]
@@ -48,15 +51,16 @@ class Golden:
     must_cite: tuple[str, ...] = ()
     expected_urls: tuple[str, ...] = ()
     route: Route = "retrieval"
+    must_include_all: tuple[str, ...] = ()  # and every one of these (answers spanning sentences)
 
 
-def load_goldens(path: Path | None = None) -> list[Golden]:
-    """The goldens at ``path``, or the packaged ``goldens.yaml``."""
+def load_goldens(path: Path | None = None, *, packaged: str = "goldens.yaml") -> list[Golden]:
+    """The goldens at ``path``, or the packaged file ``packaged`` (``goldens.yaml``)."""
     if path is not None:
         text, where = path.read_text(encoding="utf-8"), str(path)
     else:
-        text = resources.files("storelink.rag").joinpath("goldens.yaml").read_text(encoding="utf-8")
-        where = "storelink/rag/goldens.yaml"
+        text = resources.files("storelink.rag").joinpath(packaged).read_text(encoding="utf-8")
+        where = f"storelink/rag/{packaged}"
     raw = yaml.safe_load(text) or {}
     items = raw.get("goldens", []) if isinstance(raw, dict) else []
     goldens: list[Golden] = []
@@ -73,9 +77,15 @@ def load_goldens(path: Path | None = None) -> list[Golden]:
                 must_cite=tuple(str(s) for s in item.get("must_cite", [])),
                 expected_urls=tuple(str(s) for s in item.get("expected_urls", [])),
                 route=route,
+                must_include_all=tuple(str(s) for s in item.get("must_include_all", [])),
             )
         )
     return goldens
+
+
+def load_heldout() -> list[Golden]:
+    """The held-out questions (``heldout.yaml``): customers' words, never tuned on."""
+    return load_goldens(packaged="heldout.yaml")
 
 
 def gate_threshold() -> float:
@@ -168,7 +178,9 @@ async def evaluate(
     for golden in goldens:
         answer = await kb.answer(golden.question)
         text = answer.answer.lower()
-        included = any(s.lower() in text for s in golden.must_include)
+        included = any(s.lower() in text for s in golden.must_include) and all(
+            s.lower() in text for s in golden.must_include_all
+        )
         cited_paths = [_path(c.url) for c in answer.citations]
         cited = not golden.must_cite or any(p in cited_paths for p in golden.must_cite)
         results.append(
