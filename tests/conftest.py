@@ -56,6 +56,10 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("STORELINK_SITE_WARM_UP", "false")
     # Mock mode's demo store follows the date; tests pin it, so their figures hold on any day.
     monkeypatch.setenv("STORELINK_DEMO_TODAY", "2026-11-24")
+    # The per-user data and config directories (the data directory's default, the user's .env) are the
+    # test's own, never the developer's home.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.chdir(tmp_path)
 
 

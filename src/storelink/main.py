@@ -21,7 +21,7 @@ from storelink.connectors.registry import builtin_connectors
 from storelink.errors import ConfigurationError, ConnectorError
 from storelink.mcp_server.http import mcp_endpoint
 from storelink.runtime import StoreDirectory, open_fleet
-from storelink.settings import Settings
+from storelink.settings import Settings, env_files
 from storelink.web.app import Endpoint, EndpointFactory, FleetFactory, RuntimeFactory
 from storelink.web.app import create_app as create_web_app
 
@@ -61,6 +61,12 @@ def create_app(
     )
 
 
+def where_from(settings: Settings) -> str:
+    """One line: the data directory and the settings files read (absolute paths)."""
+    files = ", ".join(str(f.resolve()) for f in env_files()) or "no .env file"
+    return f"data in {settings.data_dir.resolve()}; settings from the environment and {files}"
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (STORELINK_HOST).")] = None,
@@ -79,6 +85,7 @@ def serve(
         raise typer.Exit(2) from None
     mcp_note = f", MCP: http://{host}:{port}/mcp" if settings.enable_mcp else ""
     err.print(f"storelink serving on http://{host}:{port} (metrics: /metrics, /app/metrics.json{mcp_note})")
+    err.print(where_from(settings), soft_wrap=True, highlight=False, markup=False)
     # Live-update streams close by themselves; don't let them hold a shutdown for long.
     # proxy_headers=False: uvicorn would otherwise put a loopback peer's X-Forwarded-For in its place
     # before the app sees it; the pages believe forwarding headers only from STORELINK_TRUSTED_PROXIES.
@@ -99,6 +106,9 @@ def mcp_stdio() -> None:
     from storelink.mcp_server.server import build_server
 
     settings = cli_settings()  # logs go to stderr: stdout carries the protocol
+    # A desktop client starts this wherever it likes and shows stderr only in its log: say once
+    # where the data and the settings came from, so a missed .env is not silent.
+    err.print(f"storelink mcp: {where_from(settings)}", soft_wrap=True, highlight=False, markup=False)
 
     async def run() -> None:
         async with open_fleet(settings) as fleet:

@@ -9,12 +9,18 @@ Two families of names:
 
 Every default is written once, here; ``docs/configuration.md`` is generated from this module
 (``storelink config --markdown``) and a test keeps the two in step.
+
+Nothing depends on the working directory unless asked: a desktop client starts ``storelink mcp``
+wherever it likes. The data directory defaults to the user's (:func:`user_data_dir`), and
+:func:`env_files` names the ``.env`` files read (the user's, then the working directory's, or only
+``STORELINK_ENV_FILE``), so a command can say which it read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -35,10 +41,13 @@ __all__ = [
     "SiteKnobs",
     "ZohoKnobs",
     "describe_settings",
+    "env_files",
     "env_name",
     "environment_value",
     "load_settings",
     "secret_values_of",
+    "user_config_dir",
+    "user_data_dir",
 ]
 
 
@@ -158,7 +167,16 @@ class Settings(BaseSettings):
     )
 
     # --- storelink's own ------------------------------------------------------------------
-    data_dir: Path = Field(Path(".storelink"), description="Embedded store: SQLite database and vectors.")
+    data_dir: Path = Field(
+        None,  # filled in by _data_dir_default: the user's directory, not the working directory's
+        validate_default=True,
+        description="Embedded store: SQLite database, caches and vectors. `~` is expanded.",
+    )
+    env_file: Path | None = Field(
+        None,
+        description="Read settings from this `.env` file only (instead of the user's config-dir `.env`, then "
+        "`./.env`); the environment still wins.",
+    )
     host: str = Field("127.0.0.1", description="Address `storelink serve` binds.")
     port: int = Field(8765, ge=1, le=65535, description="Port `storelink serve` binds.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
@@ -321,6 +339,13 @@ class Settings(BaseSettings):
                 }
         return data
 
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _data_dir_default(cls, value: Any) -> Any:
+        if value is None or value == "":
+            return user_data_dir()
+        return Path(value).expanduser() if isinstance(value, str | Path) else value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url_parses(cls, value: SecretStr | None) -> SecretStr | None:
@@ -371,9 +396,53 @@ def environment_value(name: str) -> str | None:
     return os.environ.get(name)
 
 
+def _home() -> Path:
+    return Path(os.environ.get("HOME") or Path.home())
+
+
+def user_data_dir() -> Path:
+    """Where storelink keeps its data unless ``STORELINK_DATA_DIR`` says otherwise: the platform's
+    per-user data directory (XDG on Linux), so it does not depend on the working directory."""
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA") or _home() / "AppData" / "Local") / "storelink"
+    if sys.platform == "darwin":
+        return _home() / "Library" / "Application Support" / "storelink"
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg) if xdg and Path(xdg).is_absolute() else _home() / ".local" / "share") / "storelink"
+
+
+def user_config_dir() -> Path:
+    """The per-user configuration directory, whose ``.env`` every command reads (XDG on Linux)."""
+    if sys.platform == "win32":
+        return Path(os.environ.get("APPDATA") or _home() / "AppData" / "Roaming") / "storelink"
+    if sys.platform == "darwin":
+        return _home() / "Library" / "Application Support" / "storelink"
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    return (Path(xdg) if xdg and Path(xdg).is_absolute() else _home() / ".config") / "storelink"
+
+
+def env_files() -> list[Path]:
+    """The ``.env`` files :func:`load_settings` reads, later ones winning: ``STORELINK_ENV_FILE``
+    alone when set; else the user's (``~/.config/storelink/.env``) and the working directory's, those
+    that exist. Variables set in the environment win over every file."""
+    named = os.environ.get("STORELINK_ENV_FILE")
+    if named:
+        return [Path(named).expanduser()]
+    candidates = [user_config_dir() / ".env", Path.cwd() / ".env"]
+    found: list[Path] = []
+    for path in candidates:
+        if path.is_file() and path.resolve() not in {f.resolve() for f in found}:
+            found.append(path)
+    return found
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Read the environment (and ``.env``); keyword overrides win, as constructor arguments do."""
-    return Settings(**overrides)
+    """Read the environment and :func:`env_files`; keyword overrides win, as constructor arguments do.
+    A ``STORELINK_ENV_FILE`` that does not exist is an error, not silently nothing."""
+    files = env_files()
+    if os.environ.get("STORELINK_ENV_FILE") and not files[0].is_file():
+        raise FileNotFoundError(f"STORELINK_ENV_FILE names {files[0]}, which is not a readable file")
+    return Settings(_env_file=tuple(files) or None, **overrides)
 
 
 class SettingRow(BaseModel):
@@ -384,6 +453,12 @@ class SettingRow(BaseModel):
     default: str
     description: str
     secret: bool
+
+
+# Defaults that are not a constant, as the reference shows them.
+_DEFAULT_SHOWN = {
+    "data_dir": "~/.local/share/storelink ($XDG_DATA_HOME/storelink; macOS, Windows: the user's app data)"
+}
 
 
 def _display(value: Any) -> str:
@@ -439,7 +514,7 @@ def describe_settings(settings: Settings | None = None) -> list[SettingRow]:
             SettingRow(
                 env=alias or f"STORELINK_{name.upper()}",
                 value=_display(getattr(settings, name)) if settings else "",
-                default="" if secret else _display(info.default),
+                default="" if secret else _DEFAULT_SHOWN.get(name, _display(info.default)),
                 description=info.description or "",
                 secret=secret,
             )

@@ -66,7 +66,7 @@ def config(
     if markdown:
         print(configuration_table())
         return
-    rows = describe_settings(cli_settings())
+    rows = describe_settings(cli_settings(data_dir=False))
     if as_json:
         print(json.dumps({r.env: r.value for r in rows}, indent=2))
         return
