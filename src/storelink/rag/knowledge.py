@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,7 +26,7 @@ import httpx2
 
 from storelink.clock import Clock
 from storelink.connectors.registry import Registry
-from storelink.errors import Mode
+from storelink.errors import ConnectorError, ErrorKind, Mode
 from storelink.observability.metrics import Metrics
 from storelink.rag.corrections import Corrections, load_corrections
 from storelink.rag.discover import CrawlLimits, DiscoverReport, discover
@@ -92,6 +92,9 @@ class SiteKnowledge:
         self.corrections = corrections
         self.synthesizer = synthesizer
         self._ready = asyncio.Lock()
+        # Why a search should not wait for the first ingest (someone else's, e.g. the runtime's
+        # warm-up, with how far it got), or None to wait for it as usual.
+        self.busy: Callable[[], str | None] = lambda: None
 
     @classmethod
     async def open(
@@ -179,6 +182,10 @@ class SiteKnowledge:
             return None
         if self.docs.page_count() > 0 and not self._ready.locked():
             return None  # ingested, and no first ingest is still writing (the warm-up's, say)
+        if (note := self.busy()) is not None:  # answer now with how far it got, not in 20-50 s
+            raise ConnectorError(
+                ErrorKind.UNAVAILABLE, note, connector="site", operation="search", retryable=True, retry_after_s=5.0
+            )
         async with self._ready:
             if self.docs.page_count() > 0:
                 return None
