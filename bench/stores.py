@@ -18,7 +18,8 @@ p95 ÷ fair. Last line: A's p95 with C saturated against A's solo p95.
 
 With ``--replicas 3`` each run has three fleets (three replicas in one process) sharing every
 store's budget through Redis (``--redis-url``), the callers of each store dealt among them; the
-THROTTLED counts add the replicas' up.
+THROTTLED counts add the replicas' up. Shopify's pacing is then ``RedisCostBucket``
+(``connectors/shopify/shared_pacing.py``), one model for every replica.
 
     python bench/stores.py [--seconds 60] [--callers 16] [--cold 5] [--replicas 3]
 """

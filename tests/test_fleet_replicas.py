@@ -50,6 +50,7 @@ async def test_one_stores_exhausted_bucket_holds_it_on_every_replica_and_no_othe
     # Replica 1 spends twice demo-1's whole Shopify bucket (a 2000-point bucket restoring 100/s):
     # the next call to demo-1, from any replica, would wait about 40 s, past its 5 s deadline.
     spender = (await first.runtime("demo-1")).registry.get("shopify")
+    await spender.call("shop_info")  # the shop's bucket is learnt: no replica holds for a probe
     for _ in range(2):
         await spender.limiter.reserve(2000.0, operation="bulk", deadline=None)
 

@@ -50,6 +50,7 @@ from storelink.resilience.limiter import Reservation
 
 __all__ = [
     "EPOCH",
+    "PRELUDE",
     "RESERVATION_TTL_S",
     "BucketSnapshot",
     "RedisBucketLimiter",
@@ -68,7 +69,7 @@ EPOCH = 1483228800
 
 # Everything before the per-operation body: the clock, loading (with refill and expiry of dead
 # reservations) and saving. ARGV[1], ARGV[2]: the capacity and rate assumed before any report.
-_PRELUDE = """
+PRELUDE = """
 local EPOCH = @EPOCH@
 local STATE_TTL_MS = 86400000
 local function clock()
@@ -113,7 +114,7 @@ local s = load(now)
 
 # ARGV[3] cost, ARGV[4] member, ARGV[5] seconds the reservation may stay outstanding after its wait.
 _RESERVE = (
-    _PRELUDE
+    PRELUDE
     + """
 local cost = tonumber(ARGV[3])
 if cost > s.cap then
@@ -133,7 +134,7 @@ return reply('ok', wait, now, s)
 
 # ARGV[3] cost, ARGV[4] member.
 _CANCEL = (
-    _PRELUDE
+    PRELUDE
     + """
 local cost = tonumber(ARGV[3])
 if redis.call('ZREM', KEYS[2], ARGV[4]) == 1 then
@@ -149,7 +150,7 @@ return reply('ok', 0, now, s)
 # per second, ARGV[9] the actual cost ('' when not reported). A hint is applied even when the
 # reservation is no longer known (it expired): the server's figures are authoritative regardless.
 _SETTLE = (
-    _PRELUDE
+    PRELUDE
     + """
 local cost = tonumber(ARGV[3])
 local known = redis.call('ZREM', KEYS[2], ARGV[4]) == 1
@@ -227,6 +228,9 @@ class RedisBucketLimiter:
     decision, so this class stays a faithful model of the shared bucket.
     """
 
+    # Reserve, cancel and settle; a bucket with a quota model of its own (Shopify's) brings its own.
+    scripts: tuple[str, str, str] = (_RESERVE, _CANCEL, _SETTLE)
+
     def __init__(
         self,
         client: Redis,
@@ -242,7 +246,7 @@ class RedisBucketLimiter:
         if rate <= 0 or capacity <= 0:
             raise ValueError("rate and capacity must be positive")
         self.bucket = bucket
-        self.keys = bucket_keys(prefix, bucket)
+        self.keys: tuple[str, ...] = bucket_keys(prefix, bucket)
         self.rate = rate
         self.capacity = capacity
         self.unit = unit
@@ -251,9 +255,9 @@ class RedisBucketLimiter:
         # Members must be unique across replicas and restarts: a random instance id per limiter.
         self.instance = secrets.token_hex(6)
         self._ids = itertools.count(1)
-        self._reserve = client.register_script(_RESERVE)
-        self._cancel = client.register_script(_CANCEL)
-        self._settle = client.register_script(_SETTLE)
+        self._reserve = client.register_script(self.scripts[0])
+        self._cancel = client.register_script(self.scripts[1])
+        self._settle = client.register_script(self.scripts[2])
         self.snapshot: BucketSnapshot | None = None
 
     def _defaults(self) -> list[float]:

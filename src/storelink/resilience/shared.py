@@ -200,6 +200,11 @@ class SharedState:
             reservation_ttl_s=self.reservation_ttl_s,
             clock=self.clock,
         )
+        return self.fallback(key, shared, local_limiter)
+
+    def fallback(self, key: str, shared: RedisBucketLimiter, local_limiter: TokenBucketLimiter) -> FallbackLimiter:
+        """``shared`` (a bucket in Redis under ``key``), with this replica's share of
+        ``local_limiter``'s bucket for when Redis fails."""
         n = self.replicas
         local = TokenBucketLimiter(
             rate=local_limiter.rate / n, capacity=local_limiter.capacity / n, clock=self.clock, unit=local_limiter.unit

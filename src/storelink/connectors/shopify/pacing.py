@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
 from storelink.clock import Clock
+from storelink.connectors.shopify.shared_pacing import RedisCostBucket
 from storelink.errors import ConnectorError, ErrorKind, Headroom
 from storelink.resilience.classify import RateHint
 from storelink.resilience.deadline import Deadline
@@ -272,10 +273,21 @@ class ShopifyCostLimiter:
         )
 
     def shared_with(self, state: SharedState, key: str) -> RateLimiter:
-        """Across replicas (Redis) the shop's bucket is the shared token bucket it was before, from the
-        knobs' plan; the cold start and the ordering are this replica's only."""
+        """Across replicas (Redis) the same model kept in Redis (:class:`RedisCostBucket`: one probe,
+        one order and one re-sync for the deployment), and this replica's share of the knobs' plan
+        while Redis is gone."""
+        shared = RedisCostBucket(
+            state.client,
+            bucket=key,
+            rate=self.rate,
+            capacity=self.capacity,
+            clock=state.clock,
+            prefix=state.prefix,
+            reservation_ttl_s=state.reservation_ttl_s,
+            probe_lease_s=self.probe_lease_s,
+        )
         local = TokenBucketLimiter(rate=self.rate, capacity=self.capacity, clock=self._clock, unit=self.unit)
-        return state.token_bucket(key, local)
+        return state.fallback(key, shared, local)
 
     def _never_admitted(self, cost: float) -> ConnectorError:
         return ConnectorError(
