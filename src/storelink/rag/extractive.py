@@ -1,28 +1,90 @@
-"""The answer without a language model: the best-matching block of the best passages.
+"""The answer without a language model: the sentence that answers the question, from the best passages.
 
-Each passage's text is split into blocks (a heading line and its paragraph) and sentences. A
-sentence scores by the question's stemmed words it contains, each weighted by how rare it is
-among the candidate sentences (so "filter" in an intake guide counts less than "clean"); its
-block's heading adds half its own score (a FAQ question line points at the answer under it).
-List lines (``- item``) count half: they are navigation or catalogue more often than answers.
-Lower-ranked passages are discounted. The answer is the winning sentence's block when the
-block is short, else the winning sentence and the ones after it, up to about 60 words, with a
-``[n]`` pointing at the passage it came from.
+Each of the top passages is split into blocks (a heading line and its paragraph) and sentences.
+Every sentence is a candidate, scored with the question in view:
+
+* **dense**: the cosine between the question and the sentence embedded *with its context*
+  (``page title · heading: sentence``), with the embedding model retrieval already loaded. The
+  vectors are computed at ingest (:meth:`AnswerSelector.warm`) and kept in the embedding cache
+  (keyed by model and text hash), so choosing costs a cache read and a dot product;
+* **lexical**: the share of the question's stemmed words the sentence (or half its block's
+  heading: a FAQ question line points at the answer under it) contains, each word weighted by
+  how rare it is among the candidates, so "filter" in an intake guide counts less than "clean";
+* **rank**: a small penalty per place the passage is below the first.
+
+List lines (``- item``) count half: they are navigation or catalogue more often than answers (table
+rows do not: a SKU or a price lives in one).
+The answer is the winning sentence's block when the block is short, else the winning sentence and
+the ones after it, up to about 60 words, with a ``[n]`` pointing at the passage (so the page) it
+came from. When no sentence scores at least :attr:`AnswerWeights.min_score`, there is no answer:
+the router says "not found on the site" rather than quote an unrelated sentence. The weights and
+the threshold are tuned on the goldens (``storelink rag eval --tune-answers``) and kept in
+``quality.toml``; without the model, the lexical score alone decides, with its own threshold.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
+from storelink.rag.docstore import ChunkRow, KnowledgeStore
+from storelink.rag.embed import Embedder
+from storelink.rag.fusion import load_quality
 from storelink.rag.lexical import analyse
 from storelink.rag.models import Passage
 
-__all__ = ["extractive_answer"]
+__all__ = [
+    "AnswerSelector",
+    "AnswerWeights",
+    "Candidate",
+    "Selection",
+    "candidates",
+    "extractive_answer",
+    "span_text",
+    "tuned_answer_weights",
+]
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 _MAX_WORDS = 60
+_LEXICAL_DEPTH = 3  # without the model, passages past the third are noise more often than not
+Vector = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerWeights:
+    dense: float = 1.0
+    lexical: float = 0.3
+    rank: float = 0.02  # subtracted per place below the first passage
+    min_score: float = 0.0  # with the model: below this, "not found on the site"
+    min_lexical: float = 0.0  # without it: the same, on the lexical score
+    depth: int = 5  # how many passages are read
+
+    def describe(self) -> str:
+        return (
+            f"dense {self.dense:g} · lexical {self.lexical:g} · rank {self.rank:g} · "
+            f"not found below {self.min_score:g} (lexical-only {self.min_lexical:g})"
+        )
+
+
+def tuned_answer_weights() -> AnswerWeights:
+    """``[answer]`` in ``quality.toml``: the weights and thresholds tuned on the goldens."""
+    answer = load_quality().get("answer", {})
+    assert isinstance(answer, dict)
+    defaults = AnswerWeights()
+    return AnswerWeights(
+        dense=float(answer.get("dense", defaults.dense)),
+        lexical=float(answer.get("lexical", defaults.lexical)),
+        rank=float(answer.get("rank", defaults.rank)),
+        min_score=float(answer.get("min_score", defaults.min_score)),
+        min_lexical=float(answer.get("min_lexical", defaults.min_lexical)),
+        depth=int(answer.get("depth", defaults.depth)),
+    )
 
 
 @dataclass(slots=True)
@@ -35,8 +97,31 @@ class _Sentence:
 @dataclass(slots=True)
 class _Block:
     passage: int
+    heading: str
     heading_terms: set[str]
     sentences: list[_Sentence]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One sentence that could answer: where it is, what it is embedded as, its lexical score."""
+
+    passage: int
+    block: int
+    sentence: int
+    text: str
+    context: str  # what the model embeds: page title · heading: sentence
+    lexical: float  # share of the question's weighted words found (0..1.5 with the heading's half)
+    listed: bool
+    heading: float = 0.0  # share of them in the block's heading
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    text: str  # the span, with its [n] citation marker
+    cited: list[int]  # 0-based passages cited
+    score: float
+    found: bool  # False: nothing scored enough; ``text`` is the best guess, not an answer
 
 
 def _blocks(passage: int, text: str) -> list[_Block]:
@@ -48,53 +133,176 @@ def _blocks(passage: int, text: str) -> list[_Block]:
         heading = ""
         first = lines[0]
         if len(lines) > 1 and (first.endswith("?") or not first.endswith((".", "!", ":", ")"))) and len(first) < 120:
-            heading, lines = first, lines[1:]
+            heading, lines = first.lstrip("#").strip(), lines[1:]
         sentences = [
-            _Sentence(s.strip(), set(analyse(s)), line.startswith(("- ", "* ", "|")))
+            _Sentence(s.strip(), set(analyse(s)), line.startswith(("- ", "* ")))
             for line in lines
             for s in _SENTENCE.split(line)
             if s.strip()
         ]
-        blocks.append(_Block(passage, set(analyse(heading)) if heading else set(), sentences))
+        blocks.append(_Block(passage, heading, set(analyse(heading)) if heading else set(), sentences))
     return blocks
 
 
-def extractive_answer(question: str, passages: list[Passage], *, depth: int = 3) -> tuple[str, list[int]]:
-    """The answer text and the (0-based) passages it cites; ("", []) when nothing matches."""
+def _context(passage: Passage, block: _Block, sentence: str) -> str:
+    heading = block.heading or passage.heading
+    head = passage.title if not heading or heading == passage.title else f"{passage.title} · {heading}"
+    return f"{head}: {sentence}"
+
+
+def candidates(question: str, passages: Sequence[Passage], *, depth: int = 5) -> tuple[list[Candidate], list[_Block]]:
+    """Every sentence of the top ``depth`` passages with its lexical score, and the blocks."""
     terms = set(analyse(question))
-    if not terms or not passages:
-        return "", []
     blocks = [b for i, p in enumerate(passages[:depth]) for b in _blocks(i, p.text)]
     units = [s.terms for b in blocks for s in b.sentences] + [b.heading_terms for b in blocks if b.heading_terms]
     df = {t: sum(1 for u in units if t in u) for t in terms}
     weight = {t: math.log(1.0 + (len(units) + 1) / (df[t] + 0.5)) for t in terms}
-
-    def score(found: set[str]) -> float:
-        return sum(weight[t] for t in terms & found)
-
-    best: tuple[float, int, int] | None = None  # score, block, sentence
+    total = sum(weight.values()) or 1.0
+    out: list[Candidate] = []
     for b_index, block in enumerate(blocks):
-        heading = score(block.heading_terms)
-        discount = 1.0 / (1.0 + 0.25 * block.passage)
+        heading = sum(weight[t] for t in terms & block.heading_terms)
         for s_index, sentence in enumerate(block.sentences):
-            if len(sentence.terms) < 2:
+            if len(sentence.text.split()) < 3:
                 continue
-            value = (score(sentence.terms) + heading) * discount * (0.5 if sentence.listed else 1.0)
-            if best is None or value > best[0]:
-                best = (value, b_index, s_index)
-    if best is None or best[0] <= 0:
-        return "", []
-    _, b_index, s_index = best
-    block = blocks[b_index]
+            found = sum(weight[t] for t in terms & sentence.terms)
+            lexical = (found + 0.5 * heading) / total
+            heading_share = heading / total
+            out.append(
+                Candidate(
+                    passage=block.passage,
+                    block=b_index,
+                    sentence=s_index,
+                    text=sentence.text,
+                    context=_context(passages[block.passage], block, sentence.text),
+                    lexical=lexical,
+                    listed=sentence.listed,
+                    heading=heading_share,
+                )
+            )
+    return out, blocks
+
+
+def span_text(blocks: Sequence[_Block], best: Candidate) -> str:
+    """The answer text around ``best``: its block when short, else it and what follows."""
+    block = blocks[best.block]
     texts = [s.text for s in block.sentences]
-    if sum(len(t.split()) for t in texts) <= _MAX_WORDS and not block.sentences[s_index].listed:
+    if sum(len(t.split()) for t in texts) <= _MAX_WORDS and not best.listed:
         picked = texts
     else:
         picked, words = [], 0
-        for text in texts[s_index:]:
+        for text in texts[best.sentence :]:
             n = len(text.split())
             if picked and words + n > _MAX_WORDS:
                 break
             picked.append(text)
             words += n
-    return f"{' '.join(picked)} [{block.passage + 1}]", [block.passage]
+    return f"{' '.join(picked)} [{best.passage + 1}]"
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(("sentence\n" + text).encode("utf-8")).hexdigest()
+
+
+class AnswerSelector:
+    """Chooses the answer sentence; with an embedder, by meaning as well as by words."""
+
+    def __init__(
+        self,
+        weights: AnswerWeights,
+        *,
+        embedder: Embedder | None = None,
+        docs: KnowledgeStore | None = None,
+        query_vector: Callable[[str], Vector] | None = None,
+    ) -> None:
+        self.weights = weights
+        self.embedder = embedder
+        self.docs = docs
+        self._query_vector = query_vector
+        self._memory: dict[str, Vector] = {}  # when there is no store to cache in
+
+    def question_vector(self, question: str) -> Vector:
+        assert self.embedder is not None
+        if self._query_vector is not None:
+            return self._query_vector(question)
+        return np.asarray(self.embedder.embed([question])[0], dtype=np.float32)
+
+    def sentence_vectors(self, contexts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Vectors of ``contexts`` from the cache; the missing ones are embedded and cached."""
+        assert self.embedder is not None
+        shas = [_sha(c) for c in contexts]
+        if self.docs is not None:
+            found = self.docs.cached_vectors(self.embedder.model_id, sorted(set(shas)))
+        else:
+            found = {s: self._memory[s] for s in shas if s in self._memory}
+        todo = {s: c for s, c in zip(shas, contexts, strict=True) if s not in found}
+        if todo:
+            keys = sorted(todo)
+            fresh = self.embedder.embed([todo[k] for k in keys])
+            pairs = [(k, fresh[i]) for i, k in enumerate(keys)]
+            if self.docs is not None:
+                self.docs.cache_vectors(self.embedder.model_id, pairs)
+            else:
+                self._memory.update(pairs)
+            found.update(pairs)
+        if not shas:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        return np.stack([found[s] for s in shas]).astype(np.float32)
+
+    def warm(self, chunks: Iterable[ChunkRow]) -> int:
+        """Embed (or find cached) every sentence of ``chunks``, as :meth:`select` will ask for
+        them; the number of sentences. Called after ingest, so answering never embeds."""
+        if self.embedder is None:
+            return 0
+        contexts: list[str] = []
+        for chunk in chunks:
+            passage = Passage(
+                id=chunk.id, page_id="", url=chunk.url, title=chunk.title, heading=chunk.heading, text=chunk.text,
+                score=0.0,
+            )  # fmt: skip
+            found, _ = candidates("", [passage], depth=1)
+            contexts += [c.context for c in found]
+        unique = sorted(set(contexts))
+        for start in range(0, len(unique), 256):
+            self.sentence_vectors(unique[start : start + 256])
+        return len(unique)
+
+    def score(self, question: str, found: list[Candidate]) -> list[float]:
+        """Each candidate's score under the weights (with the model when there is one)."""
+        w = self.weights
+        if self.embedder is None:  # the heading counts whole: a FAQ's question line names its answer
+            return [
+                (c.lexical + 0.5 * c.heading) * (0.5 if c.listed else 1.0) / (1.0 + 0.25 * c.passage)
+                if c.passage < _LEXICAL_DEPTH
+                else 0.0
+                for c in found
+            ]
+        if not found:
+            return []
+        dense = self.sentence_vectors([c.context for c in found]) @ self.question_vector(question)
+        return [
+            (w.dense * float(d) + w.lexical * c.lexical) * (0.5 if c.listed else 1.0) - w.rank * c.passage
+            for c, d in zip(found, dense, strict=True)
+        ]
+
+    def select(self, question: str, passages: Sequence[Passage]) -> Selection | None:
+        """The answer span and the passage it cites; None when there is no candidate at all."""
+        if not passages or (not analyse(question) and self.embedder is None):
+            return None
+        found, blocks = candidates(question, passages, depth=self.weights.depth)
+        if not found:
+            return None
+        scores = self.score(question, found)
+        i = max(range(len(found)), key=scores.__getitem__)
+        best = found[i]
+        threshold = self.weights.min_score if self.embedder is not None else self.weights.min_lexical
+        return Selection(span_text(blocks, best), [best.passage], scores[i], scores[i] >= threshold)
+
+
+def extractive_answer(question: str, passages: list[Passage], *, depth: int = 3) -> tuple[str, list[int]]:
+    """Lexical-only choice (no model, no threshold): the answer text and the (0-based) passages
+    it cites; ("", []) when nothing matches."""
+    selector = AnswerSelector(AnswerWeights(depth=depth))
+    selection = selector.select(question, passages)
+    if selection is None or selection.score <= 0:
+        return "", []
+    return selection.text, selection.cited

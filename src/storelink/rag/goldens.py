@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from storelink.errors import ConfigurationError
+from storelink.rag.extractive import candidates, span_text
 from storelink.rag.fusion import FusionWeights, load_quality
 from storelink.rag.index import HybridIndex, RetrievalMode
 from storelink.rag.knowledge import SiteKnowledge
@@ -31,15 +32,18 @@ from storelink.rag.models import Route
 from storelink.rag.scoring import hit_at_k, mrr_at_k, ndcg_at_k, recall_at_k
 
 __all__ = [
+    "AnswerTuningRow",
     "EvalReport",
     "Golden",
     "GoldenResult",
     "TuningRow",
+    "answer_candidates",
     "evaluate",
     "gate_threshold",
     "load_goldens",
     "load_heldout",
     "ranking_metrics",
+    "tune_answers",
     "tune_fusion",
 ]
 
@@ -249,3 +253,103 @@ def tune_fusion(
     finally:
         index.weights = original
     return sorted(rows, key=lambda r: (-r.mrr, -r.ndcg, abs(r.lexical - 0.5), r.k))
+
+
+@dataclass(frozen=True, slots=True)
+class _Question:
+    """One golden's candidates, scored once: what each would answer, and whether it would pass."""
+
+    golden: Golden
+    dense: list[float]
+    lexical: list[float]
+    listed: list[bool]
+    passage: list[int]
+    passes: list[bool]
+
+
+class AnswerTuningRow(BaseModel):
+    dense: float
+    lexical: float
+    rank: float
+    min_score: float
+    passed: int
+    total: int
+    answered_right: int  # answerable goldens answered with a passing sentence
+    refused_right: int  # unanswerable goldens refused
+
+
+async def answer_candidates(kb: SiteKnowledge, goldens: Sequence[Golden]) -> list[_Question]:
+    """Every retrieval (and ``none``) golden's candidate sentences with their dense and lexical
+    scores and whether each would pass, so a grid of weights costs no retrieval."""
+    selector = kb.selector
+    if selector.embedder is None:
+        raise ConfigurationError("Tuning the answer needs the embedding model.")
+    await kb.ensure_ready()
+    out: list[_Question] = []
+    for golden in goldens:
+        if golden.route not in ("retrieval", "none"):
+            continue
+        passages, _ = await kb.search(golden.question, selector.weights.depth)
+        found, blocks = candidates(golden.question, passages, depth=selector.weights.depth)
+        vectors = await asyncio.to_thread(selector.sentence_vectors, [c.context for c in found])
+        dense = [float(d) for d in vectors @ selector.question_vector(golden.question)] if found else []
+        passes: list[bool] = []
+        for c in found:
+            text = span_text(blocks, c).lower()
+            cited = _path(passages[c.passage].url)
+            passes.append(
+                any(s.lower() in text for s in golden.must_include)
+                and all(s.lower() in text for s in golden.must_include_all)
+                and (not golden.must_cite or cited in golden.must_cite)
+            )
+        out.append(
+            _Question(
+                golden=golden,
+                dense=dense,
+                lexical=[c.lexical for c in found],
+                listed=[c.listed for c in found],
+                passage=[c.passage for c in found],
+                passes=passes,
+            )
+        )
+    return out
+
+
+_THRESHOLDS = tuple(round(0.2 + 0.025 * n, 3) for n in range(21))
+
+
+def tune_answers(
+    questions: Sequence[_Question],
+    *,
+    lexical_weights: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0),
+    ranks: Sequence[float] = (0.0, 0.01, 0.02, 0.05),
+    thresholds: Sequence[float] = _THRESHOLDS,
+) -> list[AnswerTuningRow]:
+    """Every grid point's pass count on ``questions`` (dense weight 1), best first; ties go to
+    the lower threshold (fewer answerable questions refused elsewhere)."""
+    rows: list[AnswerTuningRow] = []
+    for lw in lexical_weights:
+        for rk in ranks:
+            best: list[tuple[float, bool]] = []  # each question's best score and whether it passes
+            for q in questions:
+                scores = [
+                    (d + lw * lx) * (0.5 if ls else 1.0) - rk * p
+                    for d, lx, ls, p in zip(q.dense, q.lexical, q.listed, q.passage, strict=True)
+                ]
+                if not scores:
+                    best.append((float("-inf"), False))
+                    continue
+                i = max(range(len(scores)), key=scores.__getitem__)
+                best.append((scores[i], q.passes[i]))
+            for th in thresholds:
+                answered = refused = 0
+                for q, (score, ok) in zip(questions, best, strict=True):
+                    if q.golden.route == "none":
+                        refused += score < th
+                    else:
+                        answered += score >= th and ok
+                rows.append(
+                    AnswerTuningRow(dense=1.0, lexical=lw, rank=rk, min_score=th, passed=answered + refused,
+                                    total=len(questions), answered_right=answered, refused_right=refused)
+                )  # fmt: skip
+    return sorted(rows, key=lambda r: (-r.passed, r.min_score, r.lexical, r.rank))

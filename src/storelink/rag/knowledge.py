@@ -32,6 +32,7 @@ from storelink.rag.corrections import Corrections, load_corrections
 from storelink.rag.discover import CrawlLimits, DiscoverReport, discover
 from storelink.rag.docstore import KnowledgeStore, PageRow, page_id
 from storelink.rag.embed import Embedder, ModelUnavailable, load_embedder
+from storelink.rag.extractive import AnswerSelector, AnswerWeights, tuned_answer_weights
 from storelink.rag.fetch import SiteFetcher
 from storelink.rag.fusion import FusionWeights, tuned_weights
 from storelink.rag.index import HybridIndex, RetrievalMode
@@ -72,6 +73,15 @@ def _dense_parts(
     return embedder, store, None
 
 
+def _answer_embedder() -> Embedder | None:
+    """The model for choosing answer sentences when retrieval runs without it; None if missing."""
+    try:
+        return load_embedder()
+    except ModelUnavailable as exc:
+        log.warning("%s", exc)
+        return None
+
+
 class SiteKnowledge:
     def __init__(
         self,
@@ -83,8 +93,10 @@ class SiteKnowledge:
         router: Router,
         corrections: Corrections,
         synthesizer: Synthesizer | None,
+        selector: AnswerSelector | None = None,
     ) -> None:
         self.settings = settings
+        self.selector = selector or router.selector
         self.docs = docs
         self.fetcher = fetcher
         self.index = index
@@ -111,8 +123,12 @@ class SiteKnowledge:
         vectors: VectorStore | None = None,
         weights: FusionWeights | None = None,
         clock: Clock | None = None,
+        sentence_model: bool | None = None,
+        answer_weights: AnswerWeights | None = None,
     ) -> SiteKnowledge:
         """``dense=None`` loads the embedding model when it is installed; ``False`` stays lexical.
+        ``sentence_model`` chooses answer sentences with the model: ``None`` when retrieval has
+        it, ``True`` even when retrieval is lexical (the test gate), ``False`` never.
         ``transport`` replaces the site's wire; ``llm_transport`` the LLM endpoint's."""
         metrics = metrics or Metrics()
         docs = KnowledgeStore(store)
@@ -130,6 +146,15 @@ class SiteKnowledge:
         )
         origin = docs.get_state("origin") or origin_of(fetcher.base_url)
         corrections = load_corrections(origin=origin, data_dir=settings.data_dir, embedder=embedder)
+        answer_embedder: Embedder | None = embedder if sentence_model is not False else None
+        if answer_embedder is None and sentence_model:
+            answer_embedder = await asyncio.to_thread(_answer_embedder)
+        selector = AnswerSelector(
+            answer_weights or tuned_answer_weights(),
+            embedder=answer_embedder,
+            docs=docs,
+            query_vector=index.query_vector if index.embedder is not None else None,
+        )
         synthesizer = (
             Synthesizer(settings, metrics=metrics, transport=llm_transport, clock=clock)
             if settings.llm_base_url and settings.llm.enabled
@@ -146,9 +171,11 @@ class SiteKnowledge:
                 search=lambda q, k: kb.search(q, k),
                 registry=registry,
                 synthesizer=synthesizer,
+                selector=selector,
             ),
             corrections=corrections,
             synthesizer=synthesizer,
+            selector=selector,
         )
         return kb
 
@@ -162,6 +189,7 @@ class SiteKnowledge:
             search=lambda q, k: view.search(q, k),
             registry=registry,
             synthesizer=self.synthesizer,
+            selector=self.selector,
         )
         return view
 
@@ -174,7 +202,10 @@ class SiteKnowledge:
         return await discover(self.fetcher, self.docs, start_url=url, limits=limits)
 
     async def ingest(self, url: str | None = None, *, embed: bool = True) -> IngestReport:
-        return await ingest(self.fetcher, self.docs, self.index, url=url, embed=embed)
+        report = await ingest(self.fetcher, self.docs, self.index, url=url, embed=embed)
+        if embed and self.index.mode == "hybrid":  # answer sentences' vectors: answering never embeds
+            await asyncio.to_thread(self.selector.warm, self.docs.chunks())
+        return report
 
     async def ensure_ready(self) -> IngestReport | None:
         """Mock mode's first use: discover and ingest the demo site when nothing is ingested yet."""

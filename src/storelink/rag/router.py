@@ -5,11 +5,15 @@
    ``sales_summary``, "top queries" to Search Console's ``search_analytics``. When the connector
    is missing or fails, the router says so in ``notes`` and falls through to retrieval.
 3. **Retrieval**: hybrid search over the site; the answer is synthesised by the LLM endpoint when
-   one is configured, else extracted from the best passages. Either way it carries citations.
+   one is configured, else the sentence of the best passages that answers the question
+   (:class:`~storelink.rag.extractive.AnswerSelector`). Either way it carries citations. When no
+   sentence answers well enough, the route is ``none`` and the answer says "Not found on the
+   site", naming the nearest pages, rather than quoting an unrelated sentence.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 
@@ -19,12 +23,14 @@ from storelink.connectors.registry import Registry
 from storelink.errors import ConnectorError
 from storelink.rag.corrections import Corrections
 from storelink.rag.docstore import KnowledgeStore
-from storelink.rag.extractive import extractive_answer
+from storelink.rag.extractive import AnswerSelector, AnswerWeights
 from storelink.rag.intents import INTENTS, Intent, match_intent, summarise
 from storelink.rag.models import Answer, Citation, LiveAnswer, Passage
 from storelink.rag.synth import Synthesizer
 
-__all__ = ["Router", "Search"]
+__all__ = ["NOT_FOUND", "Router", "Search"]
+
+NOT_FOUND = "Not found on the site."
 
 Search = Callable[[str, int], Awaitable[tuple[list[Passage], str]]]
 _CITED = re.compile(r"\[(\d{1,2})\]")
@@ -50,6 +56,7 @@ class Router:
         registry: Registry | None = None,
         synthesizer: Synthesizer | None = None,
         intents: tuple[Intent, ...] = INTENTS,
+        selector: AnswerSelector | None = None,
     ) -> None:
         self.corrections = corrections
         self.docs = docs
@@ -57,6 +64,7 @@ class Router:
         self.registry = registry
         self.synthesizer = synthesizer
         self.intents = intents
+        self.selector = selector or AnswerSelector(AnswerWeights())
 
     async def route(self, question: str, *, k: int = 5, escalate: bool = False, live: bool = True) -> Answer:
         question = " ".join(question.split())
@@ -109,7 +117,7 @@ class Router:
             return Answer(
                 question=question,
                 route="none",
-                answer="Nothing on the site answers this.",
+                answer=f"{NOT_FOUND} No page matches the question.",
                 retrieval_mode=mode,
                 notes=notes,
                 live=live,
@@ -134,15 +142,23 @@ class Router:
                         live=live,
                     )
                 notes.append("the language model found no answer in the passages; answered extractively")
-        text, cited = extractive_answer(question, passages)
-        if not text:
-            best = passages[0]
-            text, cited = f"{best.text[:400]} [1]", [0]
+        selection = await asyncio.to_thread(self.selector.select, question, passages)
+        if selection is None or not selection.found:
+            nearest = "; ".join(dict.fromkeys(p.title for p in passages[:3]))
+            return Answer(
+                question=question,
+                route="none",
+                answer=f"{NOT_FOUND} The nearest pages ({nearest}) do not answer this question.",
+                passages=passages,
+                retrieval_mode=mode,
+                notes=[*notes, "no sentence of the best passages answers the question well enough"],
+                live=live,
+            )
         return Answer(
             question=question,
             route="retrieval",
-            answer=text,
-            citations=_citations(passages, cited),
+            answer=selection.text,
+            citations=_citations(passages, selection.cited),
             passages=passages,
             retrieval_mode=mode,
             notes=notes,

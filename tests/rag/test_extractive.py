@@ -1,0 +1,71 @@
+"""Answer selection: the sentence that answers, cited on its own page, or "not found"."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from storelink.rag.embed import Embedder, Vectors
+from storelink.rag.extractive import AnswerSelector, AnswerWeights, extractive_answer
+from storelink.rag.models import Passage
+
+TOPICS = ("storage", "filter", "card", "gift")
+
+
+class TopicEmbedder(Embedder):
+    """A vector per topic word, so meaning is whatever the test says it is."""
+
+    model_id = "topics"
+    dim = len(TOPICS) + 1
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        self.calls += len(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            lower = text.lower()
+            for j, word in enumerate(TOPICS):
+                out[i, j] = float(word in lower or (word == "storage" and "winter" in lower))
+            out[i, -1] = 0.2
+            out[i] /= np.linalg.norm(out[i])
+        return out
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+
+def _passage(n: int, url: str, title: str, text: str) -> Passage:
+    return Passage(id=f"c{n}", page_id=f"p{n}", url=url, title=title, heading=title, text=text, score=1.0)
+
+
+PASSAGES = [
+    _passage(1, "https://shop/guides/intakes", "Air intakes", "Filter care\nRe-oil the filter every 15,000 miles."),
+    _passage(2, "https://shop/blog/winter", "Winter storage", "Before storage\nChange the oil, add fuel stabiliser."),
+]
+
+
+def test_the_model_picks_the_sentence_that_answers_and_cites_its_page() -> None:
+    embedder = TopicEmbedder()
+    selector = AnswerSelector(AnswerWeights(lexical=0.2, min_score=0.5), embedder=embedder)
+    found = selector.select("how should I put my car away over winter", PASSAGES)
+    assert found is not None and found.found
+    assert "fuel stabiliser" in found.text and found.text.endswith("[2]")
+    assert found.cited == [1]  # the winter post, not the intake guide ranked above it
+    calls = embedder.calls
+    selector.select("how should I put my car away over winter", PASSAGES)
+    assert embedder.calls == calls + 1  # sentences come from the cache; only the question is embedded
+
+
+def test_below_the_threshold_there_is_no_answer() -> None:
+    selector = AnswerSelector(AnswerWeights(min_score=0.9), embedder=TopicEmbedder())
+    found = selector.select("is my card number kept on your servers", PASSAGES)
+    assert found is not None and not found.found
+
+
+def test_without_the_model_the_words_decide() -> None:
+    text, cited = extractive_answer("How often should the intake filter be re-oiled?", PASSAGES)
+    assert "15,000 miles" in text and cited == [0]
+    assert extractive_answer("", PASSAGES) == ("", [])
