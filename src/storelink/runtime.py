@@ -19,6 +19,7 @@ import logging
 import random
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -26,6 +27,7 @@ import httpx2
 
 from storelink.clock import Clock, LoopClock
 from storelink.connectors.base import Connector, ConnectorContext
+from storelink.connectors.progress import progress_listener
 from storelink.connectors.registry import Registry, builtin_connectors
 from storelink.errors import ConnectorError, ErrorKind, Mode, clip
 from storelink.fakes.base import FakeUpstream, InProcessTransport
@@ -43,6 +45,7 @@ from storelink.store_calendar import Wall, WallClock
 from storelink.stores import ConnectorSettings, StoreConfig, environment_store
 from storelink.stores_file import configured_stores
 from storelink.tasks import in_background
+from storelink.warm_up import WarmUp, save_warm_up
 
 if TYPE_CHECKING:
     from storelink.rag.knowledge import SiteKnowledge
@@ -62,6 +65,9 @@ __all__ = [
 
 log = logging.getLogger("storelink")
 
+# Set inside the warm-up task: the warm-up itself must not be told that the warm-up is running.
+_in_warm_up: ContextVar[bool] = ContextVar("storelink_in_warm_up", default=False)
+
 
 class SharedKnowledge:
     """The site knowledge base (its pages, index and embedding model), opened on first use and
@@ -73,15 +79,28 @@ class SharedKnowledge:
         self._parts = (settings, store, metrics, cache)
         self._base: SiteKnowledge | None = None
         self._lock = asyncio.Lock()
+        self.warm_up = WarmUp(state="waiting" if settings.site.warm_up else "off")
+
+    def busy(self) -> str | None:
+        """While the warm-up runs, what a search answers at once instead of waiting for it."""
+        if self.warm_up.warming and not _in_warm_up.get():
+            return self.warm_up.still_warming()
+        return None
 
     async def base(self) -> SiteKnowledge:
         if self._base is None:
+            if (note := self.busy()) is not None:  # the warm-up is loading the model: don't queue behind it
+                raise ConnectorError(
+                    ErrorKind.UNAVAILABLE, note, connector="site", operation="search", retryable=True, retry_after_s=5.0
+                )
             async with self._lock:
                 if self._base is None:
                     from storelink.rag.knowledge import SiteKnowledge
 
                     settings, store, metrics, cache = self._parts
-                    self._base = await SiteKnowledge.open(settings, store=store, metrics=metrics, cache=cache)
+                    base = await SiteKnowledge.open(settings, store=store, metrics=metrics, cache=cache)
+                    base.busy = self.busy  # every store's view shares it (with_registry copies it)
+                    self._base = base
         return self._base
 
     async def aclose(self) -> None:
@@ -119,20 +138,39 @@ class Runtime:
     async def warming_up(self) -> AsyncIterator[None]:
         """While the block runs, open site knowledge in the background and, in mock mode, ingest the
         demo site (``STORELINK_SITE_WARM_UP``), so an agent's first search does not wait ~40 s for
-        it (longer than many MCP clients wait for a tool). A failure is logged and left for the
-        first search to meet and report."""
+        it (longer than many MCP clients wait for a tool). Its progress is ``self.site.warm_up``
+        (kept in the embedded store for ``storelink health``); a search meanwhile answers at once
+        that it is warming up. A failure is logged and left for the first search to try again."""
         if not self.settings.site.warm_up:
             yield
             return
+        status = self.site.warm_up
+
+        async def progress(done: float, total: float | None, step: str) -> None:
+            status.progress(done, total, step)
+            save_warm_up(self.store, status)
 
         async def warm() -> None:
+            _in_warm_up.set(True)
+            progress_listener.set(progress)
+            status.begin()
+            save_warm_up(self.store, status)
+            log.info("site knowledge: warming up")
             try:
                 kb = await self.knowledge()
                 await kb.ensure_ready()
+                status.finish(pages=kb.docs.page_count(), chunks=kb.docs.chunk_count())
+                log.info("site knowledge %s", status.summary())
+            except asyncio.CancelledError:
+                status.fail("stopped before it finished")
+                save_warm_up(self.store, status)
+                raise
             except Exception as exc:  # noqa: BLE001  (a background task: nothing else would see it)
+                status.fail(clip(f"{type(exc).__name__}: {exc}", 300))
                 log.warning(
                     "site knowledge warm-up failed (%s: %s); the first search will try again", type(exc).__name__, exc
                 )
+            save_warm_up(self.store, status)
 
         async with in_background(warm(), name="storelink-site-warm-up"):
             yield

@@ -18,21 +18,23 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from storelink.cli.common import StoreOption, cli_settings, store_runtime
 from storelink.cli.live_check import LiveCheckReport, live_check
+from storelink.cli.output import Table, console
 from storelink.cli.soak import SoakResult, SoakRow, run_soak
 from storelink.cli.synthetic import SYNTHETIC_KNOBS, ConnectorRun, SyntheticReport, run_synthetic
 from storelink.connectors.base import Connector, Health
 from storelink.errors import ConfigurationError, ConnectorError
+from storelink.rag.docstore import KnowledgeStore
+from storelink.store import EmbeddedStore
+from storelink.warm_up import load_warm_up
 
 __all__ = ["health", "live_check_command", "register", "soak", "synthetic"]
 
-out = Console()
-err = Console(stderr=True)
+out = console()
+err = console(stderr=True)
 
 
 def _builtin() -> list[type[Connector]]:
@@ -81,6 +83,18 @@ def _ms(value: float | None) -> str:
 
 
 # -- health ------------------------------------------------------------------------------------------
+def site_knowledge_note(store: EmbeddedStore) -> str:
+    """Site knowledge in this data directory: the last warm-up (a server's, maybe running now),
+    else what is ingested."""
+    status = load_warm_up(store)
+    if status is not None and status.state != "off":
+        return status.summary()
+    pages = KnowledgeStore(store).page_count()
+    if pages:
+        return f"{pages:,} pages ingested"
+    return "nothing ingested yet: `serve` and `mcp` warm it up at start; `storelink rag ingest` does it now"
+
+
 def health(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each probe.")] = 15.0,
@@ -106,12 +120,14 @@ def health(
         return found, headroom.model_dump() if headroom is not None else None
 
     shared_note: list[str] = []
+    site_note: list[str] = []
 
     async def run() -> list[tuple[Health, dict[str, Any] | None]]:
         async with store_runtime(settings, store) as rt:
             if rt.shared is not None:
                 await rt.shared.ping()
                 shared_note.append(rt.shared.status().message)
+            site_note.append(site_knowledge_note(rt.store))
             return list(await asyncio.gather(*(probe(c) for c in rt.registry)))
 
     try:
@@ -131,13 +147,17 @@ def health(
         )
         for h, room in results:
             detail = h.message
-            if h.missing and h.mode != "live":
-                detail += f"\n[dim]live mode needs: {', '.join(h.missing)}[/dim]"
             headroom = f"{room['available']:,.0f}/{room['maximum']:,.0f} {room['unit']}" if room else "–"
             table.add_row(h.title, h.mode, _c(h.status), _c(h.breaker.value), _ms(h.latency_ms), headroom, detail)
         out.print(table)
+        # Names to copy go on lines of their own, whole (a table cell would fold them).
+        for h, _ in results:
+            if h.missing and h.mode != "live":
+                out.print(f"{h.title}: live mode needs {', '.join(h.missing)}", highlight=False, markup=False)
         for note in shared_note:  # shared state across replicas (STORELINK_REDIS_URL)
             out.print(note)
+        for note in site_note:
+            out.print(f"site knowledge: {note}", highlight=False, markup=False)
     if any(h.status == "down" for h, _ in results):
         raise typer.Exit(1)
 

@@ -6,9 +6,12 @@ configured store, each opened on first use; the first at start). Every page and
 ``/app/stores/<store>/metrics.json`` is for one store; the single-store URLs of before serve the
 first (web/stores.py); ``/metrics`` exports every store (one registry, a ``store`` label).
 Liveness (``/healthz``) says the process answers; readiness (``/readyz``) says the stores are
-open and the embedded store answers. Upstream health never fails readiness: one upstream's
-outage must not restart every replica (resilience.md §5.3); it is reported in
-``/app/metrics.json`` and ``storelink health`` instead.
+open, the embedded store answers and the site knowledge warm-up is not still running (503
+``warming``, with its progress): a replica that would answer every search "still warming up" should
+not take traffic from warm ones, and the wait is bounded (one ingest, 20-50 s for the demo site; a
+failed warm-up does not hold readiness; ``STORELINK_SITE_WARM_UP=false`` turns it off). Upstream
+health never fails readiness: one upstream's outage must not restart every replica
+(resilience.md §5.3); it is reported in ``/app/metrics.json`` and ``storelink health`` instead.
 """
 
 from __future__ import annotations
@@ -74,7 +77,11 @@ async def readyz(request: Request) -> Response:
     modes = {c.name: c.mode for c in runtime.registry}
     fleet: StoreDirectory = request.app.state.fleet
     stores = {"configured": len(fleet.ids()), "opened": len(fleet.opened())}
-    return JSONResponse({"status": "ready", "connectors": modes, "stores": stores})
+    warm_up = runtime.site.warm_up
+    site = {"state": warm_up.state, "summary": warm_up.summary(), "percent": warm_up.percent()}
+    if warm_up.warming:
+        return JSONResponse({"status": "warming", "site": site, "connectors": modes, "stores": stores}, 503)
+    return JSONResponse({"status": "ready", "site": site, "connectors": modes, "stores": stores})
 
 
 async def metrics(request: Request) -> Response:

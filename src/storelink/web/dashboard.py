@@ -223,7 +223,8 @@ async def store_state(request: Request) -> DashboardState:
 async def overview(request: Request) -> Response:
     state = await store_state(request)
     found, problems = views.cards(state)
-    return render(request, "overview.html", {"cards": found, "problems": problems, "nav": "overview"})
+    site = views.site_display(state)
+    return render(request, "overview.html", {"cards": found, "problems": problems, "site": site, "nav": "overview"})
 
 
 @page
@@ -253,7 +254,9 @@ async def probe_now(request: Request) -> Response:
 async def metrics_page(request: Request) -> Response:
     state = await store_state(request)
     snapshot = state.runtime.metrics.snapshot()
-    return render(request, "metrics.html", {"snapshot": snapshot, "nav": "metrics"})
+    # Only connectors have a page; the site fetcher and the LLM endpoint record metrics too.
+    pages = set(state.runtime.registry.names())
+    return render(request, "metrics.html", {"snapshot": snapshot, "pages": pages, "nav": "metrics"})
 
 
 @page

@@ -203,14 +203,18 @@ def cards(state: DashboardState) -> tuple[list[Card], list[str]]:
     return found, problems
 
 
+def site_display(state: DashboardState, now: float | None = None) -> dict[str, str]:
+    """The site knowledge warm-up as the overview prints it (the stream sends the same strings)."""
+    status = state.runtime.site.warm_up
+    shown = "interrupted" if status.stale(now) else status.state
+    return {"state": shown, "summary": status.summary(now), "pct": f"{status.percent() or 0:.0f}"}
+
+
 def live_payload(state: DashboardState) -> dict[str, Any]:
     found, problems = cards(state)
     now = time.time()
-    return {
-        "at": now,
-        "problems": problems,
-        "connectors": {c.name: {"display": c.display(now), "problems": c.problems} for c in found},
-    }
+    connectors = {c.name: {"display": c.display(now), "problems": c.problems} for c in found}
+    return {"at": now, "problems": problems, "connectors": connectors, "site": {"display": site_display(state, now)}}
 
 
 # -- one connector ---------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 // Live figures over Server-Sent Events: the server sends each card's figures already formatted,
-// and every element marked data-live="<connector>:<field>" takes the new text (or width/state).
+// and every element marked data-live="<connector>:<field>" takes the new text (or width/state);
+// "_site:<field>" is the site knowledge warm-up panel.
 // The stream is the page's store's (<body data-events="/app/stores/<store>/events">).
 (function () {
   "use strict";
@@ -11,7 +12,7 @@
     var payload = JSON.parse(event.data);
     targets.forEach(function (el) {
       var key = el.getAttribute("data-live").split(":");
-      var card = payload.connectors[key[0]];
+      var card = key[0] === "_site" ? payload.site : payload.connectors[key[0]];  // the site knowledge panel
       if (!card || !(key[1] in card.display)) { return; }
       var value = card.display[key[1]];
       if (el.getAttribute("data-live-attr") === "width") { el.style.width = value + "%"; return; }
