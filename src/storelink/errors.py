@@ -20,6 +20,7 @@ Messages stay short whatever the input: :func:`clip` cuts what a message repeats
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any, Generic, Literal, TypeVar
@@ -212,6 +213,15 @@ def clip(text: str, limit: int = MAX_ECHO) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _expected_format(error_type: str) -> str:
+    """The shape a date or time must have, for pydantic's errors that do not say it."""
+    if error_type.startswith("date_"):
+        return " (expected YYYY-MM-DD, e.g. 2026-11-02)"
+    if error_type.startswith("datetime_"):
+        return " (expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS with an offset, e.g. 2026-11-02T09:30:00Z)"
+    return ""
+
+
 def describe_validation_error(exc: ValidationError, *, allowed: Iterable[str] = ()) -> str:
     """One short clause per problem, naming the parameter, what is wrong and what is allowed.
 
@@ -226,10 +236,12 @@ def describe_validation_error(exc: ValidationError, *, allowed: Iterable[str] = 
         if error["type"] == "extra_forbidden":
             unknown.append(where)
         else:
-            parts.append(f"{where}: {clip(error['msg'], 2 * MAX_ECHO)}")
+            parts.append(f"{where}: {clip(error['msg'], 2 * MAX_ECHO)}{_expected_format(error['type'])}")
     if unknown:
         listed = ", ".join(repr(u) for u in unknown[:_MAX_PROBLEMS])
-        parts.insert(0, f"unknown parameter(s) {listed}" + (f"; valid: {names}" if names else ""))
+        close = [m for u in unknown for m in difflib.get_close_matches(u, list(allowed), n=1, cutoff=0.6)]
+        guess = f" (did you mean {', '.join(repr(c) for c in dict.fromkeys(close))}?)" if close else ""
+        parts.insert(0, f"unknown parameter(s) {listed}{guess}" + (f"; valid: {names}" if names else ""))
     if len(parts) > _MAX_PROBLEMS:
         parts[_MAX_PROBLEMS:] = [f"and {len(parts) - _MAX_PROBLEMS} more problem(s)"]
     return clip("; ".join(parts), MAX_MESSAGE)

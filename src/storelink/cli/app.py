@@ -10,8 +10,9 @@ import logging
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
+from rich.padding import Padding
+from rich.text import Text
 
 from storelink.cli import ops
 from storelink.cli.audit import audit
@@ -19,6 +20,7 @@ from storelink.cli.auth import auth_app
 from storelink.cli.common import StoreOption, cli_settings, store_runtime
 from storelink.cli.docgen import configuration_table
 from storelink.cli.insights import insights_app
+from storelink.cli.output import Table, console
 from storelink.cli.rag import rag_app
 from storelink.cli.stores import stores_app
 from storelink.errors import MAX_MESSAGE, ConfigurationError, ConnectorError, ErrorKind, clip
@@ -41,8 +43,9 @@ app.add_typer(stores_app, name="stores")
 ops.register(app)  # health, synthetic, soak, live-check
 app.command("audit")(audit)
 
-out = Console()
-err = Console(stderr=True)
+out = console()
+WIDE_CONFIG = 140  # columns under which `storelink config` lists variables instead of a table
+err = console(stderr=True)
 log = logging.getLogger("storelink.cli")
 
 
@@ -70,11 +73,19 @@ def config(
     if as_json:
         print(json.dumps({r.env: r.value for r in rows}, indent=2))
         return
+    if out.width < WIDE_CONFIG:  # a table this narrow would fold every name: one variable per paragraph
+        for row in rows:
+            changed = row.value != row.default and not (row.secret and not row.value)
+            value = f"[bold]{escape(row.value)}[/bold]" if changed else escape(row.value)
+            out.print(f"[cyan]{row.env}[/cyan]={value}", highlight=False)
+            default = f"default {row.default}" if row.default else "unset by default"
+            out.print(Padding(Text(f"{row.description} ({default})", style="dim"), (0, 0, 0, 4)))
+        return
     table = Table("variable", "value", "default", "what it does")
     for row in rows:
         changed = row.value != row.default and not (row.secret and not row.value)
-        value = f"[bold]{row.value}[/bold]" if changed else row.value
-        table.add_row(row.env, value, row.default, row.description)
+        value = f"[bold]{escape(row.value)}[/bold]" if changed else escape(row.value)
+        table.add_row(row.env, value, escape(row.default), escape(row.description))
     out.print(table)
 
 

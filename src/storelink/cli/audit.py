@@ -13,10 +13,9 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
 
 from storelink.audit import AuditCall, AuditLog
+from storelink.cli.output import Table, console
 from storelink.settings import load_settings
 from storelink.store import EmbeddedStore
 from storelink.stores import DEFAULT_STORE
@@ -54,7 +53,7 @@ def audit(
     store: Annotated[str | None, typer.Option("--store", help="Only this store's writes.")] = None,
 ) -> None:
     """Show the audit log of write operations: every call, every attempt, and its outcome."""
-    err = Console(stderr=True)
+    err = console(stderr=True)
     try:
         settings = load_settings()
     except ValidationError as exc:
@@ -94,4 +93,4 @@ def audit(
             call.summary,
             note,
         )
-    Console().print(table)
+    console().print(table)

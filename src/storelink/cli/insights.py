@@ -12,10 +12,9 @@ from typing import Annotated, TypeVar
 
 import typer
 from pydantic import BaseModel
-from rich.console import Console
-from rich.table import Table
 
 from storelink.cli.common import StoreOption, cli_settings, store_runtime
+from storelink.cli.output import Table, console, period, tally
 from storelink.errors import ConfigurationError, ConnectorError
 from storelink.insights import tools
 from storelink.insights.models import (
@@ -29,8 +28,8 @@ from storelink.insights.models import (
 from storelink.runtime import Runtime
 
 insights_app = typer.Typer(help="Insights across sources: SEO, inventory, recommendations.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
+out = console()
+err = console(stderr=True)
 
 R = TypeVar("R", bound=BaseModel)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
@@ -67,7 +66,8 @@ def seo(as_json: JsonOpt = False, limit: LimitOpt = 10, days: int = 28, store: S
     if as_json:
         print(result.model_dump_json(indent=2))
         return
-    table = Table(title=f"SEO opportunities {result.current_period} ({result.counts})")
+    when = f", {period(*result.current_period)}" if result.current_period else ""
+    table = Table(title=f"SEO opportunities{when} ({tally(result.counts)})")
     for col in ("kind", "source", "query / pages", "position", "impr.", "clicks", "upside"):
         table.add_column(col)
     for row in result.rows:
@@ -94,7 +94,7 @@ def inventory(as_json: JsonOpt = False, limit: LimitOpt = 10, window_days: int =
     if as_json:
         print(result.model_dump_json(indent=2))
         return
-    table = Table(title=f"Inventory signals, lead time {result.lead_time_days} d ({result.counts})")
+    table = Table(title=f"Inventory signals, lead time {result.lead_time_days} d ({tally(result.counts)})")
     for col in ("kind", "sku", "location", "available", "units/day", "cover (d)", "at risk"):
         table.add_column(col)
     for s in result.rows:

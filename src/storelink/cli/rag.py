@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from storelink.cli.common import cli_settings
+from storelink.cli.output import Table, console
 from storelink.connectors.progress import progress_listener
 from storelink.errors import ConfigurationError, ConnectorError
 from storelink.runtime import open_runtime
@@ -34,8 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["rag_app"]
 
 rag_app = typer.Typer(help="Site knowledge: discover, ingest, query and evaluate.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
+out = console()
+err = console(stderr=True)
 T = TypeVar("T")
 
 

@@ -6,10 +6,9 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from storelink.cli.common import cli_settings
+from storelink.cli.output import Table, console
 from storelink.connectors.registry import builtin_connectors
 from storelink.errors import ConfigurationError
 from storelink.runtime import decide_mode
@@ -20,8 +19,8 @@ from storelink.stores_file import configured_stores
 __all__ = ["store_rows", "stores_app"]
 
 stores_app = typer.Typer(help="The stores this deployment serves.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
+out = console()
+err = console(stderr=True)
 
 
 def store_rows(settings: Settings, stores: list[StoreConfig]) -> list[dict[str, Any]]:
