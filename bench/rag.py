@@ -1,4 +1,4 @@
-"""Site knowledge benchmark: ingest rate, query latency on 10k chunks, retrieval quality on a public set.
+"""Site knowledge benchmark: ingest, query latency on 10k chunks, retrieval and answer quality.
 
 1. **Ingest** the demo site in-process (discover first, untimed): pages per second for fetching,
    extraction and chunking without embeddings, the same for a second run over the unchanged
@@ -9,13 +9,22 @@
    the distinct texts go into Chroma; each replica's vector is a normalised mix of two real
    vectors plus noise, so the HNSW graph is as dense as a real one (embedding 10k chunks for
    real would take ~25 min on 2 cores). The query is embedded for real on every call.
-3. **Quality** on ``zaragoza-construction-faq`` (PyPI, CC BY 4.0): the 503 English questions
-   against the 503 answers, one relevant answer each. nDCG@10, recall@10 and MRR@10 for BM25,
-   dense, equal-weight RRF (k = 60) and the weights tuned on our goldens (quality.toml).
+3. **Retrieval quality**, nDCG@10 of each mode (BM25, dense, RRF 1/1/k60, the old RRF 0.2/0.8/k5,
+   the shipped fusion) side by side, on the *tuning* sets (the goldens and one half of each
+   public set: even positions in id order) and on the *held-out* sets (the other halves and
+   ``heldout.yaml``, which nothing is tuned on). Public sets: ``zaragoza-construction-faq``
+   (PyPI, CC BY 4.0) in English and in Swedish, 503 questions against their answers, and the
+   Python 3.11 FAQ (175 questions against their answers, PSF licence; ``bench/python_faq.py``).
+   The demo site is scored page-level, with exact in-memory vectors.
+4. **Answers**: pass rates on the goldens and on the held-out file (hybrid, the router as
+   shipped, live goldens left out), and the answer selection's own p50/p95, timed apart from
+   retrieval.
 
+``--tune`` prints the fusion grid on the tuning sets only; ``--tune-answers`` the answer grid
+on the goldens only. The chosen values go into ``quality.toml`` by hand, with the figures.
 Embeddings are cached under ``--cache`` (keyed by model hash and text hash), so reruns are fast.
 
-    python bench/rag.py [--queries 300] [--cache .storelink/bench-rag]
+    python bench/rag.py [--queries 300] [--cache .storelink/bench-rag] [--quality-only] [--tune] [--tune-answers]
 """
 
 from __future__ import annotations
@@ -23,11 +32,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 from rich.console import Console
@@ -40,14 +53,23 @@ from storelink.fakes.site import SiteFake
 from storelink.rag.docstore import ChunkRow, KnowledgeStore
 from storelink.rag.embed import OnnxEmbedder, load_embedder
 from storelink.rag.fusion import FusionWeights, fuse, tuned_weights
+from storelink.rag.goldens import (
+    Golden,
+    answer_candidates,
+    evaluate,
+    load_goldens,
+    load_heldout,
+    tune_answers,
+)
 from storelink.rag.knowledge import SiteKnowledge
 from storelink.rag.lexical import LexicalIndex
-from storelink.rag.scoring import mrr_at_k, ndcg_at_k, recall_at_k
+from storelink.rag.scoring import ndcg_at_k
 from storelink.rag.vectors import MemoryVectors, open_chroma
 from storelink.settings import Settings
 from storelink.store import EmbeddedStore
 
-console = Console()
+console = Console(width=150)
+PYTHON_FAQ = Path(__file__).resolve().parent / "data" / "python-faq-3.11.json"
 
 
 def cached_embed(embedder: OnnxEmbedder, texts: list[str], cache: KnowledgeStore) -> np.ndarray:
@@ -161,51 +183,212 @@ def bench_latency(
 
 # -- 3. quality -------------------------------------------------------------------------------------------
 
+Ranking = list[tuple[str, float]]
+Fuser = Callable[[Ranking, Ranking], Ranking]
 
-def bench_quality(embedder: OnnxEmbedder, faq: list[dict[str, str]], cache: KnowledgeStore) -> None:
-    answers = [(r["id"], r["a"]) for r in faq]
-    lexical = LexicalIndex.build(answers)
+
+@dataclass
+class RetrievalSet:
+    """Each query's relevant ids, BM25 top 100 and dense top 100; ``pages`` collapses chunks to pages."""
+
+    name: str
+    relevant: list[set[str]]
+    lexical: list[Ranking]
+    dense: list[Ranking]
+    pages: dict[str, str] | None = None
+
+
+def halves(rows: list[tuple[str, str, str]]) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """Tuning half (even positions in id order) and reporting half (odd)."""
+    ordered = sorted(rows)
+    return ordered[0::2], ordered[1::2]
+
+
+def qa_set(name: str, rows: list[tuple[str, str, str]], embedder: OnnxEmbedder, cache: KnowledgeStore) -> RetrievalSet:
+    """``(id, question, answer)`` rows: each question's one relevant document is its own answer."""
+    lexical = LexicalIndex.build([(i, a) for i, _, a in rows])
     dense = MemoryVectors(embedder.dim)
-    dense.upsert([i for i, _ in answers], cached_embed(embedder, [a for _, a in answers], cache), [""] * len(answers))
-    questions = [(r["id"], r["q"]) for r in faq]
-    q_vectors = cached_embed(embedder, [q for _, q in questions], cache)
-    runs: dict[str, list[list[str]]] = {}
-    lex_lists = [lexical.search(q, 100) for _, q in questions]
-    dense_lists = [dense.query(q_vectors[i], 100) for i in range(len(questions))]
-    runs["BM25 (bm25s + stemmer)"] = [[d for d, _ in r] for r in lex_lists]
-    runs["dense (MiniLM int8)"] = [[d for d, _ in r] for r in dense_lists]
-    equal = FusionWeights(1.0, 1.0, 60.0)
-    runs["hybrid, equal RRF k=60"] = [
-        [d for d, _ in fuse(a, b, equal)] for a, b in zip(lex_lists, dense_lists, strict=True)
+    dense.upsert([i for i, _, _ in rows], cached_embed(embedder, [a for _, _, a in rows], cache), [""] * len(rows))
+    q_vectors = cached_embed(embedder, [q for _, q, _ in rows], cache)
+    return RetrievalSet(
+        name,
+        [{i} for i, _, _ in rows],
+        [lexical.search(q, 100) for _, q, _ in rows],
+        [dense.query(q_vectors[n], 100) for n in range(len(rows))],
+    )
+
+
+def site_set(name: str, kb: SiteKnowledge, goldens: list[Golden]) -> RetrievalSet:
+    scored = [g for g in goldens if g.route == "retrieval" and g.expected_urls]
+    assert kb.index.vectors is not None
+    return RetrievalSet(
+        name,
+        [set(g.expected_urls) for g in scored],
+        [kb.index.lexical().search(g.question, 100) for g in scored],
+        [kb.index.vectors.query(kb.index.query_vector(g.question), 100) for g in scored],
+        {c.id: urlsplit(c.url).path or "/" for c in kb.docs.chunks()},
+    )
+
+
+def ndcg(s: RetrievalSet, fuser: Fuser) -> float:
+    total = 0.0
+    for relevant, lexical, dense in zip(s.relevant, s.lexical, s.dense, strict=True):
+        ranked = [d for d, _ in fuser(lexical, dense)]
+        if s.pages is not None:
+            ranked = list(dict.fromkeys(s.pages[d] for d in ranked))
+        total += ndcg_at_k(ranked, relevant, 10)
+    return total / len(s.relevant)
+
+
+def fused(weights: FusionWeights) -> Fuser:
+    return lambda lexical, dense: fuse(lexical, dense, weights)
+
+
+def modes() -> dict[str, Fuser]:
+    shipped = tuned_weights()
+    return {
+        "BM25": lambda lexical, dense: lexical,
+        "dense": lambda lexical, dense: dense,
+        "RRF 1/1/k60": fused(FusionWeights(1.0, 1.0, 60.0)),
+        "RRF 0.2/0.8/k5 (before)": fused(FusionWeights(0.2, 0.8, 5.0)),
+        f"hybrid ({shipped.describe()})": fused(shipped),
+    }
+
+
+def grid() -> dict[str, Fuser]:
+    out: dict[str, Fuser] = {}
+    for lexical in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+        for k in (5.0, 10.0, 20.0, 60.0):
+            out[f"RRF {lexical:g}/{1 - lexical:g}/k{k:g}"] = fused(FusionWeights(lexical, 1 - lexical, k))
+    for dense in (1.0, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0):
+        for power in (1.0, 1.5, 2.0, 3.0):
+            out[f"z-score 1/{dense:g}/p{power:g}"] = fused(FusionWeights(1.0, dense, method="zscore", power=power))
+    return out
+
+
+def table(title: str, sets: list[RetrievalSet], fusers: dict[str, Fuser], *, sort: bool = False) -> None:
+    scores = {name: [ndcg(s, f) for s in sets] for name, f in fusers.items()}
+    best = [max(scores["BM25"][i], scores["dense"][i]) for i in range(len(sets))] if "BM25" in scores else None
+    out = Table(title, *(s.name for s in sets), "worst margin over best single")
+    rows = list(scores.items())
+    if sort and best is not None:
+        rows.sort(key=lambda kv: -min(v - b for v, b in zip(kv[1], best, strict=True)))
+    for name, values in rows:
+        margin = min(v - b for v, b in zip(values, best, strict=True)) if best is not None else 0.0
+        out.add_row(name, *(f"{v:.3f}" for v in values), f"{margin:+.3f}")
+    console.print(out)
+
+
+async def open_site(cache_dir: Path, *, sentence_model: bool = True) -> SiteKnowledge:
+    """The demo site, hybrid with exact in-memory vectors; its embeddings cached under ``cache_dir``."""
+    settings = Settings(_env_file=None, data_dir=cache_dir / "site")  # type: ignore[call-arg]
+    kb = await SiteKnowledge.open(
+        settings,
+        store=EmbeddedStore(cache_dir / "site.db"),
+        transport=InProcessTransport(SiteFake().app),
+        dense=True,
+        vectors=MemoryVectors(384),
+        sentence_model=sentence_model,
+    )
+    if kb.docs.page_count() == 0:
+        await kb.discover()
+    await kb.ingest()
+    return kb
+
+
+async def bench_quality(embedder: OnnxEmbedder, cache: KnowledgeStore, kb: SiteKnowledge, *, tune: bool) -> None:
+    import zaragoza_construction_faq as zcf  # type: ignore[import-untyped]
+
+    en = [(str(r["id"]), r["q"], r["a"]) for r in zcf.load(lang="en")]
+    sv = [(str(r["id"]), r["q"], r["a"]) for r in zcf.load(lang="sv")]
+    python_faq = json.loads(PYTHON_FAQ.read_text(encoding="utf-8"))["rows"]
+    py = [(r["id"], r["q"], r["a"]) for r in python_faq]
+    (en_a, en_b), (sv_a, sv_b), (py_a, py_b) = halves(en), halves(sv), halves(py)
+    tuning = [
+        qa_set("FAQ-en A", en_a, embedder, cache),
+        qa_set("FAQ-sv A", sv_a, embedder, cache),
+        qa_set("Python A", py_a, embedder, cache),
+        site_set("goldens", kb, load_goldens()),
     ]
-    tuned = tuned_weights()
-    runs[f"hybrid, tuned ({tuned.describe()})"] = [
-        [d for d, _ in fuse(a, b, tuned)] for a, b in zip(lex_lists, dense_lists, strict=True)
+    if tune:
+        table("fusion grid on the TUNING sets (nDCG@10), best worst-case margin first", tuning,
+              {**modes(), **grid()}, sort=True)  # fmt: skip
+        return
+    reporting = [
+        qa_set("FAQ-en B", en_b, embedder, cache),
+        qa_set("FAQ-sv B", sv_b, embedder, cache),
+        qa_set("Python B", py_b, embedder, cache),
+        site_set("heldout", kb, load_heldout()),
     ]
-    table = Table("zaragoza-construction-faq EN (n=503)", "nDCG@10", "recall@10", "MRR@10")
-    for name, ranked in runs.items():
-        nd = np.mean([ndcg_at_k(r, {qid}, 10) for r, (qid, _) in zip(ranked, questions, strict=True)])
-        rc = np.mean([recall_at_k(r, {qid}, 10) for r, (qid, _) in zip(ranked, questions, strict=True)])
-        mr = np.mean([mrr_at_k(r, {qid}, 10) for r, (qid, _) in zip(ranked, questions, strict=True)])
-        table.add_row(name, f"{nd:.3f}", f"{rc:.3f}", f"{mr:.3f}")
-    console.print(table)
-    console.print("reference (rag.md §3.1, bm25s without stemmer): BM25 0.497, dense 0.714, equal RRF 0.622")
+    table("nDCG@10, tuning sets (weights chosen here)", tuning, modes())
+    table("nDCG@10, held-out sets (nothing tuned on them)", reporting, modes())
+    console.print(
+        f"sets: FAQ-en/-sv = zaragoza-construction-faq (PyPI, CC BY 4.0), {len(en)} questions, halves by id; "
+        f"Python = the Python 3.11 FAQ (PSF licence, {len(py)} questions, bench/data/python-faq-3.11.json); "
+        "goldens/heldout = the demo site, page-level"
+    )
+
+
+async def bench_answers(kb: SiteKnowledge, *, tune: bool) -> None:
+    """Answer pass rates (hybrid retrieval, the router as shipped, live goldens left out: no
+    connectors here) and the answer selection's own latency, apart from retrieval."""
+    if tune:
+        rows = tune_answers(await answer_candidates(kb, load_goldens()))
+        out = Table("answer grid on the goldens", "lexical", "rank", "min score", "passed", "answered", "refused")
+        for r in rows[:25]:
+            out.add_row(f"{r.lexical:g}", f"{r.rank:g}", f"{r.min_score:g}", f"{r.passed}/{r.total}",
+                        str(r.answered_right), str(r.refused_right))  # fmt: skip
+        console.print(out)
+        return
+    out = Table("answers (hybrid, extractive)", "pass rate", "passed", "hit@10", "nDCG@10", "refused right")
+    questions: list[str] = []
+    for name, goldens in (("goldens", load_goldens()), ("heldout (never tuned on)", load_heldout())):
+        report = await evaluate(kb, goldens, skip_routes=("live",))
+        none = [r for r in report.results if r.expected_route == "none"]
+        out.add_row(name, f"{report.pass_rate:.3f}", f"{report.passed}/{report.total}", f"{report.hit_at_k:.3f}",
+                    f"{report.ndcg:.3f}", f"{sum(r.passed for r in none)}/{len(none)}")  # fmt: skip
+        questions += [g.question for g in goldens if g.route in ("retrieval", "none")]
+    console.print(out)
+    console.print(f"answer weights: {kb.selector.weights.describe()}")
+    timings: list[float] = []
+    for question in questions:
+        passages, _ = await kb.search(question, kb.selector.weights.depth)
+        started = time.perf_counter()
+        kb.selector.select(question, passages)
+        timings.append(time.perf_counter() - started)
+    timings.sort()
+    console.print(
+        f"answer selection (sentence vectors cached at ingest, question vector from retrieval): "
+        f"p50 {statistics.median(timings) * 1000:.1f} ms, p95 {timings[int(0.95 * (len(timings) - 1))] * 1000:.1f} ms "
+        f"over {len(timings)} questions"
+    )
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--cache", type=Path, default=Path(".storelink/bench-rag"))
+    parser.add_argument("--tune", action="store_true", help="the fusion grid on the tuning sets only")
+    parser.add_argument("--tune-answers", action="store_true", help="the answer grid on the goldens only")
+    parser.add_argument("--quality-only", action="store_true", help="skip ingest and latency")
     args = parser.parse_args()
-    import zaragoza_construction_faq as zcf  # type: ignore[import-untyped]
+    import zaragoza_construction_faq as zcf
 
     faq: list[dict[str, str]] = zcf.load(lang="en")
     embedder = load_embedder()
     args.cache.mkdir(parents=True, exist_ok=True)
     cache = KnowledgeStore(EmbeddedStore(args.cache / "embeddings.db"))
-    chunks, _ = await bench_ingest(embedder)
-    bench_latency(embedder, chunks, faq, cache, args.queries)
-    bench_quality(embedder, faq, cache)
+    if not (args.tune or args.tune_answers or args.quality_only):
+        chunks, _ = await bench_ingest(embedder)
+        bench_latency(embedder, chunks, faq, cache, args.queries)
+    kb = await open_site(args.cache)
+    try:
+        if not args.tune_answers:
+            await bench_quality(embedder, cache, kb, tune=args.tune)
+        if not args.tune:
+            await bench_answers(kb, tune=args.tune_answers)
+    finally:
+        await kb.aclose()
 
 
 if __name__ == "__main__":
