@@ -24,6 +24,7 @@ __all__ = [
     "LOCATION_INVENTORY",
     "ORDER",
     "ORDERS",
+    "ORDERS_COUNT",
     "ORDER_TOTALS",
     "PRODUCT",
     "PRODUCTS",
@@ -108,6 +109,11 @@ query OrderTotals($first: Int!, $after: String, $query: String) {{
     pageInfo {{ hasNextPage }}
   }}
 }}"""
+
+ORDERS_COUNT = """
+query OrdersCount($query: String) {
+  ordersCount(query: $query, limit: null) { count precision }
+}"""
 
 CUSTOMERS = """
 query Customers($first: Int!, $after: String, $query: String) {
