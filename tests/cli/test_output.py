@@ -4,6 +4,7 @@ suggestion and a bad date names its format."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 from pathlib import Path
@@ -15,7 +16,8 @@ from typer.testing import CliRunner
 from storelink.cli import app as app_module
 from storelink.cli import insights as insights_module
 from storelink.cli import ops as ops_module
-from storelink.cli.output import Table, console
+from storelink.cli.output import Table, console, showing_progress
+from storelink.connectors.progress import report_progress
 from storelink.main import app
 
 runner = CliRunner()
@@ -90,3 +92,17 @@ def test_a_date_in_words_is_told_the_format() -> None:
     result = runner.invoke(app, ["call", "shopify", "list_orders", "-p", "created_from=yesterday"])
     assert result.exit_code == 2
     assert "YYYY-MM-DD" in result.stderr
+
+
+def test_a_call_shows_its_progress_on_a_terminal_and_nothing_in_a_pipe() -> None:
+    async def paging() -> None:
+        await report_progress(284, None, "orders: page 2, 284 read")
+
+    terminal = Console(file=io.StringIO(), width=100, force_terminal=True, color_system=None)
+    with showing_progress(terminal, "shopify.sales_summary"):
+        asyncio.run(paging())
+    assert "shopify.sales_summary: orders: page 2, 284 read" in terminal.file.getvalue()  # type: ignore[attr-defined]
+    pipe = Console(file=io.StringIO(), width=100)
+    with showing_progress(pipe, "shopify.sales_summary"):
+        asyncio.run(paging())
+    assert pipe.file.getvalue() == ""  # type: ignore[attr-defined]

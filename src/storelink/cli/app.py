@@ -20,7 +20,7 @@ from storelink.cli.auth import auth_app
 from storelink.cli.common import StoreOption, cli_settings, store_runtime
 from storelink.cli.docgen import configuration_table
 from storelink.cli.insights import insights_app
-from storelink.cli.output import Table, console
+from storelink.cli.output import Table, console, showing_progress
 from storelink.cli.rag import rag_app
 from storelink.cli.stores import stores_app
 from storelink.errors import MAX_MESSAGE, ConfigurationError, ConnectorError, ErrorKind, clip
@@ -107,7 +107,8 @@ def call(
             return envelope.model_dump(mode="json")
 
     try:
-        result = asyncio.run(run())
+        with showing_progress(err, f"{connector}.{operation}"):
+            result = asyncio.run(run())
     except ConnectorError as exc:
         exc.message = clip(exc.message, MAX_MESSAGE)  # some repeat what was typed, e.g. the operation's name
         body = exc.envelope().model_dump(mode="json")

@@ -9,14 +9,19 @@ out wide, since a pipe has no width to fit.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Column
 from rich.table import Table as RichTable
 
-__all__ = ["PIPED_WIDTH", "Table", "console", "period", "tally"]
+from storelink.connectors.progress import progress_listener
+
+__all__ = ["PIPED_WIDTH", "Table", "console", "period", "showing_progress", "tally"]
 
 PIPED_WIDTH = 200  # columns a table may use when printed to a pipe or a file
 
@@ -51,3 +56,27 @@ def period(start: dt.date, end: dt.date) -> str:
 def tally(counts: Mapping[str, int]) -> str:
     """``striking distance 273, low ctr 15``: a dict of counts as words."""
     return ", ".join(f"{name.replace('_', ' ')} {count:,}" for name, count in counts.items())
+
+
+@contextmanager
+def showing_progress(terminal: Console, label: str) -> Iterator[None]:
+    """While the block runs, a spinner with the elapsed time and the operation's last progress
+    report ("orders: page 2, 284 read", "bulk operation running: 1,200 objects") on ``terminal``,
+    when it is one; erased at the end. Reports reach it through ``progress_listener``, which the
+    block's ``asyncio.run`` inherits."""
+    if not terminal.is_terminal:
+        yield
+        return
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=terminal, transient=True
+    ) as shown:
+        task = shown.add_task(escape(label), total=None)
+
+        async def report(done: float, total: float | None, message: str) -> None:
+            shown.update(task, description=f"{escape(label)}: {escape(message)}")
+
+        token = progress_listener.set(report)
+        try:
+            yield
+        finally:
+            progress_listener.reset(token)
