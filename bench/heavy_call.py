@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import sys
@@ -26,6 +27,7 @@ from typing import Any
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.types import TextContent
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -98,7 +100,8 @@ async def call_tool(url: str, name: str, arguments: dict[str, Any]) -> tuple[flo
     if result.is_error:
         text = result.content[0].text if result.content and hasattr(result.content[0], "text") else "error"
         return elapsed, escape(text.split(":")[0][:60])
-    data = (result.structured_content or {}).get("data", {})
+    block = result.content[0] if result.content else None
+    data = json.loads(block.text).get("data", {}) if isinstance(block, TextContent) else {}  # the answer is JSON text
     rows = data.get("rows", data.get("items", []))
     notes = [k for k in ("truncated", "next_start_row", "next_cursor") if data.get(k) not in (None, False)]
     return elapsed, f"{len(rows):,} rows" + (" (truncated)" if notes else "")

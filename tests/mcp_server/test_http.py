@@ -25,6 +25,7 @@ from storelink.runtime import StoreDirectory
 from storelink.settings import Settings
 from tests.conftest import make_settings
 from tests.support.servers import storelink_serve
+from tests.support.tool_results import answer
 
 KEY = "mcp-test-key-7f3a9c"
 INIT = {
@@ -216,8 +217,8 @@ async def test_right_token_lists_tools_and_calls_one(server: str) -> None:
             assert "shopify_list_products" in names
             result = await client.call_tool("shopify_list_products", {"limit": 3})
     assert not result.is_error
-    assert len(result.structured_content["data"]["items"]) == 3
-    assert result.structured_content["meta"]["mode"] == "mock"
+    assert len(answer(result)["data"]["items"]) == 3
+    assert answer(result)["meta"]["mode"] == "mock"
 
 
 class RoundRobin(httpx2.AsyncBaseTransport):

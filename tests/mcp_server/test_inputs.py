@@ -25,7 +25,7 @@ from storelink.mcp_server.server import build_server
 from storelink.runtime import OneStore, Runtime, open_runtime
 from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
-from tests.support.tool_results import first_text
+from tests.support.tool_results import answer, first_text
 
 # Short enough to read, long enough to say what is wrong and what is allowed.
 MAX_ERROR_CHARS = 1000
@@ -62,7 +62,7 @@ def bing_fake(runtime: Runtime) -> BingFake:
 
 async def error_text(client: Client, tool: str, arguments: dict[str, Any]) -> str:
     result = await client.call_tool(tool, arguments)
-    assert result.is_error, (tool, result.structured_content)
+    assert result.is_error, (tool, result.content)
     return first_text(result)
 
 
@@ -203,10 +203,10 @@ async def test_one_caller_cannot_squat_anothers_key(runtime: Runtime) -> None:
         async with connect(runtime) as client:
             mine = await client.call_tool("zoho_send_message", {**MAIL, **key})
             assert not mine.is_error, mine.content  # not "first used for a different call"
-            assert mine.structured_content["data"]["replayed"] is False
-            assert mine.structured_content["data"]["idempotency_key"] == key["idempotency_key"]
+            assert answer(mine)["data"]["replayed"] is False
+            assert answer(mine)["data"]["idempotency_key"] == key["idempotency_key"]
             again = await client.call_tool("zoho_send_message", {**MAIL, **key})
-            assert again.structured_content["data"]["replayed"] is True  # her own key still replays
+            assert answer(again)["data"]["replayed"] is True  # her own key still replays
     with signed_in("agent-app", "mallory"):
         async with connect(runtime) as client:
             # Alice's outcome is not Mallory's to read: the same arguments are a new call for her.

@@ -13,12 +13,15 @@ from storelink.mcp_server.server import build_server
 from storelink.runtime import OneStore, open_runtime
 from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
+from tests.support.tool_results import answer
 
 
 async def test_seo_and_recommendations_tools(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, mcp_tools="insights_*")
     async with open_runtime(settings, store=EmbeddedStore(None)) as rt:
-        async with Client(build_server(settings, lambda: OneStore(rt), builtin_connectors())) as client:
+        # Built to advertise output schemas: answers come with structured content that conforms.
+        server = build_server(settings, lambda: OneStore(rt), builtin_connectors(), output_schemas=True)
+        async with Client(server) as client:
             tools = {t.name: t for t in (await client.list_tools()).tools}
             assert set(tools) == {
                 "insights_seo_opportunities",
@@ -29,5 +32,6 @@ async def test_seo_and_recommendations_tools(tmp_path: Path) -> None:
                 result = await client.call_tool(name, {"limit": 5})
                 assert not result.is_error, result.content
                 jsonschema.validate(result.structured_content, tools[name].output_schema)
+                assert result.structured_content == answer(result)
             bad = await client.call_tool("insights_seo_opportunities", {"limit": -1})
             assert bad.is_error

@@ -16,31 +16,31 @@ from storelink.rag.knowledge import SiteKnowledge
 from storelink.runtime import OneStore, open_runtime
 from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
-from tests.support.tool_results import first_text
+from tests.support.tool_results import answer, first_text, output_schema
 
 
 async def test_search_fetch_and_answer(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, mcp_tools="search,fetch,site_answer")
+    settings = make_settings(tmp_path, mcp_tools="search,fetch,site_answer,storelink_output_schema")
     async with open_runtime(settings, store=EmbeddedStore(None)) as rt:
         rt._knowledge = await SiteKnowledge.open(
             settings, store=rt.store, metrics=rt.metrics, cache=rt.cache, registry=rt.registry, dense=False
         )
         async with Client(build_server(settings, lambda: OneStore(rt), builtin_connectors())) as client:
             tools = {t.name: t for t in (await client.list_tools()).tools}
-            assert set(tools) == {"search", "fetch", "site_answer"}
+            assert set(tools) == {"search", "fetch", "site_answer", "storelink_output_schema"}
             found = await client.call_tool("search", {"query": "return policy", "limit": 3})
             assert not found.is_error, found.content
-            jsonschema.validate(found.structured_content, tools["search"].output_schema)
-            results = found.structured_content["results"]
+            jsonschema.validate(answer(found), await output_schema(client, "search"))
+            results = answer(found)["results"]
             assert 1 <= len(results) <= 3
             assert all(r["url"].startswith("https://") for r in results)
             page = await client.call_tool("fetch", {"id": results[0]["id"]})
             assert not page.is_error, page.content
-            assert page.structured_content["url"] == results[0]["url"]
-            assert page.structured_content["text"]
-            answer = await client.call_tool("site_answer", {"question": "How long do I have to return a part?"})
-            assert not answer.is_error, answer.content
-            jsonschema.validate(answer.structured_content, tools["site_answer"].output_schema)
+            assert answer(page)["url"] == results[0]["url"]
+            assert answer(page)["text"]
+            reply = await client.call_tool("site_answer", {"question": "How long do I have to return a part?"})
+            assert not reply.is_error, reply.content
+            jsonschema.validate(answer(reply), await output_schema(client, "site_answer"))
             missing = await client.call_tool("fetch", {"id": "https://www.apexperformanceparts.example/nope"})
             assert missing.is_error
             assert first_text(missing).startswith("["), missing.content  # [kind] message

@@ -12,6 +12,7 @@ import pytest
 
 from storelink.mcp_server.client import connect
 from tests.conftest import make_settings
+from tests.support.tool_results import answer
 
 LIVE_URL = os.environ.get("MCP_API_URL")
 LIVE_KEY = os.environ.get("MCP_API_KEY")
@@ -25,4 +26,4 @@ async def test_live_endpoint_lists_tools_and_answers(tmp_path: Path) -> None:
         assert "storelink_capabilities" in tools
         caps = await client.call_tool("storelink_capabilities", {})
     assert not caps.is_error
-    assert caps.structured_content["connectors"]
+    assert answer(caps)["connectors"]

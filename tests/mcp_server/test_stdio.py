@@ -10,6 +10,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from tests.support.servers import SRC
+from tests.support.tool_results import answer
 
 pytestmark = pytest.mark.slow
 
@@ -26,4 +27,4 @@ async def test_stdio_server_lists_tools_and_answers() -> None:
             result = await client.call_tool("shopify_sales_summary", {"days": 3})
     assert "shopify_list_orders" in names
     assert not result.is_error
-    assert len(result.structured_content["data"]["days"]) == 3
+    assert len(answer(result)["data"]["days"]) == 3

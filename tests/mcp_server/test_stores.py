@@ -36,7 +36,7 @@ from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
 from tests.mcp_server.test_http import PORT, endpoint_client
 from tests.support.keys import sha
-from tests.support.tool_results import first_text
+from tests.support.tool_results import answer, first_text, output_schema
 
 A, B, C = "demo-1", "demo-2", "demo-3"
 SHOPS = {A: "Apex Performance Parts", B: "Northline Motorsport", C: "Redline Garage Supply"}
@@ -142,6 +142,11 @@ def valid_arguments(tool: Tool) -> dict[str, Any]:
     return arguments
 
 
+def store_bound(tools: list[Tool]) -> list[Tool]:
+    """Every tool but ``storelink_output_schema``, which answers the same for every store."""
+    return [t for t in tools if t.name != "storelink_output_schema"]
+
+
 def aimed_at(tool: Tool, store: str) -> dict[str, Any]:
     """Valid arguments for ``tool`` that ask for ``store``: every tool takes `store` or `stores`."""
     properties = tool.input_schema["properties"]
@@ -152,7 +157,7 @@ def aimed_at(tool: Tool, store: str) -> dict[str, Any]:
 
 
 def assert_forbidden(result: CallToolResult, tool: str, value: str = B) -> None:
-    assert result.is_error, (tool, repr(value[:20]), result.structured_content)
+    assert result.is_error, (tool, repr(value[:20]), result.content)
     text = first_text(result)
     assert text.startswith("[forbidden] "), (tool, repr(value[:20]), text)
     assert len(text) < 1000
@@ -163,8 +168,7 @@ def assert_forbidden(result: CallToolResult, tool: str, value: str = B) -> None:
 async def call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
     result = await client.call_tool(tool, arguments)
     assert not result.is_error, (tool, result.content)
-    content: dict[str, Any] | None = result.structured_content
-    assert content is not None
+    content: dict[str, Any] = answer(result)
     return content
 
 
@@ -178,11 +182,14 @@ async def test_every_tool_takes_a_store_and_publishes_it(tmp_path: Path) -> None
     assert [t.model_dump() for t in tools] == [t.model_dump() for t in again]
     for tool in tools:
         properties = tool.input_schema["properties"]
+        if tool.name == "storelink_output_schema":
+            assert set(properties) == {"tool"}  # a tool's answer has one shape, whatever the store
+            continue
         if tool.name.startswith("stores_"):
             assert properties["stores"]["description"] == STORES_DESCRIPTION, tool.name
             assert properties["stores"]["type"] == "array", tool.name
         else:
-            assert properties["store"] == {"type": "string", "title": "Store", "description": STORE_DESCRIPTION}
+            assert properties["store"] == {"type": "string", "description": STORE_DESCRIPTION}
         assert "store" not in tool.input_schema["required"], tool.name
         assert '"type": "null"' not in json.dumps(tool.input_schema), tool.name
     assert {"stores_sales_and_traffic", "stores_low_stock", "stores_health", "zoho_send_message"} <= {
@@ -196,7 +203,7 @@ async def test_a_caller_of_store_a_is_refused_every_tool_of_any_other_store(tmp_
             async with connect(fleet) as client:
                 tools = (await client.list_tools()).tools
                 assert len(tools) > 40
-                for tool in tools:
+                for tool in store_bound(tools):
                     for value in HOSTILE:
                         assert_forbidden(await client.call_tool(tool.name, aimed_at(tool, value)), tool.name, value)
                 # Asking for A by name, or for nothing, gets A's own data.
@@ -281,7 +288,9 @@ async def test_capabilities_list_stores_without_opening_them(tmp_path: Path) -> 
 
 async def test_cross_store_tools_mark_a_failing_store_and_the_others_answer(tmp_path: Path) -> None:
     async with fleet_of(fleet_settings(tmp_path)) as fleet, connect(fleet) as client:
-        schemas = {t.name: t.output_schema for t in (await client.list_tools()).tools}
+        schemas = {
+            t: await output_schema(client, t) for t in ("stores_low_stock", "stores_health", "stores_sales_and_traffic")
+        }
         broken = await fleet.runtime(B)
         broken.fakes["shopify"].faults = FaultPlan(rates={Fault.SERVER_ERROR: 1.0})
 
@@ -364,10 +373,10 @@ async def test_a_keys_file_key_reaches_only_its_stores_over_http(tmp_path: Path,
     async with fleet_of(settings) as fleet, endpoint_client(settings, stores=lambda: fleet) as http:
         async with over_http(http, KEY_A) as client:
             tools = (await client.list_tools()).tools
-            for tool in tools:
+            for tool in store_bound(tools):
                 assert_forbidden(await client.call_tool(tool.name, aimed_at(tool, B)), tool.name)
             for value in HOSTILE:
-                for tool in tools:
+                for tool in store_bound(tools):
                     if tool.name in ("shopify_shop_info", "stores_health", "storelink_capabilities"):
                         assert_forbidden(await client.call_tool(tool.name, aimed_at(tool, value)), tool.name, value)
             assert (await call(client, "shopify_shop_info", {}))["data"]["name"] == SHOPS[A]
@@ -403,7 +412,7 @@ async def test_an_oauth_token_scoped_to_store_a_is_refused_store_b(
     unscoped = issuer.mint(client_id="agent", scope=READ_SCOPE, resource=resource)
     async with fleet_of(settings) as fleet, endpoint_client(settings, stores=lambda: fleet) as http:
         async with over_http(http, scoped) as client:
-            for tool in (await client.list_tools()).tools:
+            for tool in store_bound((await client.list_tools()).tools):
                 assert_forbidden(await client.call_tool(tool.name, aimed_at(tool, B)), tool.name)
             assert (await call(client, "shopify_shop_info", {}))["data"]["name"] == SHOPS[A]
         async with over_http(http, every) as client:

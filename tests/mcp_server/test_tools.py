@@ -19,7 +19,7 @@ from storelink.mcp_server.server import build_server, select_tools
 from storelink.runtime import OneStore, Runtime, open_runtime
 from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
-from tests.support.tool_results import first_text
+from tests.support.tool_results import answer, first_text, output_schema
 
 
 @pytest.fixture
@@ -42,6 +42,7 @@ async def connect(runtime: Runtime) -> AsyncIterator[Client]:
 def examples() -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {
         "storelink_capabilities": {},
+        "storelink_output_schema": {"tool": "shopify_list_orders"},
         "connector_health": {},
         "connector_metrics": {},
         "stores_sales_and_traffic": {"days": 7},
@@ -62,16 +63,18 @@ async def test_every_tool_answers_within_its_output_schema(runtime: Runtime) -> 
         for name, tool in listed.items():
             result = await client.call_tool(name, calls[name])
             assert not result.is_error, (name, result.content)
-            assert tool.output_schema is not None, name
-            jsonschema.validate(result.structured_content, tool.output_schema)
-            if "meta" in (result.structured_content or {}):
-                assert result.structured_content["meta"]["mode"] == "mock"
+            assert tool.output_schema is None, name  # tools/list stays small: schemas on request
+            assert result.structured_content is None, name  # one representation of the answer
+            text = first_text(result)
+            assert json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False) == text  # compact
+            jsonschema.validate(json.loads(text), await output_schema(client, name))
+            if "meta" in answer(result):
+                assert answer(result)["meta"]["mode"] == "mock"
 
 
 async def test_capabilities_describe_modes_and_tools(runtime: Runtime) -> None:
     async with connect(runtime) as client:
-        caps = (await client.call_tool("storelink_capabilities", {})).structured_content
-        assert caps is not None
+        caps = answer(await client.call_tool("storelink_capabilities", {}))
         shopify = next(c for c in caps["connectors"] if c["name"] == "shopify")
         assert shopify["mode"] == "mock"
         assert "SHOPIFY_SHOP" in shopify["missing"]
@@ -104,7 +107,7 @@ async def test_json_strings_are_accepted_where_structures_are_expected(runtime: 
         # Some clients send numbers and booleans as JSON text.
         result = await client.call_tool("shopify_inventory_levels", {"only_low": "true", "limit": "3"})
         assert not result.is_error
-        assert len(result.structured_content["data"]["rows"]) <= 3
+        assert len(answer(result)["data"]["rows"]) <= 3
 
 
 async def test_progress_is_reported_for_bulk_exports(runtime: Runtime) -> None:
@@ -152,4 +155,10 @@ async def test_selected_tools_only(runtime: Runtime, tmp_path: Path) -> None:
     server = build_server(settings, lambda: OneStore(runtime), builtin_connectors())
     async with Client(server) as c:
         names = {t.name for t in (await c.list_tools()).tools}
-    assert names == {"storelink_capabilities", "shopify_list_products", "shopify_list_orders", "shopify_list_customers"}
+    assert names == {
+        "storelink_capabilities",
+        "storelink_output_schema",
+        "shopify_list_products",
+        "shopify_list_orders",
+        "shopify_list_customers",
+    }

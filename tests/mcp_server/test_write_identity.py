@@ -18,6 +18,7 @@ from storelink.connectors.writes import scoped_key
 from storelink.fakes.oauth import FakeAuthorizationServer
 from storelink.store import EmbeddedStore
 from tests.support.servers import storelink_serve
+from tests.support.tool_results import answer
 
 pytestmark = pytest.mark.slow
 
@@ -53,10 +54,10 @@ async def test_a_key_used_by_one_principal_is_free_for_another(server: str, issu
     assert not squat.is_error, squat.content
     mine = await send_as(server, issuer, "alice")
     assert not mine.is_error, mine.content  # not "first used for a different call"
-    assert mine.structured_content["data"]["replayed"] is False
+    assert answer(mine)["data"]["replayed"] is False
     again = await send_as(server, issuer, "alice")
-    assert again.structured_content["data"]["replayed"] is True
-    assert again.structured_content["data"]["message_id"] == mine.structured_content["data"]["message_id"]
+    assert answer(again)["data"]["replayed"] is True
+    assert answer(again)["data"]["message_id"] == answer(mine)["data"]["message_id"]
 
 
 def test_over_http_without_a_token_the_key_holder_is_not_the_local_user(tmp_path: Path) -> None:

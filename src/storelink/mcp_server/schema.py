@@ -3,7 +3,9 @@
 Pydantic writes an optional field as ``anyOf: [{...}, {"type": "null"}]``; several clients (and
 model providers' function-calling validators) reject a ``null`` branch or ``anyOf`` beside
 ``type``. An optional field is already optional by being absent from ``required``, so the null
-branch is dropped. Objects get an explicit ``additionalProperties: false``.
+branch is dropped. Objects get an explicit ``additionalProperties: false``. The titles pydantic
+derives from names (``"row_limit"`` → ``"Row Limit"``) say nothing the name does not, and cost a
+sixth of tools/list: they go.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ def _clean(node: Any, *, top: bool = False) -> Any:
         return [_clean(item) for item in node]
     if not isinstance(node, dict):
         return node
-    node = {k: _clean(v) for k, v in node.items()}
+    # A string "title" is the keyword; a property named "title" maps to a schema (a dict) and stays.
+    node = {k: _clean(v) for k, v in node.items() if not (k == "title" and isinstance(v, str))}
     for key in ("anyOf", "oneOf"):
         options = node.get(key)
         if isinstance(options, list):

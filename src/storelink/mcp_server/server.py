@@ -10,11 +10,18 @@ exist only when ``STORELINK_ALLOW_WRITES`` names them.
 Every tool error reads ``[kind] message``, short whatever the input: :class:`StorelinkServer`
 rewrites the SDK's ``Error executing tool …`` and raw pydantic text, and refuses arguments a tool
 does not take (the SDK would drop them silently, so a typo in ``idempotency_key`` sent a mail twice).
+
+The surface is sized for a model's context (docs/mcp.md, "Size"): ``tools/list`` carries no output
+schemas (they were 70 % of it, and clients put at most the input schema in front of the model);
+``storelink_output_schema`` gives any tool's on request. An answer is one compact JSON text;
+``structuredContent`` travels only with an advertised output schema (``output_schemas=True``), so
+no answer is carried twice.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -25,7 +32,8 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
-from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
+from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
+from mcp.types import Tool as MCPTool
 from pydantic import BaseModel, Field, ValidationError
 
 from storelink import __version__
@@ -43,6 +51,7 @@ from storelink.mcp_server.tools import (
     choose_stores,
     insights_tools,
     knowledge_tools,
+    operation_title,
     operation_tool,
     store_property,
     store_runtime,
@@ -68,11 +77,27 @@ One server may serve several stores: `storelink_capabilities` lists those you ca
 `stores_sales_and_traffic`, `stores_low_stock` and `stores_health` answer for several stores at once.
 """
 
-STATUS_TOOLS = ("storelink_capabilities", "connector_health", "connector_metrics")
+STATUS_TOOLS = ("storelink_capabilities", "storelink_output_schema", "connector_health", "connector_metrics")
 KNOWLEDGE_TOOLS = ("search", "fetch", "site_answer")
 INSIGHT_TOOLS = ("insights_seo_opportunities", "insights_inventory_signals", "insights_product_recommendations")
 STORES_TOOLS = ("stores_sales_and_traffic", "stores_low_stock", "stores_health")
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+# What people see in a client's tool list for the tools that are not a connector's operation.
+TITLES = {
+    "storelink_capabilities": "Capabilities",
+    "storelink_output_schema": "Output schema",
+    "connector_health": "Source health",
+    "connector_metrics": "Source metrics",
+    "search": "Site search",
+    "fetch": "Site page",
+    "site_answer": "Site answer",
+    "insights_seo_opportunities": "SEO opportunities",
+    "insights_inventory_signals": "Inventory signals",
+    "insights_product_recommendations": "Product recommendations",
+    "stores_sales_and_traffic": "Stores: sales and traffic",
+    "stores_low_stock": "Stores: low stock",
+    "stores_health": "Stores: health",
+}
 MAX_LISTED_STORES = 50  # stores storelink_capabilities lists; `match` narrows the list
 
 
@@ -91,6 +116,7 @@ class StorelinkServer(MCPServer[Any]):
         token_verifier: TokenVerifier | None,
         auth: AuthSettings | None,
         log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"],
+        output_schemas: bool = False,
     ) -> None:
         super().__init__(
             name,
@@ -102,6 +128,13 @@ class StorelinkServer(MCPServer[Any]):
             tools=list(tools),
         )
         self.tool_arguments: dict[str, list[str]] = {t.name: list(t.parameters.get("properties", {})) for t in tools}
+        self.output_schemas = output_schemas
+
+    async def list_tools(self) -> list[MCPTool]:
+        listed = await super().list_tools()
+        if self.output_schemas:
+            return listed
+        return [tool.model_copy(update={"output_schema": None}) for tool in listed]
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
@@ -119,7 +152,7 @@ class StorelinkServer(MCPServer[Any]):
                 )
             )
         try:
-            return await super().call_tool(name, arguments, context)
+            result = await super().call_tool(name, arguments, context)
         except UnexpectedToolError as exc:
             # A bug: the traceback is logged (by the SDK, from the cause), the caller hears the kind.
             raise UnexpectedToolError(
@@ -135,6 +168,18 @@ class StorelinkServer(MCPServer[Any]):
             else:
                 text = str(exc).removeprefix(f"Error executing tool {name}: ")
             raise ToolError(clip(text, MAX_MESSAGE)) from cause
+        return self._compact(result)
+
+    def _compact(self, result: CallToolResult | InputRequiredResult) -> CallToolResult | InputRequiredResult:
+        """One compact JSON text (the SDK indents it), and ``structuredContent`` only beside an
+        advertised output schema: a client reads one or the other, never needs both."""
+        if not isinstance(result, CallToolResult) or result.is_error or result.structured_content is None:
+            return result
+        text = json.dumps(result.structured_content, separators=(",", ":"), ensure_ascii=False)
+        return CallToolResult(
+            content=[TextContent(type="text", text=text)],
+            structured_content=result.structured_content if self.output_schemas else None,
+        )
 
 
 def select_tools(names: Sequence[str], spec: str) -> list[str]:
@@ -182,6 +227,11 @@ class Capabilities(BaseModel):
     writes_enabled: list[str] = Field(description="Write tools that are on (all others are off).")
 
 
+class OutputSchema(BaseModel):
+    tool: str
+    output_schema: dict[str, Any] = Field(description="JSON Schema (2020-12) of the tool's answer.")
+
+
 class HealthReport(BaseModel):
     connectors: list[Health]
 
@@ -193,16 +243,23 @@ class MetricsReport(BaseModel):
 @dataclass(frozen=True)
 class ToolDraft:
     """What one tool is made of before it is on a server: the function, its hints, the description
-    (None: the function's docstring) and the params model whose schema it publishes (None: the
-    schema the SDK derives from the function)."""
+    (None: the function's docstring), the params model whose schema it publishes (None: the
+    schema the SDK derives from the function) and its title (None: from ``TITLES``)."""
 
     fn: Callable[..., Any]
     annotations: ToolAnnotations
     description: str | None = None
     params: type[BaseModel] | None = None
+    title: str | None = None
 
     def tool(self, name: str) -> Tool:
-        tool = Tool.from_function(self.fn, name=name, description=self.description, annotations=self.annotations)
+        tool = Tool.from_function(
+            self.fn,
+            name=name,
+            title=self.title or TITLES.get(name),
+            description=self.description,
+            annotations=self.annotations,
+        )
         # Tools over a params model publish the model's own schema (the adapter may be looser) and
         # the `store` argument the adapter adds; every schema is cleaned for strict clients.
         if self.params is not None:
@@ -210,6 +267,7 @@ class ToolDraft:
             schema["properties"] = {**schema.get("properties", {}), "store": store_property()}
         else:
             schema = tool.parameters
+        schema.pop("description", None)  # the params model's docstring: the tool's description says it
         tool.parameters = clean_schema(schema)
         return tool
 
@@ -222,27 +280,33 @@ def build_server(
     name: str = "storelink",
     token_verifier: TokenVerifier | None = None,
     auth: AuthSettings | None = None,
+    output_schemas: bool = False,
 ) -> StorelinkServer:
-    """The MCP server of the tools ``STORELINK_MCP_TOOLS`` selects, in the order tools/list shows."""
+    """The MCP server of the tools ``STORELINK_MCP_TOOLS`` selects, in the order tools/list shows;
+    ``output_schemas`` advertises every tool's output schema (and answers with structured content)."""
     per_connector = connector_tools(settings, get_stores, connector_classes)
     operations = {tool: draft for drafts in per_connector.values() for tool, draft in drafts.items()}
     enabled = select_tools(
         [*STATUS_TOOLS, *KNOWLEDGE_TOOLS, *INSIGHT_TOOLS, *STORES_TOOLS, *operations], settings.mcp_tools
     )
+    schemas: dict[str, dict[str, Any] | None] = {}
     drafts = {
-        **status_tools(settings, get_stores, connector_classes, per_connector, enabled),
+        **status_tools(settings, get_stores, connector_classes, per_connector, enabled, schemas),
         **site_tools(get_stores, enabled),
         **stores_tools(get_stores),
         **operations,
     }
+    tools = [drafts[tool].tool(tool) for tool in enabled]
+    schemas.update({tool.name: tool.output_schema for tool in tools})
     server = StorelinkServer(
         name,
-        tools=[drafts[tool].tool(tool) for tool in enabled],
+        tools=tools,
         version=__version__,
         instructions=INSTRUCTIONS,
         token_verifier=token_verifier,
         auth=auth,
         log_level=settings.log_level,
+        output_schemas=output_schemas,
     )
     install_redaction(settings)  # the SDK may have added a log handler of its own
     return server
@@ -260,7 +324,8 @@ def connector_tools(
                 continue
             fn, description, annotations = operation_tool(cls.name, spec, get_stores)
             drafts = per_connector.setdefault(cls.name, {})
-            drafts[f"{cls.name}_{spec.name}"] = ToolDraft(fn, annotations, description, spec.params)
+            title = operation_title(cls.name, cls.title, spec)
+            drafts[f"{cls.name}_{spec.name}"] = ToolDraft(fn, annotations, description, spec.params, title)
     return per_connector
 
 
@@ -270,9 +335,11 @@ def status_tools(
     connector_classes: Sequence[type[Connector]],
     per_connector: dict[str, dict[str, ToolDraft]],
     enabled: list[str],
+    schemas: dict[str, dict[str, Any] | None],
 ) -> dict[str, ToolDraft]:
-    """``storelink_capabilities`` (which reports the ``enabled`` tools), ``connector_health`` and
-    ``connector_metrics``."""
+    """``storelink_capabilities`` (which reports the ``enabled`` tools), ``storelink_output_schema``
+    (over ``schemas``, every enabled tool's output schema, filled once the tools are built),
+    ``connector_health`` and ``connector_metrics``."""
     on = set(enabled)
     writes = {t for drafts in per_connector.values() for t, d in drafts.items() if d.annotations.destructive_hint}
 
@@ -345,6 +412,17 @@ def status_tools(
             writes_enabled=[t for t in enabled if t in writes],
         )
 
+    async def storelink_output_schema(
+        tool: Annotated[str, Field(description="A tool's name, e.g. gsc_search_analytics.")],
+    ) -> OutputSchema:
+        """The JSON Schema of a tool's answer (field names, types, descriptions), which tools/list
+        leaves out to stay small. Every answer is JSON that conforms to it."""
+        if tool not in schemas:
+            raise ToolError(
+                f"[invalid_request] tool: no tool {clip(tool)!r} is on; storelink_capabilities lists those that are."
+            )
+        return OutputSchema(tool=tool, output_schema=schemas[tool] or {})
+
     async def connector_health(ctx: Context, connector: str | None = None, store: StoreArg = None) -> HealthReport:
         """Probe one source (or all) with a cheap call and report ok / degraded / down / disabled,
         the breaker state and what is wrong. `connector`: e.g. "shopify"; omit for all."""
@@ -361,7 +439,8 @@ def status_tools(
         return MetricsReport(connectors=snapshot)
 
     return {
-        fn.__name__: ToolDraft(fn, READ_ONLY) for fn in (storelink_capabilities, connector_health, connector_metrics)
+        fn.__name__: ToolDraft(fn, READ_ONLY)
+        for fn in (storelink_capabilities, storelink_output_schema, connector_health, connector_metrics)
     }
 
 
@@ -394,8 +473,7 @@ def stores_tools(get_stores: Callable[[], StoreDirectory]) -> dict[str, ToolDraf
 
     annotations = ToolAnnotations(read_only_hint=True, open_world_hint=True)
     return {
-        fn.__name__: ToolDraft(fn, annotations.model_copy(update={"title": fn.__name__.replace("_", " ")}))
-        for fn in (stores_sales_and_traffic, stores_low_stock, stores_health)
+        fn.__name__: ToolDraft(fn, annotations) for fn in (stores_sales_and_traffic, stores_low_stock, stores_health)
     }
 
 
@@ -406,12 +484,7 @@ def site_tools(get_stores: Callable[[], StoreDirectory], enabled: list[str]) -> 
     built = knowledge_tools(get_stores) if on & set(KNOWLEDGE_TOOLS) else {}
     built.update(insights_tools(get_stores) if on & set(INSIGHT_TOOLS) else {})
     return {
-        tool: ToolDraft(
-            fn,
-            ToolAnnotations(title=tool.replace("_", " "), read_only_hint=True, open_world_hint=True),
-            description,
-            params,
-        )
+        tool: ToolDraft(fn, ToolAnnotations(read_only_hint=True, open_world_hint=True), description, params)
         for tool, (fn, description, params) in built.items()
     }
 

@@ -19,18 +19,20 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated, Any, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import NoneType, UnionType
+from typing import Annotated, Any, Generic, TypeVar, Union, get_args, get_origin
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import principal_components
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 
 from storelink.access import EVERY_STORE, StoreAccess, access_from_scopes
 from storelink.connectors.base import OperationSpec
+from storelink.connectors.paging import Paging
 from storelink.connectors.progress import progress_listener
 from storelink.connectors.writes import LOCAL_CALLER, calling_as
 from storelink.errors import ConnectorError, Envelope, ErrorKind, Meta, describe_validation_error
@@ -39,12 +41,14 @@ from storelink.mcp_server.auth import WRITE_SCOPE
 from storelink.runtime import Runtime, StoreDirectory
 
 __all__ = [
+    "DEFAULT_OUTPUT_BYTES",
     "MAX_OUTPUT_BYTES",
     "STORES_DESCRIPTION",
     "STORE_DESCRIPTION",
     "StoreArg",
     "StoresArg",
     "ToolResult",
+    "answer_bytes",
     "bound_output",
     "caller_access",
     "caller_identity",
@@ -61,15 +65,19 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+AnswerT = TypeVar("AnswerT", bound=BaseModel)
 
-STORE_DESCRIPTION = "Store id (storelink_capabilities lists yours); omit when you can reach only one"
+STORE_DESCRIPTION = "Store id, when you reach several (storelink_capabilities lists them)"
 STORES_DESCRIPTION = "Store ids (storelink_capabilities lists yours); omit for every store you can reach"
 
 StoreArg = Annotated[str | None, Field(description=STORE_DESCRIPTION)]
 StoresArg = Annotated[list[str] | None, Field(description=STORES_DESCRIPTION)]
 
-# What one tool result may weigh. ~100 kB of JSON is ~25k tokens: past that, agents lose the
-# thread; the cursor fetches more.
+# What one answer may weigh, as compact JSON. A default answer (the caller did not set the size
+# parameter) stays under 16 kB (~4k tokens), so a first look costs little; asking for more
+# explicitly allows up to ~100 kB (~25k tokens: past that, clients refuse results and agents lose
+# the thread). Beyond either, the answer is cut and says how to continue.
+DEFAULT_OUTPUT_BYTES = 16_000
 MAX_OUTPUT_BYTES = 100_000
 
 
@@ -92,28 +100,86 @@ def describe_error(err: ConnectorError) -> str:
     return text
 
 
-def bound_output(result: ToolResult[Any], max_bytes: int = MAX_OUTPUT_BYTES) -> ToolResult[Any]:
-    """Cut the longest list in ``data`` until the JSON fits, and say so in ``note``."""
-    size = len(result.model_dump_json())
-    if size <= max_bytes:
+def answer_bytes(result: BaseModel) -> int:
+    """The size of an answer as the caller reads it: compact JSON, UTF-8."""
+    return len(result.model_dump_json().encode())
+
+
+def bound_output(
+    result: AnswerT, params: type[BaseModel] | None = None, arguments: Mapping[str, Any] | None = None
+) -> AnswerT:
+    """Cut the longest list of the answer's data until the answer fits its budget
+    (``DEFAULT_OUTPUT_BYTES`` with the size parameter at its default, else ``MAX_OUTPUT_BYTES``),
+    and say how to get the rest, in the operation's own parameter names (the params model's
+    ``paging``; a bare ``limit`` counts as its size). The saying goes in ``note`` (a
+    :class:`ToolResult`) or at the end of ``notes`` (an insight's answer)."""
+    arguments = arguments or {}
+    paging: Paging | None = getattr(params, "paging", None)
+    if paging is None and params is not None and "limit" in params.model_fields:
+        paging = Paging(size="limit")
+    # Asked for a size of its own (the SDK hands over every argument, defaults included).
+    explicit = (
+        params is not None
+        and paging is not None
+        and paging.size is not None
+        and arguments.get(paging.size, params.model_fields[paging.size].default)
+        != params.model_fields[paging.size].default
+    )
+    budget = MAX_OUTPUT_BYTES if explicit else DEFAULT_OUTPUT_BYTES
+    size = answer_bytes(result)
+    if size <= budget:
         return result
-    data = result.data
+    data = result.data if isinstance(result, ToolResult) else result
     found = _longest_list(data)
     if found is None:
         return result
     owner, attribute, items = found
     keep = len(items)
-    while keep > 1 and size > max_bytes:
-        keep = max(1, int(keep * max_bytes / size * 0.9))
+    while keep > 1 and size > budget:
+        keep = max(1, int(keep * budget / size * 0.9))
         setattr(owner, attribute, items[:keep])
-        size = len(result.model_dump_json())
+        size = answer_bytes(result)
     if hasattr(data, "truncated"):
         data.truncated = True
-    result.note = (
-        f"Output cut to {keep} of {len(items)} items to stay under {max_bytes // 1000} kB; "
-        "ask for a smaller `limit`, narrow the query, or continue with the cursor."
-    )
+    cut = f"Cut to {keep} of {len(items)} {attribute} to stay under {budget // 1000} kB"
+    note = f"{cut}; {_how_to_continue(data, params, paging, arguments, keep, explicit)}."
+    if isinstance(result, ToolResult):
+        result.note = note
+    elif isinstance(getattr(result, "notes", None), list):
+        result.notes.append(note)  # type: ignore[attr-defined]
     return result
+
+
+def _how_to_continue(
+    data: Any,
+    params: type[BaseModel] | None,
+    paging: Paging | None,
+    arguments: Mapping[str, Any],
+    keep: int,
+    explicit: bool,
+) -> str:
+    """The call that gets what was cut, and how to ask for a bigger answer."""
+    if paging is None or params is None:
+        return "narrow the call"
+    bigger = (
+        f"; set `{paging.size}` for answers up to {MAX_OUTPUT_BYTES // 1000} kB" if paging.size and not explicit else ""
+    )
+    if paging.position is not None:
+        given = arguments.get(paging.position, params.model_fields[paging.position].default)
+        following = int(given) + keep
+        if paging.next_position is not None and hasattr(data, paging.next_position):
+            setattr(data, paging.next_position, following)
+        return f"continue with `{paging.position}`={following} (the other arguments the same){bigger}"
+    if paging.cursor is not None and paging.size is not None:
+        if paging.next_cursor is not None and hasattr(data, paging.next_cursor):
+            setattr(data, paging.next_cursor, None)  # it pointed past the items cut off
+        cursor = f"the same `{paging.cursor}`" if arguments.get(paging.cursor) else f"no `{paging.cursor}`"
+        return (
+            f"call again with `{paging.size}`={keep} and {cursor}: that answer's `{paging.next_cursor}` "
+            "continues right after these"
+        )
+    fewer = [f"`{paging.size}`"] if paging.size else []
+    return "narrow the call with " + ", ".join([*fewer, *(f"`{name}`" for name in paging.narrow)]) + bigger
 
 
 def _longest_list(data: Any) -> tuple[Any, str, list[Any]] | None:
@@ -153,6 +219,9 @@ def give_signature(tool: Callable[..., Any], params: type[BaseModel], result_typ
             # own before-validator has not seen yet, and crash on them (len(None)).
             annotation: Any = Any
             default = Field(default_factory=field.default_factory) if field.default_factory else Field(field.default)
+        elif _is_text(field.annotation):
+            # Ids look numeric (`1001`, Zoho's message ids): agents send them as JSON numbers.
+            annotation = Annotated[(field.annotation, BeforeValidator(_number_as_text), *field.metadata)]
         elif field.metadata:
             annotation = Annotated[(field.annotation, *field.metadata)]
         else:
@@ -165,6 +234,21 @@ def give_signature(tool: Callable[..., Any], params: type[BaseModel], result_typ
     parameters.append(inspect.Parameter("store", inspect.Parameter.KEYWORD_ONLY, annotation=StoreArg, default=None))
     tool.__signature__ = inspect.Signature(parameters, return_annotation=result_type)  # type: ignore[attr-defined]
     tool.__annotations__ = {"ctx": Context, "return": result_type}
+
+
+def _is_text(annotation: Any) -> bool:
+    """``str`` or ``str | None``."""
+    if annotation is str:
+        return True
+    if get_origin(annotation) in (Union, UnionType):
+        return set(get_args(annotation)) == {str, NoneType}
+    return False
+
+
+def _number_as_text(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
 
 
 ModelTool = tuple[Callable[..., Awaitable[Any]], str, type[BaseModel]]
@@ -188,7 +272,8 @@ def model_tools(entries: dict[str, Entry], subject: Callable[[str | None], Await
             try:
                 target = await subject(store)  # the store first: a refused one learns nothing more
                 params = _params.model_validate(arguments)
-                return await _function(target, params)
+                answer = await _function(target, params)
+                return bound_output(answer, _params, arguments) if isinstance(answer, BaseModel) else answer
             except ValidationError as exc:
                 raise ToolError(
                     f"[invalid_request] {describe_validation_error(exc, allowed=_params.model_fields)}"
@@ -316,6 +401,16 @@ def caller_identity(ctx: Context) -> str:
     return LOCAL_CALLER
 
 
+# How a client's tool list names each source: short, as people say them.
+SOURCE_NAMES = {"ga4": "GA4", "gsc": "Search Console", "bing": "Bing", "zoho": "Zoho Mail", "shopify": "Shopify"}
+
+
+def operation_title(connector: str, connector_title: str, spec: OperationSpec) -> str:
+    """A short name people see in a client's tool list ("Shopify: list orders"); the description
+    says the rest."""
+    return f"{SOURCE_NAMES.get(connector, connector_title)}: {spec.name.replace('_', ' ')}"
+
+
 def operation_tool(
     connector: str, spec: OperationSpec, get_stores: Callable[[], StoreDirectory]
 ) -> tuple[Callable[..., Awaitable[Any]], str, ToolAnnotations]:
@@ -339,19 +434,19 @@ def operation_tool(
             raise ToolError(describe_error(err)) from None
         finally:
             progress_listener.reset(token)
-        return bound_output(ToolResult[Any](data=envelope.data, meta=envelope.meta))
+        return bound_output(ToolResult[Any](data=envelope.data, meta=envelope.meta), spec.params, arguments)
 
     result_type = ToolResult[spec.result]  # type: ignore[name-defined]
     give_signature(tool, spec.params, result_type)
     tool.__name__ = f"{connector}_{spec.name}"
+    # destructive and idempotent mean something only for a tool that writes (MCP: ToolAnnotations).
     annotations = ToolAnnotations(
-        title=f"{connector}: {spec.summary}",
         read_only_hint=not spec.write,
-        destructive_hint=spec.write,
-        idempotent_hint=not spec.write,
+        destructive_hint=True if spec.write else None,
+        idempotent_hint=False if spec.write else None,
         open_world_hint=True,
     )
-    description = spec.description or spec.summary
+    description = inspect.cleandoc(spec.description) if spec.description else spec.summary
     if spec.example:
         description += f"\n\nExample arguments: {json.dumps(spec.example)}"
     return tool, description, annotations

@@ -107,12 +107,14 @@ async def test_traffic_and_crawl_stats(fake: BingFake, tmp_path: Path) -> None:
     async with live_against(fake, tmp_path) as rt:
         bing = rt.registry.get("bing")
         traffic = (await bing.call("rank_and_traffic_stats", {"start": "2026-11-17", "end": "2026-11-23"})).data
-        crawl = (await bing.call("crawl_stats", {})).data
+        crawl = (await bing.call("crawl_stats", {"days": 400})).data
+        recent = (await bing.call("crawl_stats", {})).data
     assert [d.date.date() for d in traffic.items if d.date] == [
         dt.date(2026, 11, 17) + dt.timedelta(days=i) for i in range(7)
     ]
     assert traffic.clicks == sum(d.clicks for d in traffic.items) > 0
     assert len(crawl.items) == 182
+    assert recent.items == crawl.items[-30:]  # by default the last 30 days Bing reports
     assert [d.date for d in crawl.items] == sorted(d.date for d in crawl.items if d.date)
     last = crawl.items[-1]
     assert last.crawled_pages == last.code_2xx + last.code_301 + last.code_302 + last.code_4xx + last.code_5xx

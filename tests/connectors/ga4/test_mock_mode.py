@@ -32,7 +32,7 @@ async def test_both_connectors_work_in_mock_mode_without_credentials(tmp_path: P
     assert traffic.meta.mode == "mock" and search.meta.mode == "mock"
     assert len(traffic.data.days) == 28 and traffic.data.totals.sessions > 10_000
     assert traffic.data.totals.revenue > 0
-    assert 500 < len(search.data.rows) <= 1000 and search.data.rows[0].clicks > 0
+    assert len(search.data.rows) == 100 and search.data.truncated and search.data.rows[0].clicks > 0  # default 100
     assert search.data.dimensions == ["query"]
     assert token_exchanges == 0  # the demo token needs no token endpoint
     assert [h.status for h in health] == ["ok", "ok"]

@@ -202,14 +202,18 @@ class BingConnector(Connector):
         )
 
     @operation()
-    async def crawl_stats(self, params: m.TrafficParams) -> m.CrawlStats:
-        """How Bingbot crawled the site each day: pages crawled, status codes, errors, pages in index."""
+    async def crawl_stats(self, params: m.CrawlParams) -> m.CrawlStats:
+        """How Bingbot crawled the site each day: pages crawled, status codes, errors, pages in index.
+
+        The last `days` days Bing reports (default 30, oldest first), or `start`..`end`."""
         site = self.site(params.site_url)
         raw = await self.method("GetCrawlStats", operation="crawl_stats", site=site, cache_ttl_s=self._stats_ttl())
-        days = [_crawl_day(r) for r in _list(raw)]
-        return m.CrawlStats(
-            site_url=site, items=sorted((d for d in days if _in_range(d.date, params.start, params.end)), key=_by_date)
-        )
+        days = sorted((_crawl_day(r) for r in _list(raw)), key=_by_date)
+        start, end = params.start, params.end
+        dated = [d.date for d in days if d.date is not None]
+        if start is None and end is None and dated:
+            start = dated[-1].date() - dt.timedelta(days=params.days - 1)
+        return m.CrawlStats(site_url=site, items=[d for d in days if _in_range(d.date, start, end)])
 
     @operation()
     async def url_submission_quota(self, params: m.SiteParams) -> m.UrlSubmissionQuota:

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from storelink.connectors.paging import Paging
 from storelink.connectors.writes import IdempotencyKey, WriteReceipt
 from storelink.errors import clip
 
 __all__ = [
     "MAX_BATCH",
     "CrawlDay",
+    "CrawlParams",
     "CrawlStats",
     "KeyStat",
     "KeyStatsPage",
@@ -62,7 +64,7 @@ def parse_wcf_date(value: object) -> dt.datetime | None:
 
 
 class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
 
 def _host(url: str) -> str | None:
@@ -100,6 +102,8 @@ class SiteList(BaseModel):
 
 # --- query and page stats ---------------------------------------------------------------------
 class StatsParams(SiteParams):
+    paging: ClassVar[Paging] = Paging(size="limit", narrow=("start", "end", "contains", "aggregate"))
+
     start: dt.date | None = Field(None, description="First week to include (by the week's date, UTC).")
     end: dt.date | None = Field(None, description="Last week to include (by the week's date, UTC).")
     contains: str | None = Field(None, description="Only keys containing this text (case-insensitive).")
@@ -133,8 +137,17 @@ class KeyStatsPage(BaseModel):
 
 # --- traffic ------------------------------------------------------------------------------------
 class TrafficParams(SiteParams):
+    paging: ClassVar[Paging] = Paging(narrow=("start", "end"))
+
     start: dt.date | None = Field(None, description="First day to include (UTC).")
     end: dt.date | None = Field(None, description="Last day to include (UTC).")
+
+
+class CrawlParams(TrafficParams):
+    paging: ClassVar[Paging] = Paging(size="days", narrow=("start", "end"))
+
+    # A crawl day is fourteen counts wide: six months of them would be ~46 kB.
+    days: int = Field(30, ge=1, le=400, description="The last N days Bing reports, unless `start` or `end` is given.")
 
 
 class TrafficDay(BaseModel):

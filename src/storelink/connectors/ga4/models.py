@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from storelink.connectors.paging import Paging
 
 __all__ = [
     "MAX_PAGE_ROWS",
@@ -72,7 +74,8 @@ class RunReportParams(BaseModel):
     """A ``runReport``. ``limit`` is the number of rows wanted in all; storelink pages through the
     API (``offset``/``limit``, at most ``page_size`` rows a request) until it has them."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+    paging: ClassVar[Paging] = Paging(size="limit", position="offset", narrow=("days", "dimension_filter"))
 
     dimensions: Names = Field(default_factory=list, description="Dimension names, e.g. date,sessionSource.")
     metrics: Names = Field(..., min_length=1, description="Metric names, e.g. sessions,totalRevenue.")
@@ -83,7 +86,7 @@ class RunReportParams(BaseModel):
     order_bys: list[str | dict[str, Any]] = Field(
         default_factory=list, description="`name` or `-name` (descending), or GA4 OrderBy objects."
     )
-    limit: int = Field(10_000, ge=1, le=10_000_000, description="Rows to return in all.")
+    limit: int = Field(100, ge=1, le=10_000_000, description="Rows to return in all (paged for you).")
     offset: int = Field(0, ge=0, description="Rows to skip.")
     page_size: int = Field(MAX_PAGE_ROWS, ge=1, le=MAX_PAGE_ROWS, description="Rows per request.")
     metric_aggregations: list[Literal["TOTAL", "MAXIMUM", "MINIMUM", "COUNT"]] = Field(default_factory=list)
@@ -124,24 +127,27 @@ class RunReportParams(BaseModel):
 class RealtimeParams(BaseModel):
     """A ``runRealtimeReport`` over the last ``minutes`` minutes (at most 30 on standard properties)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+    paging: ClassVar[Paging] = Paging(size="limit", narrow=("dimension_filter",))
 
     dimensions: Names = Field(default_factory=list, description="e.g. unifiedScreenName,country.")
     metrics: Names = Field(default_factory=lambda: ["activeUsers"], min_length=1)
     minutes: int = Field(30, ge=1, le=60)
     dimension_filter: dict[str, Any] | None = None
     metric_filter: dict[str, Any] | None = None
-    limit: int = Field(10_000, ge=1, le=MAX_PAGE_ROWS)
+    limit: int = Field(100, ge=1, le=MAX_PAGE_ROWS, description="Rows to return.")
     return_property_quota: bool = True
 
 
 class ViewParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
     days: int = Field(28, ge=1, le=1500, description="The last N days, ending yesterday (property time zone).")
 
 
 class TopPagesParams(ViewParams):
+    paging: ClassVar[Paging] = Paging(size="limit")
+
     limit: int = Field(20, ge=1, le=1000, description="Pages to return, most viewed first.")
 
 

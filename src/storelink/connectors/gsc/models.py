@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from storelink.connectors.paging import Paging
 
 __all__ = [
     "DIMENSIONS",
@@ -86,7 +88,10 @@ class SearchAnalyticsParams(BaseModel):
     Rows beyond 25,000 are fetched page by page (``startRow``), up to :data:`MAX_ROWS_PER_CALL`
     a call; ``start_row`` continues where a truncated result stopped (its ``next_start_row``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+    paging: ClassVar[Paging] = Paging(
+        size="row_limit", position="start_row", next_position="next_start_row", narrow=("days", "filters")
+    )
 
     days: int = Field(28, ge=1, le=486, description="The last N days with data (ending 3 days ago for final data).")
     start_date: dt.date | None = Field(None, description="First day (Pacific time); overrides `days`.")
@@ -102,7 +107,7 @@ class SearchAnalyticsParams(BaseModel):
     data_state: Literal["final", "all", "hourly_all"] = "final"
     aggregation_type: Literal["auto", "byPage", "byProperty", "byNewsShowcasePanel"] = "auto"
     row_limit: int = Field(
-        1000,
+        100,
         ge=1,
         le=MAX_ROWS_PER_CALL,
         description=f"Rows to return in all, at most {MAX_ROWS_PER_CALL:,} a call; for more, call again with "
@@ -162,7 +167,7 @@ class SiteList(BaseModel):
 
 
 class SitemapsParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
     sitemap_index: str | None = Field(None, description="List the children of this sitemap index instead.")
 
@@ -191,7 +196,7 @@ class SitemapList(BaseModel):
 
 
 class InspectParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
     url: str = Field(..., min_length=1, description="The page: an absolute URL, or a path on the site.")
     language_code: str = "en-US"

@@ -328,24 +328,30 @@ class ShopifyConnector(Connector):
 
     @operation(example={"id": "#1001"})
     async def get_order(self, params: m.GetOrderParams) -> m.Order:
-        """One order with its line items. `id` may be a gid, a number, or a name like `#1001`."""
-        if params.id.strip().startswith("#"):
-            found = await self.graphql(
-                q.ORDERS,
-                {"first": 1, "after": None, "query": f"name:{params.id.strip()}"},
-                operation="get_order",
-            )
-            edges = (found.get("orders") or {}).get("edges") or []
-            if not edges:
-                raise ConnectorError(ErrorKind.NOT_FOUND, f"Shopify has no order named {params.id!r}.")
-            order_id = edges[0]["node"]["id"]
+        """One order with its line items. `id` may be a gid, a number, or a name like `#1001`
+        (a bare number that is no order's id is read as the order's number: 1001 is #1001)."""
+        wanted = params.id.strip()
+        if wanted.startswith("#"):
+            order_id = await self._order_named(wanted)
         else:
-            order_id = _gid("Order", params.id)
-        data = await self.graphql(q.ORDER, {"id": order_id}, operation="get_order")
-        node = data.get("order")
+            order_id = _gid("Order", wanted)
+        node = (await self.graphql(q.ORDER, {"id": order_id}, operation="get_order")).get("order")
+        if node is None and wanted.isdigit():
+            node = (
+                await self.graphql(q.ORDER, {"id": await self._order_named(f"#{wanted}")}, operation="get_order")
+            ).get("order")
         if node is None:
             raise ConnectorError(ErrorKind.NOT_FOUND, f"Shopify has no order {params.id!r}.")
         return order(node)
+
+    async def _order_named(self, name: str) -> str:
+        found = await self.graphql(
+            q.ORDERS, {"first": 1, "after": None, "query": f"name:{name}"}, operation="get_order"
+        )
+        edges = (found.get("orders") or {}).get("edges") or []
+        if not edges:
+            raise ConnectorError(ErrorKind.NOT_FOUND, f"Shopify has no order {name!r} (by id or by name).")
+        return str(edges[0]["node"]["id"])
 
     @operation(example={"location": "Main Warehouse", "only_low": True, "limit": 10})
     async def inventory_levels(self, params: m.InventoryParams) -> m.InventoryReport:

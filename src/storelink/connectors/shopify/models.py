@@ -2,16 +2,18 @@
 
 Money is a ``Decimal`` serialised as a string, as Shopify sends it, so no cent is lost. Ids are
 Shopify's global ids (``gid://shopify/Product/123``); every id parameter also accepts the bare
-number.
+number, as text or as a JSON number (``id=1001``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+
+from storelink.connectors.paging import Paging
 
 Money = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str)]
 
@@ -21,12 +23,15 @@ MAX_LIMIT = 250
 
 
 class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Numbers where text is expected become text: ids look numeric (`id=1001`).
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
 
 class _Page(BaseModel):
+    paging: ClassVar[Paging] = Paging(size="limit", cursor="cursor", next_cursor="next_cursor")
+
     limit: int = Field(
-        50,
+        25,
         ge=1,
         le=MAX_LIMIT,
         description=f"Most items to return, at most {MAX_LIMIT}; pass `next_cursor` back as `cursor` for more.",
@@ -165,10 +170,12 @@ class GetOrderParams(_Params):
 
 # --- inventory ------------------------------------------------------------------------------------
 class InventoryParams(_Params):
+    paging: ClassVar[Paging] = Paging(size="limit", narrow=("location", "only_low"))
+
     location: str | None = Field(None, description="Location name or id; all locations when omitted.")
     low_stock_threshold: int = Field(5, ge=0, description="Available at or below this counts as low.")
     only_low: bool = Field(False, description="Return only low-stock rows.")
-    limit: int = Field(200, ge=1, le=5000)
+    limit: int = Field(50, ge=1, le=5000)
 
 
 class InventoryRow(BaseModel):
@@ -256,6 +263,8 @@ class SalesSummary(BaseModel):
 
 # --- bulk export ----------------------------------------------------------------------------------
 class BulkExportParams(_Params):
+    paging: ClassVar[Paging] = Paging(size="sample")
+
     resource: Literal["products", "orders"] = "products"
     query: str | None = Field(None, description="Optional search filter, e.g. `created_at:>=2026-01-01`.")
     sample: int = Field(5, ge=0, le=100, description="How many exported rows to include in the result.")

@@ -2,16 +2,18 @@
 
 Zoho sends ids and timestamps as strings of 64-bit numbers; ids stay strings here (no precision
 lost) and timestamps (ms since the epoch) become aware UTC datetimes. Flags Zoho spells as
-``"0"``/``"1"`` or ``"true"``/``"false"`` become booleans.
+``"0"``/``"1"`` or ``"true"``/``"false"`` become booleans. Id parameters take the id as text or as
+a JSON number.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from storelink.connectors.paging import Paging
 from storelink.connectors.writes import IdempotencyKey, WriteReceipt
 from storelink.errors import clip
 
@@ -37,7 +39,7 @@ MAX_LIMIT = 1000
 
 
 class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
 
 # --- accounts and folders ----------------------------------------------------------------------
@@ -69,6 +71,8 @@ class FolderList(BaseModel):
 
 # --- messages --------------------------------------------------------------------------------------
 class _Paging(_Params):
+    paging: ClassVar[Paging] = Paging(size="limit", position="start", next_position="next_start")
+
     limit: int = Field(20, ge=1, le=MAX_LIMIT, description=f"Most messages to return (pages of {PAGE_MAX} fetched).")
     start: int = Field(1, ge=1, description="1-based position to start from (a previous `next_start`).")
 
