@@ -105,3 +105,51 @@ async def test_each_store_reads_the_one_site_through_its_own_connectors(tmp_path
     assert [a.route for a in answers] == ["live", "live"]
     assert [a.live.data["totals"]["orders"] for a in answers if a.live] == expected
     assert expected[0] != expected[1]
+
+
+@pytest.mark.looptime
+async def test_a_store_whose_every_connector_fails_leaves_anothers_answers_and_latency_alone(tmp_path: Path) -> None:
+    """Every connector of demo-1 stalls, errs or refuses its token while demo-2's health probes run
+    beside it for two minutes of loop time, until most of its breakers open. On loop time
+    (``looptime``: waits are exact) demo-2's probes answer as they did alone: ok, and in the same
+    time (none, for in-process fakes), so no wait, retry or refusal of demo-1's reached them."""
+    settings = make_settings(tmp_path, demo_stores=2, demo_today="2026-11-20")
+    loop = asyncio.get_running_loop()
+    async with open_fleet(settings, store=EmbeddedStore(None)) as fleet:
+        broken, healthy = await fleet.runtime("demo-1"), await fleet.runtime("demo-2")
+        names = [c.name for c in healthy.registry if c.mode == "mock"]
+        assert len(names) == 5
+
+        async def probe_round() -> list[tuple[str, str, float]]:
+            answers = []
+            for name in names:
+                started = loop.time()
+                health = await healthy.registry.get(name).health()
+                answers.append((name, health.status, loop.time() - started))
+            return answers
+
+        alone = [await probe_round() for _ in range(3)]
+        for fake in broken.fakes.values():
+            fake.faults = FaultPlan(
+                rates={Fault.STALL: 0.3, Fault.SERVER_ERROR: 0.4, Fault.EXPIRED_TOKEN: 0.3}, stall_s=60.0, seed=16
+            )
+        stop = asyncio.Event()
+        failures: list[str] = []
+
+        async def hammer(name: str) -> None:
+            connector = broken.registry.get(name)
+            while not stop.is_set():
+                health = await connector.health()
+                failures.append(health.status)
+                await asyncio.sleep(0.5)  # an open breaker refuses at once: let loop time move
+
+        hammering = [asyncio.create_task(hammer(name)) for name in names for _ in range(4)]
+        await asyncio.sleep(120.0)  # demo-1's calls are stalling, retrying and opening breakers
+        beside = [await probe_round() for _ in range(3)]
+        stop.set()
+        await asyncio.gather(*hammering)
+
+    assert beside == alone
+    assert {status for _, status, _ in alone[0]} == {"ok"}
+    assert failures and "ok" not in failures
+    assert {broken.registry.get(name).breaker.state for name in names} != {BreakerState.CLOSED}
