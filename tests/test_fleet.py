@@ -121,7 +121,7 @@ async def test_a_store_whose_every_connector_fails_leaves_anothers_answers_and_l
         assert len(names) == 5
 
         async def probe_round() -> list[tuple[str, str, float]]:
-            answers = []
+            answers: list[tuple[str, str, float]] = []
             for name in names:
                 started = loop.time()
                 health = await healthy.registry.get(name).health()
