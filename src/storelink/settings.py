@@ -197,6 +197,16 @@ class Settings(BaseSettings):
         None, description="Redis for state shared across replicas (limits, cache); it may carry a password."
     )
     replicas: int = Field(1, ge=1, description="Replicas sharing the upstream quotas (each takes 1/N without Redis).")
+    database_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL for what replicas must keep (the write audit log and idempotency records), "
+        "`postgresql://user:password@host:5432/db`; the embedded SQLite store when unset.",
+    )
+    database_schema: str = Field(
+        "storelink",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema storelink's tables live in (created by `storelink db migrate`).",
+    )
     stores_file: Path | None = Field(
         None,
         description="TOML file listing the stores this deployment serves (docs/stores.md); the environment "
@@ -365,6 +375,20 @@ class Settings(BaseSettings):
             raise ValueError(f"the Redis URL names no host; use {shape}")
         if port == 0:
             raise ValueError(f"the Redis URL's port is 0; use {shape}")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_parses(cls, value: SecretStr | None) -> SecretStr | None:
+        # As for Redis: one clear line at start, never repeating the URL (it may carry a password).
+        if value is None or not value.get_secret_value():
+            return None
+        try:
+            parts = urlsplit(value.get_secret_value())
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError("not a PostgreSQL URL; use postgresql://[user[:password]@]host[:port]/database")
         return value
 
     def knobs(self, connector: str) -> ConnectorKnobs:
