@@ -49,8 +49,27 @@ async def test_traffic_overview_matches_the_store_orders(tmp_path: Path, fake: G
         assert day.conversions >= expected[day.date]["transactions"]
         assert float(day.revenue) == pytest.approx(expected[day.date]["totalRevenue"], abs=0.01)
         assert day.sessions == expected[day.date]["sessions"]
+    assert data.totals is not None
     assert data.totals.sessions == sum(d.sessions for d in data.days)
+    # Users are distinct over the range: fewer than the days' sum (returning users count once).
+    assert 0 < data.totals.users < sum(d.users for d in data.days)
+    assert "date" not in data.totals.model_dump()
     assert envelope.meta.headroom is not None and envelope.meta.headroom.unit.startswith("tokens")
+
+
+async def test_maximums_and_minimums_come_back_when_asked_for(tmp_path: Path, fake: Ga4Fake) -> None:
+    async with google_runtime(live_settings(tmp_path), [Ga4Connector], {"ga4": fake}) as rt:
+        report = (
+            await call(
+                rt,
+                "run_report",
+                {"dimensions": "date", "metrics": "sessions", "days": 7, "metric_aggregations": ["MAXIMUM", "MINIMUM"]},
+            )
+        ).data
+    sessions = [r.metrics["sessions"] for r in report.rows]
+    assert [r.metrics["sessions"] for r in report.maximums] == [max(sessions)]
+    assert [r.metrics["sessions"] for r in report.minimums] == [min(sessions)]
+    assert report.totals == []  # not asked for
 
 
 async def test_channel_breakdown_adds_up_to_the_totals(tmp_path: Path, fake: Ga4Fake) -> None:

@@ -207,6 +207,8 @@ class Ga4Connector(GoogleConnector):
             truncated=offset < row_count,
             requests=requests,
             totals=[self._row(r, dims, types) for r in first.get("totals") or []],
+            maximums=[self._row(r, dims, types) for r in first.get("maximums") or []],
+            minimums=[self._row(r, dims, types) for r in first.get("minimums") or []],
             currency_code=meta.get("currencyCode"),
             time_zone=meta.get("timeZone"),
             subject_to_thresholding=bool(meta.get("subjectToThresholding")),
@@ -317,6 +319,7 @@ class Ga4Connector(GoogleConnector):
                 order_bys=["date"],
                 keep_empty_rows=True,
                 limit=params.days + 7,
+                metric_aggregations=["TOTAL"],  # the range's own total: a user back on several days counts once
             ),
             operation="traffic_overview",
         )
@@ -334,13 +337,13 @@ class Ga4Connector(GoogleConnector):
             key=lambda d: d.date,
         )
         totals = None
-        if days:
-            totals = m.DayTraffic(
-                date=days[-1].date,
-                sessions=sum(d.sessions for d in days),
-                users=sum(d.users for d in days),
-                conversions=sum(d.conversions for d in days),
-                revenue=sum((d.revenue for d in days), Decimal("0")),
+        if days and report.totals:
+            total = report.totals[0].metrics
+            totals = m.TrafficTotals(
+                sessions=int(total.get("sessions", 0)),
+                users=int(total.get("totalUsers", 0)),
+                conversions=int(total.get("keyEvents", 0)),
+                revenue=_money(total.get("totalRevenue")),
             )
         return m.TrafficOverview(
             start=days[0].date if days else None,

@@ -32,6 +32,7 @@ __all__ = [
     "TopPages",
     "TopPagesParams",
     "TrafficOverview",
+    "TrafficTotals",
     "ViewParams",
 ]
 
@@ -187,7 +188,9 @@ class Report(BaseModel):
     offset: int
     truncated: bool = Field(description="More rows exist past those returned.")
     requests: int = Field(description="API requests made (pages).")
-    totals: list[ReportRow] = Field(default_factory=list)
+    totals: list[ReportRow] = Field(default_factory=list, description="With metric_aggregations TOTAL.")
+    maximums: list[ReportRow] = Field(default_factory=list, description="With metric_aggregations MAXIMUM.")
+    minimums: list[ReportRow] = Field(default_factory=list, description="With metric_aggregations MINIMUM.")
     currency_code: str | None = None
     time_zone: str | None = None
     subject_to_thresholding: bool = False
@@ -202,12 +205,21 @@ class DayTraffic(BaseModel):
     revenue: Decimal
 
 
+class TrafficTotals(BaseModel):
+    """The range as GA4 counts it: users once each however many days they came back."""
+
+    sessions: int
+    users: int = Field(description="Distinct users over the range (not the sum of the days' users).")
+    conversions: int
+    revenue: Decimal
+
+
 class TrafficOverview(BaseModel):
     start: dt.date | None
     end: dt.date | None
     currency: str
     days: list[DayTraffic]
-    totals: DayTraffic | None
+    totals: TrafficTotals | None
 
 
 class PageRow(BaseModel):

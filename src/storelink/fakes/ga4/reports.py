@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -30,6 +31,15 @@ from storelink.fakes.ga4.filters import _aggregate, _BadRequest, _dimension_key,
 from storelink.fakes.ga4.traffic import Ga4Traffic, apportion
 
 Cells = dict[tuple[str, ...], dict[str, float]]
+
+# Metrics that count people, not visits: a user who comes back on several days counts once over
+# the range, so a row (or a total) spanning days has fewer of them than the days' sum.
+_DISTINCT_USERS = ("totalUsers", "activeUsers")
+
+
+def distinct_share(days: int) -> float:
+    """The share of the days' summed users who are distinct over ``days`` days (1 for one day)."""
+    return 1.0 / (1.0 + 0.1 * math.log(max(1, days)))
 
 
 class _Reporter:
@@ -96,7 +106,11 @@ class _Reporter:
                 raise _BadRequest(f"Invalid date range: startDate {start} is after endDate {end}.")
             days_total += (end - start).days + 1
             label = str(r.get("name") or f"date_range_{index}")
+            share = 1.0 if "date" in needed else distinct_share((end - start).days + 1)
             for key, sums in self._cells(cube, needed, start, end).items():
+                for name in _DISTINCT_USERS:
+                    if name in sums:
+                        sums[name] = round(sums[name] * share)
                 full = (*key, label) if len(ranges) > 1 else key
                 cells[full] = sums
         headers = [*dims, "dateRange"] if len(ranges) > 1 else dims
@@ -129,6 +143,8 @@ class _Reporter:
         ):
             if aggregation in aggregations and rows:
                 agg = {x: _aggregate(aggregation, [r[1][x] for r in rows]) for x in metrics}
+                if aggregation == "TOTAL" and "date" in dims:  # the range's distinct users, not the days' sum
+                    agg.update({x: round(agg[x] * distinct_share(days_total)) for x in metrics if x in _DISTINCT_USERS})
                 response[field_name] = [self._wire(((label,) * len(headers), agg), headers, metrics)]
         cost = 1 + len(dims) + (days_total - 1) // 90 + len(cells) // 10_000 + (1 if dfilter or mfilter else 0)
         return response, cost
