@@ -68,17 +68,17 @@ def test_overstock_values_the_excess_beyond_the_threshold() -> None:
     assert (s.kind, s.days_of_cover, s.revenue_at_risk) == ("overstock", 500.0, 400.0)
 
 
-def test_sales_split_evenly_across_locations_and_ranked_by_revenue_at_risk() -> None:
+def test_sales_split_evenly_across_locations_and_stock_outs_ranked_first() -> None:
     # 40 units in 10 days = 4/day, two locations → 2/day each.
     # Main: 4 on hand → 2 days; lost 2 × 10 × 12 = 240. East: 40 on hand → 20 days ≥ 14: healthy.
-    # Dead item: 30 × 10 = 300 ranks first.
+    # Dead item: 30 × 10 = 300 tied up, more money but not urgent: after the stock-out.
     rows = [stock("S", 4, location="Main"), stock("S", 40, location="East"), stock("D", 30)]
     found = find_signals(rows, [SaleRow(day(0), "S", 40)], as_of=AS_OF, lead_time_days=14, params=P)
     assert [(s.kind, s.sku, s.location, s.revenue_at_risk) for s in found] == [
-        ("dead_stock", "D", "Main", 300.0),
         ("stockout_risk", "S", "Main", 240.0),
+        ("dead_stock", "D", "Main", 300.0),
     ]
-    assert found[1].units_per_day == 2.0
+    assert found[0].units_per_day == 2.0
 
 
 def test_one_day_of_data_uses_the_whole_window() -> None:
@@ -93,3 +93,22 @@ def test_one_day_of_data_uses_the_whole_window() -> None:
 def test_sales_after_as_of_are_ignored() -> None:
     (s,) = find_signals([stock("A", 5)], [SaleRow(day(-1), "A", 100)], as_of=AS_OF, lead_time_days=14, params=P)
     assert s.kind == "dead_stock" and s.last_sale is None
+
+
+def test_stock_outs_rank_above_a_fortune_of_over_stock_and_cover_reads_as_time() -> None:
+    from storelink.insights.inventory import cover_words, money
+
+    stock = [
+        StockRow("SLOW", "Slow seller", "v", "Main", 5_000, 200.0),  # ~$1M tied up, sells 1 a month
+        StockRow("FAST", "Fast seller", "v", "Main", 1, 20.0),  # out within a day
+    ]
+    sales = [SaleRow(AS_OF, "SLOW", 1), *(SaleRow(AS_OF - dt.timedelta(days=d), "FAST", 3) for d in range(30))]
+    found = find_signals(stock, sales, as_of=AS_OF, lead_time_days=14, params=InventoryParams())
+    kinds = [(s.kind, s.sku) for s in found]
+    assert kinds == [("stockout_risk", "FAST"), ("overstock", "SLOW")]
+    assert found[1].revenue_at_risk > 100 * found[0].revenue_at_risk  # bigger money, still second
+    assert "411 years of cover" in found[1].why and "25500" not in found[1].why
+    assert [cover_words(d) for d in (None, 0, 4.25, 45, 240, 150_000)] == [
+        "–", "none", "4.2 days", "45 days", "8 months", "411 years"
+    ]  # fmt: skip
+    assert money(1_234.5, "EUR") == "1,234.50 EUR"

@@ -17,6 +17,7 @@ from storelink.cli.common import StoreOption, cli_settings, store_runtime
 from storelink.cli.output import Table, console, period, tally
 from storelink.errors import ConfigurationError, ConnectorError
 from storelink.insights import tools
+from storelink.insights.inventory import cover_words, money
 from storelink.insights.models import (
     InventoryParams,
     InventoryResult,
@@ -95,13 +96,12 @@ def inventory(as_json: JsonOpt = False, limit: LimitOpt = 10, window_days: int =
         print(result.model_dump_json(indent=2))
         return
     table = Table(title=f"Inventory signals, lead time {result.lead_time_days} d ({tally(result.counts)})")
-    for col in ("kind", "sku", "location", "available", "units/day", "cover (d)", "at risk"):
+    for col in ("kind", "sku", "location", "available", "units/day", "cover", "at risk"):
         table.add_column(col)
     for s in result.rows:
-        cover = f"{s.days_of_cover:.1f}" if s.days_of_cover is not None else "-"
-        table.add_row(
-            s.kind, s.sku, s.location, str(s.available), f"{s.units_per_day:.2f}", cover, f"{s.revenue_at_risk:,.2f}"
-        )
+        cover = cover_words(s.days_of_cover)
+        at_risk = money(s.revenue_at_risk, result.currency)
+        table.add_row(s.kind, s.sku, s.location, str(s.available), f"{s.units_per_day:.2f}", cover, at_risk)
     out.print(table)
     _notes(result.notes)
 

@@ -78,6 +78,7 @@ class SalesAndTraffic(BaseModel):
 class StoreLowStock(InventorySignal):
     store: str
     store_name: str
+    currency: str = Field("USD", description="The store's currency (revenue at risk is in it).")
 
 
 class LowStockAcross(BaseModel):
@@ -187,7 +188,9 @@ async def low_stock_across(
     async def one(runtime: StoreSources) -> list[StoreLowStock]:
         result = await inventory_signals(runtime, InventoryParams(limit=limit))
         return [
-            StoreLowStock(**row.model_dump(), store=runtime.config.id, store_name=runtime.config.name)
+            StoreLowStock(
+                **row.model_dump(), store=runtime.config.id, store_name=runtime.config.name, currency=result.currency
+            )
             for row in result.rows
             if row.kind == "stockout_risk"
         ]

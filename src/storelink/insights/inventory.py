@@ -12,6 +12,11 @@ Definitions (thresholds in :class:`InventoryParams`):
   have); revenue at risk = available × price, the value tied up.
 - over-stock: it sells and days of cover > ``overstock_days``; revenue at risk = the value of the
   units beyond ``overstock_days`` of cover.
+
+Ranking: stock-out risks first, then dead stock, then over-stock, each by revenue at risk. A
+stock-out's figure is sales lost within the lead time unless someone acts now; dead and over-stock
+are capital tied up, larger in money (a year of slow stock) but not urgent, and never comparable
+with lost sales in one column.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from storelink.insights.sources import InsightSources
 def find_signals(
     stock: Iterable[StockRow], sales: Iterable[SaleRow], *, as_of: dt.date, lead_time_days: int, params: InventoryParams
 ) -> list[InventorySignal]:
-    """Every signal, largest revenue at risk first (not truncated). Sales after ``as_of`` are ignored."""
+    """Every signal, stock-out risks first, then dead stock, then over-stock, each by revenue at risk
+    (not truncated). Sales after ``as_of`` are ignored."""
     stock = list(stock)
     window_start = as_of - dt.timedelta(days=params.window_days - 1)
     units: dict[str, int] = defaultdict(int)
@@ -72,17 +78,45 @@ def find_signals(
 
         if cover is not None and cover < lead_time_days:
             lost = rate * row.price * (lead_time_days - cover)
-            why = f"{row.available} on hand covers {cover:.1f} days at {rate:.2f}/day; lead time {lead_time_days} days"
+            covers = (
+                f"{row.available} on hand covers {cover_words(cover)} at {rate:.2f}/day"
+                if row.available > 0
+                else f"out of stock, selling {rate:.2f}/day"
+            )
+            why = f"{covers}; lead time {lead_time_days} days"
             out.append(signal("stockout_risk", lost, why))
         if row.available > 0 and (last is None or (as_of - last).days >= params.dead_days):
             since = f"since {last.isoformat()}" if last else "in the sales data"
             out.append(signal("dead_stock", row.available * row.price, f"{row.available} on hand, no sale {since}"))
         elif cover is not None and cover > params.overstock_days:
             excess = row.available - rate * params.overstock_days
-            why = f"{cover:.0f} days of cover, above {params.overstock_days}"
+            why = f"{cover_words(cover)} of cover, above {params.overstock_days} days"
             out.append(signal("overstock", excess * row.price, why))
-    out.sort(key=lambda s: (-s.revenue_at_risk, s.kind, s.sku, s.location))
+    out.sort(key=lambda s: (URGENCY[s.kind], -s.revenue_at_risk, s.sku, s.location))
     return out
+
+
+URGENCY = {"stockout_risk": 0, "dead_stock": 1, "overstock": 2}  # the order of kinds in a ranking
+
+
+def cover_words(days: float | None) -> str:
+    """Days of cover as a person reads them: "4.5 days", "45 days", "8 months", "70 years"."""
+    if days is None:
+        return "–"
+    if days == 0:
+        return "none"
+    if days < 10:
+        return f"{days:.1f} days"
+    if days < 100:
+        return f"{days:.0f} days"
+    if days < 730:
+        return f"{days / 30.44:.0f} months"
+    return f"{days / 365.25:,.0f} years"
+
+
+def money(amount: float, currency: str) -> str:
+    """``1,234.56 USD``: an amount always with its currency."""
+    return f"{amount:,.2f} {currency}"
 
 
 # -- gathering ---------------------------------------------------------------------------------------------
@@ -94,6 +128,7 @@ async def gather_inventory(sources: InsightSources, params: InventoryParams) -> 
     """Read stock levels, the catalogue (prices) and the orders of the longer of the two windows."""
     connector = shopify(sources)
     as_of = (await connector.calendar()).today()
+    currency = (await connector.call("shop_info", {})).data.currency
     lead = params.lead_time_days or sources.settings.lead_time_days
     report = (await connector.call("inventory_levels", {"limit": STOCK_ROW_LIMIT})).data
     catalog = await read_catalog(connector)
@@ -126,6 +161,7 @@ async def gather_inventory(sources: InsightSources, params: InventoryParams) -> 
         as_of=as_of,
         window_days=params.window_days,
         lead_time_days=lead,
+        currency=currency,
         rows=rows,
         counts=counts,
         truncated=truncated,

@@ -130,7 +130,12 @@ class InventoryParams(BaseModel):
     lead_time_days: int | None = Field(None, ge=1, le=365, description="Restock lead time; default the setting.")
     dead_days: int = Field(30, ge=1, le=365, description="Dead stock: no sale in this many days, stock on hand.")
     overstock_days: int = Field(180, ge=1, le=3650, description="Over-stock: days of cover above this.")
-    limit: int = Field(10, ge=1, le=200, description="Rows per kind; all kinds ranked by revenue at risk together.")
+    limit: int = Field(
+        10,
+        ge=1,
+        le=200,
+        description="Rows per kind; stock-outs first, then dead stock, then over-stock, each by revenue at risk.",
+    )
 
 
 class InventorySignal(BaseModel):
@@ -153,7 +158,11 @@ class InventoryResult(BaseModel):
     as_of: dt.date = Field(description="The day the windows end (UTC).")
     window_days: int = Field(description="Sales window, days.")
     lead_time_days: int = Field(description="Lead time used, days.")
-    rows: list[InventorySignal] = Field(description="At most `limit` per kind, largest revenue at risk first.")
+    currency: str = Field("USD", description="The shop's currency: prices and revenue at risk are in it.")
+    rows: list[InventorySignal] = Field(
+        description="At most `limit` per kind: stock-out risks, then dead stock, then over-stock, each largest "
+        "revenue at risk first."
+    )
     counts: dict[str, int] = Field(description="Rows found per kind, before `limit`.")
     truncated: bool = Field(description="Some kind had more than `limit` rows.")
     notes: list[str] = Field(default_factory=list, description="Sources skipped and why; caveats.")

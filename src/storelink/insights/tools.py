@@ -28,8 +28,8 @@ async def seo_opportunities(sources: InsightSources, params: SeoParams | None = 
 
 
 async def inventory_signals(sources: InsightSources, params: InventoryParams | None = None) -> InventoryResult:
-    """Stock-out risk within the lead time, dead stock and over-stock per variant and location,
-    ranked by revenue at risk (Shopify inventory and orders)."""
+    """Stock-out risk within the lead time, dead stock and over-stock per variant and location:
+    stock-outs first, each kind by revenue at risk (Shopify inventory and orders)."""
     return await gather_inventory(sources, params or InventoryParams())
 
 

@@ -52,6 +52,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from storelink.insights.inventory import cover_words, money
 from storelink.observability.logs import redact
 from storelink.settings import Settings
 from storelink.web import views
@@ -92,6 +93,8 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.filters["ms"] = views.fmt_ms
 templates.env.filters["pct"] = views.fmt_pct
 templates.env.filters["ago"] = views.fmt_ago
+templates.env.filters["cover"] = cover_words
+templates.env.filters["money"] = money
 templates.env.globals["CSRF_FIELD"] = CSRF_FIELD
 
 Handler = Callable[[Request], Awaitable[Response]]
