@@ -75,7 +75,7 @@ class MailMessage:
             "sender": self.sender,
             "fromAddress": self.from_address,
             "toAddress": self.to_address,
-            "ccAddress": self.cc_address,
+            "ccAddress": self.cc_address or "Not Provided",  # Zoho's listings never leave it empty
             "receivedTime": str(self.received_ms),
             "sentDateInGMT": str(self.received_ms - 1000),
             "size": str(len(self.html) + 900),

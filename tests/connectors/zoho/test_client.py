@@ -56,6 +56,15 @@ async def test_list_messages_newest_first_with_paging(zoho_fake: ZohoFake, tmp_p
     assert all(isinstance(m.received_at, dt.datetime) and m.received_at.tzinfo for m in first.items)
 
 
+async def test_not_provided_is_no_address(zoho_fake: ZohoFake, tmp_path: Path) -> None:
+    async with live_zoho(zoho_fake, tmp_path) as rt:
+        page = (await rt.registry.get("zoho").call("list_messages", {"limit": 50, "folder": None})).data
+    wire = {m.message_id: m.list_json()["ccAddress"] for m in zoho_fake.messages}
+    unaddressed = [m for m in page.items if wire[m.message_id] == "Not Provided"]  # as Zoho lists them
+    assert unaddressed and all(m.cc_address is None for m in unaddressed)
+    assert all(m.to_address != "Not Provided" for m in page.items)
+
+
 async def test_large_limits_are_fetched_in_pages_until_a_short_one(
     zoho_fake: ZohoFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -192,6 +201,8 @@ async def test_accounts_url_override(zoho_fake: ZohoFake, tmp_path: Path) -> Non
         ("jp", "https://accounts.zoho.jp", "https://mail.zoho.jp"),
         ("ca", "https://accounts.zohocloud.ca", "https://mail.zohocloud.ca"),
         ("cn", "https://accounts.zoho.com.cn", "https://mail.zoho.com.cn"),
+        ("uk", "https://accounts.zoho.uk", "https://mail.zoho.uk"),
+        ("ae", "https://accounts.zoho.ae", "https://mail.zoho.ae"),
     ],
 )
 def test_data_centres(code: str, accounts: str, mail: str) -> None:

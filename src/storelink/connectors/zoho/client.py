@@ -447,6 +447,16 @@ def _str_or_none(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
+# What Zoho's listings put where a message has no such address ("ccAddress": "Not Provided").
+_NO_ADDRESS = "not provided"
+
+
+def _address(value: Any) -> str | None:
+    """An address field, or None when Zoho says there is none."""
+    text = _str_or_none(value)
+    return None if text is None or text.strip().lower() == _NO_ADDRESS else text
+
+
 def _account(row: dict[str, Any]) -> m.Account:
     addresses = [a for a in row.get("emailAddress") or [] if isinstance(a, dict) and a.get("mailId")]
     confirmed = [a for a in addresses if a.get("isConfirmed", True) is not False]
@@ -482,8 +492,8 @@ def _summary(row: dict[str, Any]) -> m.MessageSummary:
         summary=_str_or_none(row.get("summary")),
         sender=_str_or_none(row.get("sender")),
         from_address=_str_or_none(row.get("fromAddress")),
-        to_address=_str_or_none(row.get("toAddress")),
-        cc_address=_str_or_none(row.get("ccAddress")),
+        to_address=_address(row.get("toAddress")),
+        cc_address=_address(row.get("ccAddress")),
         received_at=_ms(row.get("receivedTime")),
         sent_at=_ms(row.get("sentDateInGMT")),
         size=_int_or_none(row.get("size")),

@@ -38,11 +38,15 @@ DATA_CENTRES: dict[str, DataCentre] = {
         DataCentre("ca", "https://accounts.zohocloud.ca", "https://mail.zohocloud.ca"),  # accounts host [INF]
         DataCentre("com.cn", "https://accounts.zoho.com.cn", "https://mail.zoho.com.cn"),
         DataCentre("sa", "https://accounts.zoho.sa", "https://mail.zoho.sa"),  # [3P]
+        # United Kingdom and United Arab Emirates: accounts.zoho.uk (Zoho Assist, ManageEngine multi-DC
+        # pages), zoho.ae (WorkDrive's multi-DC page); mail.<domain> by the pattern of the others [INF].
+        DataCentre("uk", "https://accounts.zoho.uk", "https://mail.zoho.uk"),
+        DataCentre("ae", "https://accounts.zoho.ae", "https://mail.zoho.ae"),
     )
 }
 
 # What people type for the same places.
-_ALIASES = {"us": "com", "au": "com.au", "cn": "com.cn", "zohocloud.ca": "ca"}
+_ALIASES = {"us": "com", "au": "com.au", "cn": "com.cn", "zohocloud.ca": "ca", "gb": "uk", "uae": "ae"}
 
 
 def data_centre(code: str) -> DataCentre:
