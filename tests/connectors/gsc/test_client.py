@@ -4,6 +4,7 @@ with progress, filters, sites, sitemaps, inspection, throttling. Loop time is fa
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
@@ -310,3 +311,25 @@ async def test_the_issue_query_in_mock_mode_keeps_the_loop_free_and_ends_by_its_
         assert outcome.rows and len(outcome.rows) <= 25_000
     assert elapsed < 8.0 + 2.0
     assert worst < 3.0, f"the event loop stalled {worst:.2f} s"
+
+
+async def test_hourly_rows_with_hourly_all(tmp_path: Path) -> None:
+    """`hour` groups by the hour (Pacific, with its offset), asks for dataState hourly_all by
+    itself and reaches back at most ten days; sitemaps show no deprecated `indexed` count."""
+    async with open_runtime(make_settings(tmp_path), store=EmbeddedStore(None)) as rt:
+        gsc = rt.registry.get("gsc")
+        hourly = (await gsc.call("search_analytics", {"dimensions": "hour", "row_limit": 100})).data
+        daily = (await gsc.call("search_analytics", {"dimensions": "date", "days": 2, "data_state": "all"})).data
+        with pytest.raises(ConnectorError) as final:
+            await gsc.call("search_analytics", {"dimensions": "hour", "data_state": "final"})
+        with pytest.raises(ConnectorError) as far:
+            await gsc.call("search_analytics", {"dimensions": "hour", "days": 28})
+        sitemaps = (await gsc.call("list_sitemaps", {})).data
+    hours = [r.keys["hour"] for r in hourly.rows]
+    assert len(hours) == 48 and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:00:00-0[78]:00", h) for h in hours)
+    assert {h[:10] for h in hours} == {r.keys["date"] for r in daily.rows}
+    assert sum(r.clicks for r in hourly.rows) == sum(r.clicks for r in daily.rows)
+    assert hourly.first_incomplete_hour is not None
+    assert final.value.kind is ErrorKind.INVALID_REQUEST and "hourly_all" in final.value.message
+    assert far.value.kind is ErrorKind.INVALID_REQUEST and "10 days" in far.value.message
+    assert sitemaps.sitemaps and all("indexed" not in c.model_dump() for s in sitemaps.sitemaps for c in s.contents)

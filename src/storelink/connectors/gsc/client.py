@@ -169,7 +169,7 @@ class GscConnector(GoogleConnector):
     @operation(example={"days": 28, "dimensions": "query,page", "filters": "query~brake pads", "row_limit": 50})
     async def search_analytics(self, params: m.SearchAnalyticsParams) -> m.SearchAnalyticsResult:
         """Clicks, impressions, CTR and average position, grouped by `dimensions` (query, page,
-        country, device, date; or searchAppearance alone) over the last `days` days.
+        country, device, date, hour; or searchAppearance alone) over the last `days` days.
 
         `filters` like `query~brake pads`, `page=~/products/`, `country=usa`; `search_type` web,
         image, video, news, discover, googleNews; `row_limit` rows in all, at most 25,000 a call
@@ -240,6 +240,7 @@ class GscConnector(GoogleConnector):
             note=note,
             response_aggregation_type=first.get("responseAggregationType"),
             first_incomplete_date=(first.get("metadata") or {}).get("firstIncompleteDate"),
+            first_incomplete_hour=(first.get("metadata") or {}).get("firstIncompleteHour"),
         )
 
     @operation(example={})
@@ -269,11 +270,7 @@ class GscConnector(GoogleConnector):
                 warnings=_int(s.get("warnings")),
                 errors=_int(s.get("errors")),
                 contents=[
-                    m.SitemapContent(
-                        type=str(c.get("type", "")),
-                        submitted=_int(c.get("submitted")),
-                        indexed=_int(c.get("indexed")) if c.get("indexed") is not None else None,
-                    )
+                    m.SitemapContent(type=str(c.get("type", "")), submitted=_int(c.get("submitted")))
                     for c in s.get("contents") or []
                 ],
             )

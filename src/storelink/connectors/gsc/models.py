@@ -33,8 +33,10 @@ MAX_ROWS_PER_REQUEST = 25_000  # the API's rowLimit range is 1..25,000
 # from further calls with `start_row`, each bounded by the deadline. (A 5,000,000-row call built
 # 1.8 M rows, took RSS to 1.9 GB and ran 108 s against a 30 s deadline.)
 MAX_ROWS_PER_CALL = 25_000
-Dimension = Literal["query", "page", "country", "device", "date", "searchAppearance"]
-DIMENSIONS: tuple[str, ...] = ("query", "page", "country", "device", "date", "searchAppearance")
+Dimension = Literal["query", "page", "country", "device", "date", "hour", "searchAppearance"]
+DIMENSIONS: tuple[str, ...] = ("query", "page", "country", "device", "date", "hour", "searchAppearance")
+FilterDimension = Literal["query", "page", "country", "device", "searchAppearance"]
+HOURLY_DAYS = 10  # the API keeps hourly rows this many days back (Google, 2025-04 "hourly data")
 Operator = Literal["equals", "notEquals", "contains", "notContains", "includingRegex", "excludingRegex"]
 
 # `dimension<op>value` shorthands, longest operator first.
@@ -64,7 +66,7 @@ class Filter(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dimension: Dimension
+    dimension: FilterDimension
     operator: Operator = "equals"
     expression: str
 
@@ -98,7 +100,7 @@ class SearchAnalyticsParams(BaseModel):
     end_date: dt.date | None = Field(None, description="Last day, inclusive.")
     dimensions: Annotated[list[Dimension], BeforeValidator(_split_names)] = Field(
         default_factory=lambda: _default_dimensions(),
-        description="Comma-separated or a list: query,page,country,device,date.",
+        description="Comma-separated or a list: query,page,country,device,date,hour (hour: last 10 days).",
     )
     filters: Annotated[list[Filter], BeforeValidator(_split_names)] = Field(
         default_factory=list, description="`query~brake`, `country=usa`, … (all must match)."
@@ -125,6 +127,16 @@ class SearchAnalyticsParams(BaseModel):
                 "searchAppearance cannot be grouped with other dimensions: list the appearances first, then "
                 "filter by one (`searchAppearance=PRODUCT_SNIPPETS`) with other dimensions"
             )
+        if "hour" in self.dimensions:
+            # Hourly rows are always the fresh, incomplete kind, and reach back ten days.
+            if "data_state" not in self.model_fields_set:
+                self.data_state = "hourly_all"
+            elif self.data_state != "hourly_all":
+                raise ValueError("grouping by hour needs data_state hourly_all")
+            if "days" not in self.model_fields_set:
+                self.days = 2
+            elif self.days > HOURLY_DAYS:
+                raise ValueError(f"hourly rows reach back {HOURLY_DAYS} days: ask for days <= {HOURLY_DAYS}")
         if (self.start_date is None) != (self.end_date is None):
             raise ValueError("give both start_date and end_date, or neither")
         if self.start_date and self.end_date and self.start_date > self.end_date:
@@ -155,6 +167,7 @@ class SearchAnalyticsResult(BaseModel):
     note: str | None = Field(None, description="Set when the deadline stopped the pages early: why, and what to do.")
     response_aggregation_type: str | None = None
     first_incomplete_date: str | None = None
+    first_incomplete_hour: str | None = Field(None, description="With `hour`: rows from this hour on may still change.")
 
 
 class Site(BaseModel):
@@ -174,8 +187,8 @@ class SitemapsParams(BaseModel):
 
 class SitemapContent(BaseModel):
     type: str
-    submitted: int
-    indexed: int | None = None
+    submitted: int = Field(description="URLs of this type the sitemap lists.")
+    # No `indexed`: Search Console still sends it, deprecated ("do not use"), and it says 0.
 
 
 class Sitemap(BaseModel):

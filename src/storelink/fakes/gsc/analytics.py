@@ -11,10 +11,46 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from storelink.fakes.gsc.traffic import _ALL_COUNTRIES, _DEVICES, GscTraffic, _Pair
 
 FINAL_LAG_DAYS = 3
+HOURLY_DAYS = 10  # hourly rows reach back this far (Google, 2025-04 "Search Analytics API now supports hourly data")
+PACIFIC = ZoneInfo("America/Los_Angeles")
+# How a day's searches spread over its hours (Pacific): quiet nights, busy evenings.
+_HOURLY_WEIGHTS = [
+    1,
+    0.7,
+    0.5,
+    0.4,
+    0.4,
+    0.6,
+    1.2,
+    2.2,
+    3.2,
+    3.8,
+    4,
+    4,
+    4.1,
+    4,
+    3.9,
+    3.9,
+    4,
+    4.2,
+    4.6,
+    5,
+    4.8,
+    4,
+    2.9,
+    1.8,
+]
+
+
+def hour_key(iso_day: str, hour: int) -> str:
+    """An hour as the API keys it: local Pacific time with its offset, ``2025-04-07T18:00:00-07:00``."""
+    day = dt.date.fromisoformat(iso_day)
+    return dt.datetime(day.year, day.month, day.day, hour, tzinfo=PACIFIC).isoformat()
 
 
 class _BadRequest(Exception):
@@ -157,7 +193,11 @@ class _Analytics:
 
     def _ranks(self, calendar: list[tuple[str, int, float, float, float]]) -> dict[str, dict[str, int]]:
         """Each dimension's values numbered in string order (dates: ISO strings, in day order)."""
-        return {**self._fixed_ranks, "date": {entry[0]: n for n, entry in enumerate(calendar)}}
+        return {
+            **self._fixed_ranks,
+            "date": {entry[0]: n for n, entry in enumerate(calendar)},
+            "hour": {hour_key(entry[0], h): n * 24 + h for n, entry in enumerate(calendar) for h in range(24)},
+        }
 
     def rows(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Every row of the query, sorted (tests and small queries)."""
@@ -175,8 +215,9 @@ class _Analytics:
         if start > end:
             raise _BadRequest("startDate must not be after endDate.")
         dims = [str(d) for d in body.get("dimensions") or []]
+        dims = ["hour" if d.lower() == "hour" else d for d in dims]
         for d in dims:
-            if d not in ("query", "page", "country", "device", "date", "searchAppearance"):
+            if d not in ("query", "page", "country", "device", "date", "hour", "searchAppearance"):
                 raise _BadRequest(f"Invalid value at 'dimensions' ({d}).")
         if "searchAppearance" in dims and len(dims) > 1:
             raise _BadRequest("searchAppearance cannot be grouped with other dimensions.")
@@ -186,6 +227,9 @@ class _Analytics:
         state = str(body.get("dataState") or "final").lower().replace("_", "")
         if state not in ("final", "all", "hourlyall"):
             raise _BadRequest(f"Invalid value at 'data_state' ({body.get('dataState')}).")
+        by_hour = "hour" in dims
+        if by_hour and state != "hourlyall":
+            raise _BadRequest("Grouping by HOUR requires dataState HOURLY_ALL.")  # [INF] the wording
         aggregation = str(body.get("aggregationType") or "auto").lower()
         filters = [_check_filter(f) for g in body.get("dimensionFilterGroups") or [] for f in g.get("filters") or []]
         by_page = "page" in dims or any(f[0] == "page" for f in filters)
@@ -197,6 +241,9 @@ class _Analytics:
         last = self.t.today - dt.timedelta(days=FINAL_LAG_DAYS if state == "final" else 1)
         if state != "final" and "date" in dims:
             meta["metadata"] = {"firstIncompleteDate": (self.t.today - dt.timedelta(days=2)).isoformat()}
+        if by_hour:
+            meta["metadata"] = {"firstIncompleteHour": hour_key((self.t.today - dt.timedelta(days=2)).isoformat(), 0)}
+            start = max(start, self.t.today - dt.timedelta(days=HOURLY_DAYS))
         end = min(end, last)
         if search_type not in ("web", "image") or start > end:
             return _Answer([], meta, 0, True)
@@ -207,7 +254,7 @@ class _Analytics:
         split_device = "device" in dims or any(f[0] == "device" for f in filters)
         calendar = self.t.calendar(days)
         day_index = {entry[0]: n for n, entry in enumerate(calendar)}
-        with_date = "date" in dims
+        with_date = "date" in dims or by_hour
         split_filters = [f for f in filters if f[0] in ("country", "device", "searchAppearance")]
 
         # The pairs that pass the filters, in clusters by the query/page keys they give rows.
@@ -279,7 +326,9 @@ class _Analytics:
                             if factor != 1.0 or ctr_scale != 1.0
                             else clicks
                         )
-                        for extra, ii, cc, pp in self._splits(i, c, pos + shift, split_country, split_device):
+                        for extra, ii, cc, pp in self._hours(
+                            iso, self._splits(i, c, pos + shift, split_country, split_device), by_hour
+                        ):
                             values = {"query": pair.query, "page": pair.page, "date": iso, **extra}
                             if appearance:
                                 values["searchAppearance"] = appearance
@@ -308,6 +357,22 @@ class _Analytics:
             c, i, p, key = kept[at]
             found.append((key, c, i, p))
         return _Answer(found, meta, len(found) if k is None else k, complete)
+
+    @staticmethod
+    def _hours(
+        iso: str, parts: Iterable[tuple[dict[str, str], int, int, float]], by_hour: bool
+    ) -> Iterable[tuple[dict[str, str], int, int, float]]:
+        """Each part of a day spread over its 24 hours (when grouped by hour)."""
+        if not by_hour:
+            return parts
+        out = []
+        for extra, impressions, clicks, position in parts:
+            for hour, (i, c) in enumerate(
+                zip(_apportion(impressions, _HOURLY_WEIGHTS), _apportion(clicks, _HOURLY_WEIGHTS), strict=True)
+            ):
+                if i:
+                    out.append(({**extra, "hour": hour_key(iso, hour)}, i, min(i, c), position))
+        return out
 
     @staticmethod
     def _splits(
