@@ -29,6 +29,7 @@ def tools_table() -> str:
 
     meta = {
         "storelink_capabilities": "What is configured: each source's mode, what it lacks, which tools are on.",
+        "storelink_output_schema": "The JSON Schema of a tool's answer (tools/list leaves output schemas out).",
         "connector_health": "Probe one source (or all) and report ok / degraded / down / disabled.",
         "connector_metrics": "Error rate, latency percentiles, retries, throttles, breaker, headroom.",
     }
