@@ -20,6 +20,7 @@ from typing import Any
 
 from storelink.errors import ConnectorError
 from storelink.observability.logs import redact
+from storelink.observability.metrics import CALLER_OUTCOMES
 
 __all__ = ["DEFAULT_PER_CONNECTOR", "ErrorEntry", "ErrorListener", "ErrorLog"]
 
@@ -37,8 +38,13 @@ class ErrorEntry:
     retryable: bool
     at: float  # wall-clock seconds since the epoch
 
+    @property
+    def caller(self) -> bool:
+        """The caller's own mistake (invalid input, an id that does not exist), not the upstream's."""
+        return self.kind in CALLER_OUTCOMES
+
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "caller": self.caller}
 
 
 ErrorListener = Callable[[ErrorEntry], None]
@@ -94,10 +100,14 @@ class ErrorLog:
         entries.reverse()
         return entries[:limit] if limit is not None else entries
 
-    def last(self, connector: str) -> ErrorEntry | None:
+    def last(self, connector: str, *, upstream: bool = False) -> ErrorEntry | None:
+        """The newest entry; with ``upstream``, the newest that is not the caller's own mistake."""
         with self._lock:
-            ring = self._rings.get(connector)
-            return ring[-1] if ring else None
+            ring = list(self._rings.get(connector, ()))
+        for entry in reversed(ring):
+            if not upstream or not entry.caller:
+                return entry
+        return None
 
     def total(self, connector: str) -> int:
         """Errors recorded since start (the ring may hold fewer)."""

@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from storelink.observability.metrics import Metrics
+from storelink.observability.metrics import CALLER_OUTCOMES, Metrics
 from storelink.store import EmbeddedStore
 from storelink.tasks import in_background
 
@@ -106,7 +106,12 @@ class ConnectorCounters:
 
     @property
     def errors(self) -> float:
-        return self.requests - self.outcomes.get("ok", 0.0)
+        """Calls the upstream failed (the caller's own mistakes are not among them)."""
+        return self.requests - self.outcomes.get("ok", 0.0) - self.caller_errors
+
+    @property
+    def caller_errors(self) -> float:
+        return self.count_of(CALLER_OUTCOMES)
 
     def count_of(self, outcomes: Iterable[str]) -> float:
         return sum(self.outcomes.get(o, 0.0) for o in outcomes)
@@ -298,6 +303,8 @@ class MetricsHistory:
         rows = []
         for name, counters in sorted(read_counters(self.metrics).items()):
             window = self.metrics.connector_window(name, "1m")
+            if window.count == 0:  # the minute's ring can miss calls 50-60 s old: the interval's calls
+                window = self.metrics.connector_window(name, "5m")
             rows.append(
                 (
                     now,

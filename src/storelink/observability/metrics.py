@@ -22,9 +22,20 @@ from prometheus_client.registry import Collector
 from storelink.errors import Headroom
 from storelink.observability.rolling import WINDOWS, RollingStats, WindowSummary
 
-__all__ = ["CONTENT_TYPE", "DEFAULT_STORE", "Metrics", "OperationMetrics"]
+__all__ = ["CALLER_OUTCOMES", "CONTENT_TYPE", "DEFAULT_STORE", "Metrics", "OperationMetrics", "is_upstream_error"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# The caller's own mistakes (a bad cursor, an unknown order id): the upstream answered correctly.
+# They count as calls, not errors, in error rates and the pages' "last error", as slos.yaml counts
+# them as served; requests_total keeps every outcome, so they stay visible by kind.
+CALLER_OUTCOMES = frozenset({"invalid_request", "not_found"})
+
+
+def is_upstream_error(outcome: str) -> bool:
+    """Whether an outcome is a failure of the upstream (or of our way to it), not the caller's."""
+    return outcome != "ok" and outcome not in CALLER_OUTCOMES
+
 
 # A boundary sits exactly on each latency SLO threshold (0.5 s, 1 s, 2.5 s) so SLIs are exact.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -75,7 +86,7 @@ class OperationMetrics:
         self.latency_sum += latency_s
         self.latency_count += 1
         self.attempts += attempts
-        error = outcome != "ok"
+        error = is_upstream_error(outcome)
         self.rolling.record(latency_s, error=error)
         if error:
             self._m.last_errors[self.connector] = (outcome, self.operation, time.time())

@@ -164,7 +164,7 @@ def card(state: DashboardState, connector: Connector, counters: dict[str, Connec
     if headroom is not None:
         c.headroom_available, c.headroom_maximum, c.headroom_unit = headroom.available, headroom.maximum, headroom.unit
     c.cache_hit_ratio = live.cache_hit_ratio()
-    last = state.errors.last(name)
+    last = state.errors.last(name, upstream=True)  # a caller's bad cursor is not the upstream's error
     if last is not None:
         c.last_error_kind, c.last_error_message, c.last_error_at = last.kind, last.message, last.at
     elif (seen := state.runtime.metrics.last_errors.get(name)) is not None:
@@ -233,20 +233,25 @@ class RangeSummary:
         return self.errors / self.requests if self.requests else None
 
 
+OPERATIONS_WINDOW = "1h"  # the operations table's one window: calls, errors and percentiles alike
+
+
 @dataclass
 class OperationRow:
+    """One operation over :data:`OPERATIONS_WINDOW` (every figure; none since start)."""
+
     name: str
     summary: str
     write: bool
-    requests: float = 0.0
-    errors_5m: int = 0
-    count_5m: int = 0
+    calls: int = 0
+    errors: int = 0  # the upstream's failures; the caller's own mistakes are calls, not errors
     p50_ms: float | None = None
     p95_ms: float | None = None
     p99_ms: float | None = None
-    retries: float = 0.0
-    throttles: float = 0.0
-    cache_hits: float = 0.0
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.calls if self.calls else None
 
 
 @dataclass
@@ -262,6 +267,8 @@ class ConnectorPage:
 
 
 def _charts(points: list[SeriesPoint], start: float, end: float, label: str) -> list[Any]:
+    """Latency and error rate from the same points: both draw where there were calls, and both
+    say "no calls" only when there were none (a latency gap beside calls says so instead)."""
     latency = [
         Series("p50", [(p.ts, p.p50_ms) for p in points]),
         Series("p95", [(p.ts, p.p95_ms) for p in points]),
@@ -270,9 +277,11 @@ def _charts(points: list[SeriesPoint], start: float, end: float, label: str) -> 
     errors = [
         Series("error rate", [(p.ts, None if p.error_rate is None else 100 * p.error_rate) for p in points], "#dc2626")
     ]
+    calls = sum(p.requests for p in points)
+    no_latency = "No calls in this range yet." if not calls else f"{calls:,.0f} calls; no latency sampled for them yet."
     return [
-        line_chart(latency, start=start, end=end, title=f"Latency over {label}", unit=lambda v: fmt_ms(v)),
-        line_chart(errors, start=start, end=end, title=f"Error rate over {label}", unit=lambda v: f"{v:g} %"),
+        line_chart(latency, start=start, end=end, title=f"Latency over {label}", unit="ms", empty_note=no_latency),
+        line_chart(errors, start=start, end=end, title=f"Error rate over {label}", unit="%"),
     ]
 
 
@@ -321,12 +330,11 @@ def connector_page(state: DashboardState, connector: Connector) -> ConnectorPage
     for op, spec in sorted(connector.operations.items()):
         row = OperationRow(name=op, summary=spec.summary, write=spec.write)
         if (m := measured.get(op)) is not None:
-            w5 = m["windows"]["5m"]
-            row.requests, row.retries, row.throttles = m["requests"], m["retries"], m["throttles"]
-            row.count_5m, row.errors_5m = w5["count"], w5["errors"]
-            row.p50_ms, row.p95_ms, row.p99_ms = w5["p50_ms"], w5["p95_ms"], w5["p99_ms"]
-            row.cache_hits = m["cache"]["fresh"] + m["cache"]["revalidated"]
+            w = m["windows"][OPERATIONS_WINDOW]
+            row.calls, row.errors = w["count"], w["errors"]
+            row.p50_ms, row.p95_ms, row.p99_ms = w["p50_ms"], w["p95_ms"], w["p99_ms"]
         operations.append(row)
+    operations.sort(key=lambda r: (-r.calls, r.name))  # the ones in use first
     errors = [e.to_json() for e in state.errors.recent(name, 25)]
     samples = _attempt(problems, "the history size", lambda: state.history.sample_count(name), 0, secrets)
     return ConnectorPage(
