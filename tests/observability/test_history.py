@@ -173,3 +173,25 @@ def test_a_history_from_before_stores_becomes_the_default_stores() -> None:
     history = MetricsHistory(db, Metrics(), clock=WallClock(100.0))
     assert history.sample_count("shopify") == 1
     assert MetricsHistory(db, Metrics(store="north")).sample_count("shopify") == 0
+
+
+def test_a_sample_has_latency_for_the_calls_it_counts_and_caller_mistakes_are_not_errors() -> None:
+    # Calls early in a 60 s interval are older than the minute's ring reaches (10 s slices) when
+    # the next sample is taken: the chart drew their error rate and said "no calls" for latency.
+    clock = WallClock()
+    mono = [clock.now]
+    store = EmbeddedStore(None)
+    m = Metrics(clock=lambda: mono[0])
+    h = MetricsHistory(store, m, interval_s=60, clock=clock)
+    m.operation("shopify", "op").observe(outcome="ok", latency_s=0.02, attempts=1)
+    h.sample()  # the connector's first row: counts from here
+    mono[0] += 5
+    calls(m, "shopify", ok=3, latency_s=0.02)
+    m.operation("shopify", "op").observe(outcome="invalid_request", latency_s=0.01, attempts=1)  # a bad cursor
+    clock.now += 60
+    mono[0] += 58
+    h.sample()
+    (point,) = [p for p in h.series("shopify", 3600, now=clock.now) if p.requests]
+    assert point.requests == 4 and point.errors == 0
+    assert point.p50_ms is not None
+    assert read_counters(m)["shopify"].caller_errors == 1

@@ -69,6 +69,10 @@ def axis_label(value: float, step: float, unit: str, top: float | None = None) -
     return f"{value:,.{digits}f} {unit}".rstrip() if unit else f"{value:,.{digits}f}"
 
 
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower())
+
+
 def _clock_label(ts: float, span_s: float) -> str:
     fmt = "%H:%M" if span_s <= 2 * 86_400 else "%d %b"
     return time.strftime(fmt, time.localtime(ts))
@@ -98,9 +102,16 @@ def line_chart(
     def y(v: float) -> float:
         return top + plot_h * (1.0 - min(max(v / y_max, 0.0), 1.0))
 
+    # What the chart drew, for tests that hold it against the page's figures: points with a value,
+    # and each series' largest value.
+    drawn = " ".join(
+        f'data-max-{_slug(s.name)}="{max(v for _, v in s.points if v is not None):g}"'
+        for s in series
+        if any(v is not None for _, v in s.points)
+    )
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" '
-        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+        f'aria-label="{escape(title)}" data-points="{len(values)}" {drawn} xmlns="http://www.w3.org/2000/svg">',
         f'<text class="chart-title" x="{left}" y="14">{escape(title)}</text>',
     ]
     for v in ticks:  # horizontal grid and y labels
