@@ -55,7 +55,10 @@ def _other_value(info: FieldInfo) -> str:
     if annotation is Path:
         return "/srv/storelink-test"
     if annotation is SecretStr:
-        return "redis://:s3cret@127.0.0.1:6379/0" if "redis" in (info.description or "").lower() else "s3cret-value"
+        description = (info.description or "").lower()
+        if "redis" in description:
+            return "redis://:s3cret@127.0.0.1:6379/0"
+        return "postgresql://storelink:s3cret@db.example/storelink" if "postgresql" in description else "s3cret-value"
     if "prefix" in (info.description or "").lower():
         return "store-b:"
     return "https://value.example/" if "http" in str(default) or "url" in (info.description or "").lower() else "x"

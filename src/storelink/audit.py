@@ -26,17 +26,16 @@ log must be safe to show (``storelink audit``).
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
 from storelink.store import EmbeddedStore
 from storelink.stores import DEFAULT_STORE
 
-__all__ = ["AuditAttempt", "AuditCall", "AuditLog", "Outcome"]
+__all__ = ["AuditAttempt", "AuditCall", "AuditLog", "AuditTrail", "EmbeddedAuditTrail", "Outcome"]
 
 Outcome = Literal["ok", "failed", "unknown"]
 
@@ -79,6 +78,8 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS write_attempts_key ON write_attempts (idempotency_key)",
 )
 
+# The statements, in SQL that SQLite (3.35+) and PostgreSQL both take, `?` for parameters (the
+# PostgreSQL trail swaps in `%s`): one text for both backends, so they cannot drift apart.
 _CALL_COLUMNS = (
     "idempotency_key, connector, operation, mode, params_digest, summary, outcome, error_kind, "
     "error_message, result, started_at, finished_at, uses, replays, store"
@@ -87,7 +88,59 @@ _ATTEMPT_COLUMNS = (
     "id, idempotency_key, connector, operation, started_at, finished_at, outcome, status, error_kind, "
     "detail, request_id"
 )
-_DETAIL_MAX = 500
+DETAIL_MAX = 500
+# The primary key settles races between processes (and replicas): one claim wins, the others see it.
+CLAIM = (
+    "INSERT INTO write_calls (idempotency_key, connector, operation, mode, params_digest, summary, outcome, "
+    "started_at, store) VALUES (?, ?, ?, ?, ?, ?, 'unknown', ?, ?) ON CONFLICT (idempotency_key) DO NOTHING"
+)
+RERUN = (
+    "UPDATE write_calls SET outcome = 'unknown', error_kind = NULL, error_message = NULL, result = NULL, "
+    "finished_at = NULL, started_at = ?, mode = ?, summary = ?, uses = uses + 1 WHERE idempotency_key = ?"
+)
+FINISH = (
+    "UPDATE write_calls SET outcome = ?, error_kind = ?, error_message = ?, result = ?, finished_at = ? "
+    "WHERE idempotency_key = ?"
+)
+NOTE_REPLAY = "UPDATE write_calls SET replays = replays + 1, uses = uses + 1 WHERE idempotency_key = ?"
+SELECT_CALL = f"SELECT {_CALL_COLUMNS} FROM write_calls WHERE idempotency_key = ?"  # noqa: S608  (fixed columns)
+BEGIN_ATTEMPT = (
+    "INSERT INTO write_attempts (idempotency_key, connector, operation, started_at, outcome) "
+    "VALUES (?, ?, ?, ?, 'unknown') RETURNING id"
+)
+END_ATTEMPT = (
+    "UPDATE write_attempts SET outcome = ?, status = ?, error_kind = ?, detail = ?, request_id = ?, "
+    "finished_at = ? WHERE id = ?"
+)
+SELECT_ATTEMPTS = f"SELECT {_ATTEMPT_COLUMNS} FROM write_attempts WHERE idempotency_key = ? ORDER BY id"  # noqa: S608
+
+
+def finish_args(
+    key: str, outcome: Outcome, error_kind: str | None, error_message: str | None, result: Any, now: float
+) -> tuple[Any, ...]:
+    return (
+        outcome,
+        error_kind,
+        error_message[:DETAIL_MAX] if error_message else None,
+        json.dumps(result, separators=(",", ":")) if result is not None else None,
+        now,
+        key,
+    )
+
+
+def select_recent(
+    *, limit: int, connector: str | None, key: str | None, store: str | None, order: str
+) -> tuple[str, tuple[Any, ...]]:
+    """The latest calls first; ``order`` breaks ties of ``started_at`` by insertion (SQLite's
+    ``rowid``, PostgreSQL's ``seq``)."""
+    where, args = [], []
+    for column, value in (("store", store), ("connector", connector), ("idempotency_key", key)):
+        if value:
+            where.append(f"{column} = ?")
+            args.append(value)
+    clause = f"WHERE {' AND '.join(where)} " if where else ""
+    statement = f"SELECT {_CALL_COLUMNS} FROM write_calls {clause}ORDER BY started_at DESC, {order} DESC LIMIT ?"  # noqa: S608  (fixed strings)
+    return statement, (*args, limit)
 
 
 class AuditAttempt(BaseModel):
@@ -160,9 +213,7 @@ class AuditLog:
         known nothing is written and the existing record is returned: the caller decides between a
         replay and a re-run. Atomic: SQLite's primary key settles races between processes."""
         cursor = self.db.execute(
-            "INSERT OR IGNORE INTO write_calls (idempotency_key, connector, operation, mode, params_digest, "
-            "summary, outcome, started_at, store) VALUES (?, ?, ?, ?, ?, ?, 'unknown', ?, ?)",
-            (key, connector, operation, mode, params_digest, summary[:_DETAIL_MAX], self.wall(), store),
+            CLAIM, (key, connector, operation, mode, params_digest, summary[:DETAIL_MAX], self.wall(), store)
         )
         if cursor.rowcount == 1:
             return None
@@ -170,11 +221,7 @@ class AuditLog:
 
     def rerun(self, key: str, *, mode: str, summary: str) -> None:
         """Take a finished call whose outcome was ``failed`` back in flight, for another try."""
-        self.db.execute(
-            "UPDATE write_calls SET outcome = 'unknown', error_kind = NULL, error_message = NULL, result = NULL, "
-            "finished_at = NULL, started_at = ?, mode = ?, summary = ?, uses = uses + 1 WHERE idempotency_key = ?",
-            (self.wall(), mode, summary[:_DETAIL_MAX], key),
-        )
+        self.db.execute(RERUN, (self.wall(), mode, summary[:DETAIL_MAX], key))
 
     def finish(
         self,
@@ -185,32 +232,16 @@ class AuditLog:
         error_message: str | None = None,
         result: Any = None,
     ) -> None:
-        self.db.execute(
-            "UPDATE write_calls SET outcome = ?, error_kind = ?, error_message = ?, result = ?, finished_at = ? "
-            "WHERE idempotency_key = ?",
-            (
-                outcome,
-                error_kind,
-                error_message[:_DETAIL_MAX] if error_message else None,
-                json.dumps(result, separators=(",", ":")) if result is not None else None,
-                self.wall(),
-                key,
-            ),
-        )
+        self.db.execute(FINISH, finish_args(key, outcome, error_kind, error_message, result, self.wall()))
 
     def note_replay(self, key: str) -> None:
-        self.db.execute(
-            "UPDATE write_calls SET replays = replays + 1, uses = uses + 1 WHERE idempotency_key = ?", (key,)
-        )
+        self.db.execute(NOTE_REPLAY, (key,))
 
     def call(self, key: str, *, with_attempts: bool = False) -> AuditCall | None:
-        row = self.db.execute(
-            f"SELECT {_CALL_COLUMNS} FROM write_calls WHERE idempotency_key = ?",  # noqa: S608  (fixed column list)
-            (key,),
-        ).fetchone()
+        row = self.db.execute(SELECT_CALL, (key,)).fetchone()
         if row is None:
             return None
-        call = _call(row)
+        call = call_of(row)
         if with_attempts:
             call.attempts = self.attempts(key)
         return call
@@ -219,22 +250,8 @@ class AuditLog:
         self, *, limit: int = 50, connector: str | None = None, key: str | None = None, store: str | None = None
     ) -> list[AuditCall]:
         """The latest calls first, each with its attempts."""
-        where, args = [], []
-        if store:
-            where.append("store = ?")
-            args.append(store)
-        if connector:
-            where.append("connector = ?")
-            args.append(connector)
-        if key:
-            where.append("idempotency_key = ?")
-            args.append(key)
-        clause = f"WHERE {' AND '.join(where)} " if where else ""
-        rows = self.db.execute(
-            f"SELECT {_CALL_COLUMNS} FROM write_calls {clause}ORDER BY started_at DESC, rowid DESC LIMIT ?",  # noqa: S608  (clause is built from fixed strings)
-            (*args, limit),
-        ).fetchall()
-        calls = [_call(r) for r in rows]
+        statement, args = select_recent(limit=limit, connector=connector, key=key, store=store, order="rowid")
+        calls = [call_of(r) for r in self.db.execute(statement, args).fetchall()]
         for call in calls:
             call.attempts = self.attempts(call.idempotency_key)
         return calls
@@ -242,13 +259,8 @@ class AuditLog:
     # -- attempts ---------------------------------------------------------------------------------
     def begin_attempt(self, *, key: str, connector: str, operation: str) -> int:
         """Written before the request is sent: outcome ``unknown`` until :meth:`end_attempt`."""
-        cursor = self.db.execute(
-            "INSERT INTO write_attempts (idempotency_key, connector, operation, started_at, outcome) "
-            "VALUES (?, ?, ?, ?, 'unknown')",
-            (key, connector, operation, self.wall()),
-        )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        row = self.db.execute(BEGIN_ATTEMPT, (key, connector, operation, self.wall())).fetchone()
+        return int(row[0])
 
     def end_attempt(
         self,
@@ -261,25 +273,12 @@ class AuditLog:
         request_id: str | None = None,
     ) -> None:
         self.db.execute(
-            "UPDATE write_attempts SET outcome = ?, status = ?, error_kind = ?, detail = ?, request_id = ?, "
-            "finished_at = ? WHERE id = ?",
-            (
-                outcome,
-                status,
-                error_kind,
-                detail[:_DETAIL_MAX] if detail else None,
-                request_id,
-                self.wall(),
-                attempt_id,
-            ),
+            END_ATTEMPT,
+            (outcome, status, error_kind, detail[:DETAIL_MAX] if detail else None, request_id, self.wall(), attempt_id),
         )
 
     def attempts(self, key: str) -> list[AuditAttempt]:
-        rows = self.db.execute(
-            f"SELECT {_ATTEMPT_COLUMNS} FROM write_attempts WHERE idempotency_key = ? ORDER BY id",  # noqa: S608
-            (key,),
-        ).fetchall()
-        return [_attempt(r) for r in rows]
+        return [attempt_of(r) for r in self.db.execute(SELECT_ATTEMPTS, (key,)).fetchall()]
 
     def count_attempts(self, *, connector: str | None = None, operation: str | None = None) -> int:
         where, args = [], []
@@ -294,7 +293,7 @@ class AuditLog:
         return int(row[0])
 
 
-def _call(row: sqlite3.Row | tuple[Any, ...]) -> AuditCall:
+def call_of(row: Sequence[Any]) -> AuditCall:
     (
         key,
         connector,
@@ -331,7 +330,7 @@ def _call(row: sqlite3.Row | tuple[Any, ...]) -> AuditCall:
     )
 
 
-def _attempt(row: sqlite3.Row | tuple[Any, ...]) -> AuditAttempt:
+def attempt_of(row: Sequence[Any]) -> AuditAttempt:
     (attempt_id, key, connector, operation, started, finished, outcome, status, kind, detail, request_id) = row
     return AuditAttempt(
         id=attempt_id,
@@ -346,3 +345,130 @@ def _attempt(row: sqlite3.Row | tuple[Any, ...]) -> AuditAttempt:
         detail=detail,
         request_id=request_id,
     )
+
+
+class AuditTrail(Protocol):
+    """The audit log as writes use it, whichever database keeps it: the embedded SQLite store
+    (:class:`EmbeddedAuditTrail`) or PostgreSQL, shared by replicas
+    (:class:`~storelink.database.audit.PostgresAuditTrail`). Methods mean what :class:`AuditLog`'s
+    do. A trail that cannot reach its database raises a ``ConnectorError`` (``unavailable``)."""
+
+    backend: str
+
+    async def claim(
+        self,
+        *,
+        key: str,
+        connector: str,
+        operation: str,
+        mode: str,
+        params_digest: str,
+        summary: str,
+        store: str = DEFAULT_STORE,
+    ) -> AuditCall | None: ...
+
+    async def rerun(self, key: str, *, mode: str, summary: str) -> None: ...
+
+    async def finish(
+        self,
+        key: str,
+        outcome: Outcome,
+        *,
+        error_kind: str | None = None,
+        error_message: str | None = None,
+        result: Any = None,
+    ) -> None: ...
+
+    async def note_replay(self, key: str) -> None: ...
+
+    async def call(self, key: str, *, with_attempts: bool = False) -> AuditCall | None: ...
+
+    async def recent(
+        self, *, limit: int = 50, connector: str | None = None, key: str | None = None, store: str | None = None
+    ) -> list[AuditCall]: ...
+
+    async def begin_attempt(self, *, key: str, connector: str, operation: str) -> int: ...
+
+    async def end_attempt(
+        self,
+        attempt_id: int,
+        outcome: Outcome,
+        *,
+        status: int | None = None,
+        error_kind: str | None = None,
+        detail: str | None = None,
+        request_id: str | None = None,
+    ) -> None: ...
+
+
+class EmbeddedAuditTrail:
+    """:class:`AuditLog` behind the async :class:`AuditTrail` face: SQLite statements take
+    microseconds on the event loop's thread, so each method simply runs its statement."""
+
+    backend = "sqlite"
+
+    def __init__(self, log: AuditLog) -> None:
+        self.log = log
+
+    async def claim(
+        self,
+        *,
+        key: str,
+        connector: str,
+        operation: str,
+        mode: str,
+        params_digest: str,
+        summary: str,
+        store: str = DEFAULT_STORE,
+    ) -> AuditCall | None:
+        return self.log.claim(
+            key=key,
+            connector=connector,
+            operation=operation,
+            mode=mode,
+            params_digest=params_digest,
+            summary=summary,
+            store=store,
+        )
+
+    async def rerun(self, key: str, *, mode: str, summary: str) -> None:
+        self.log.rerun(key, mode=mode, summary=summary)
+
+    async def finish(
+        self,
+        key: str,
+        outcome: Outcome,
+        *,
+        error_kind: str | None = None,
+        error_message: str | None = None,
+        result: Any = None,
+    ) -> None:
+        self.log.finish(key, outcome, error_kind=error_kind, error_message=error_message, result=result)
+
+    async def note_replay(self, key: str) -> None:
+        self.log.note_replay(key)
+
+    async def call(self, key: str, *, with_attempts: bool = False) -> AuditCall | None:
+        return self.log.call(key, with_attempts=with_attempts)
+
+    async def recent(
+        self, *, limit: int = 50, connector: str | None = None, key: str | None = None, store: str | None = None
+    ) -> list[AuditCall]:
+        return self.log.recent(limit=limit, connector=connector, key=key, store=store)
+
+    async def begin_attempt(self, *, key: str, connector: str, operation: str) -> int:
+        return self.log.begin_attempt(key=key, connector=connector, operation=operation)
+
+    async def end_attempt(
+        self,
+        attempt_id: int,
+        outcome: Outcome,
+        *,
+        status: int | None = None,
+        error_kind: str | None = None,
+        detail: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.log.end_attempt(
+            attempt_id, outcome, status=status, error_kind=error_kind, detail=detail, request_id=request_id
+        )

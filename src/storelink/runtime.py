@@ -25,10 +25,13 @@ from typing import TYPE_CHECKING, Protocol
 
 import httpx2
 
+from storelink.audit import AuditTrail
 from storelink.clock import Clock, LoopClock
 from storelink.connectors.base import Connector, ConnectorContext
 from storelink.connectors.progress import progress_listener
 from storelink.connectors.registry import Registry, builtin_connectors
+from storelink.database.audit import PostgresAuditTrail
+from storelink.database.postgres import Database, open_database
 from storelink.errors import ConnectorError, ErrorKind, Mode, clip
 from storelink.fakes.base import FakeUpstream, InProcessTransport
 from storelink.fakes.data import DEFAULT_SHOP_NAME, demo_wall
@@ -221,6 +224,9 @@ class Platform:
     mock_wall: Wall
     knowledge: SharedKnowledge
     random: Callable[[], float] = random.random
+    # With STORELINK_DATABASE_URL: PostgreSQL, and the write audit log kept there for every replica.
+    database: Database | None = None
+    audit: AuditTrail | None = None
 
 
 @asynccontextmanager
@@ -247,9 +253,22 @@ async def open_platform(
             shared = await exit_stack.enter_async_context(shared_state(settings, metrics=metrics, clock=clock))
             cache = shared.response_cache(store) if shared is not None else ResponseCache(store)
             knowledge = SharedKnowledge(settings, store=store, metrics=metrics, cache=cache)
+            database = await exit_stack.enter_async_context(open_database(settings))
+            audit = PostgresAuditTrail(database, wall=real_wall) if database is not None else None
             try:
                 yield Platform(
-                    settings, store, metrics, clock, cache, shared, real_wall, mock_wall, knowledge, random_source
+                    settings,
+                    store,
+                    metrics,
+                    clock,
+                    cache,
+                    shared,
+                    real_wall,
+                    mock_wall,
+                    knowledge,
+                    random_source,
+                    database,
+                    audit,
                 )
             finally:
                 await knowledge.aclose()
@@ -310,6 +329,7 @@ def build_runtime(
             metrics=metrics,
             cache=platform.cache,
             store=platform.store,
+            audit=platform.audit,
             errors=errors,
             shared=platform.shared,
             random=platform.random,

@@ -66,6 +66,7 @@ class WritingConnector(GenericConnector):
             allow_writes=self.config.allow_writes,
             mode=self.mode,
             store=ctx.store,
+            audit=ctx.audit,
             deadline_s=self.knobs.deadline,
         )
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, get_type_hint
 import httpx2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from storelink.audit import AuditTrail
 from storelink.clock import Clock
 from storelink.connectors.http import Upstream, bypass_cache, call_trace
 from storelink.errors import ConnectorError, Envelope, ErrorKind, Meta, Mode, Source, clip, describe_validation_error
@@ -138,6 +139,8 @@ class ConnectorContext:
     metrics: Metrics
     cache: ResponseCache | None = None
     store: EmbeddedStore | None = None
+    # The write audit log in PostgreSQL when the deployment has one; writes use the store's otherwise.
+    audit: AuditTrail | None = None
     errors: ErrorLog | None = None
     shared: SharedState | None = None
     random: Callable[[], float] = random.random

@@ -39,12 +39,12 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import httpx2
 from pydantic import BaseModel, Field
 
-from storelink.audit import AuditCall, AuditLog, Outcome
+from storelink.audit import AuditCall, AuditLog, AuditTrail, EmbeddedAuditTrail, Outcome
 from storelink.errors import ConnectorError, ErrorKind, Mode
 from storelink.resilience.classify import Classifier, Verdict
 from storelink.resilience.pipeline import OPTIONS_KEY, CallOptions
@@ -178,7 +178,7 @@ class _WriteContext:
     key: str
     connector: str
     operation: str
-    audit: AuditLog
+    audit: AuditTrail
     outcomes: list[Outcome] = field(default_factory=list)
 
     def may_have_applied(self) -> bool:
@@ -212,18 +212,19 @@ class AuditedTransport(httpx2.AsyncBaseTransport):
                 f"write request for {options.operation!r} outside WriteGuard.run: refused before sending "
                 "(writes must pass the allow-list and the audit log)"
             )
-        attempt = ctx.audit.begin_attempt(key=ctx.key, connector=ctx.connector, operation=ctx.operation)
+        # Before sending: a database that does not answer here refuses the request (nothing unaudited).
+        attempt = await ctx.audit.begin_attempt(key=ctx.key, connector=ctx.connector, operation=ctx.operation)
         try:
             response = await self.inner.handle_async_request(request)
             await response.aread()
         except (httpx2.HTTPError, TimeoutError, OSError) as exc:
-            self._settle(ctx, attempt, self._classify_exception(exc))
+            await self._settle(ctx, attempt, self._classify_exception(exc))
             raise
         except BaseException as exc:
             ctx.outcomes.append("unknown")
-            ctx.audit.end_attempt(attempt, "unknown", detail=f"interrupted while in flight ({type(exc).__name__})")
+            await _settle_row(ctx, attempt, "unknown", detail=f"interrupted while in flight ({type(exc).__name__})")
             raise
-        self._settle(ctx, attempt, self.classifier.classify_response(response), status=response.status_code)
+        await self._settle(ctx, attempt, self.classifier.classify_response(response), status=response.status_code)
         return response
 
     def _classify_exception(self, exc: Exception) -> Verdict:
@@ -233,10 +234,11 @@ class AuditedTransport(httpx2.AsyncBaseTransport):
             return Verdict(ErrorKind.UNAVAILABLE, f"{type(exc).__name__} while in flight")
 
     @staticmethod
-    def _settle(ctx: _WriteContext, attempt: int, verdict: Verdict, *, status: int | None = None) -> None:
+    async def _settle(ctx: _WriteContext, attempt: int, verdict: Verdict, *, status: int | None = None) -> None:
         outcome = attempt_outcome(verdict)
         ctx.outcomes.append(outcome)
-        ctx.audit.end_attempt(
+        await _settle_row(
+            ctx,
             attempt,
             outcome,
             status=status if status is not None else verdict.status,
@@ -244,6 +246,16 @@ class AuditedTransport(httpx2.AsyncBaseTransport):
             detail=verdict.message or None,
             request_id=verdict.request_id,
         )
+
+
+async def _settle_row(ctx: _WriteContext, attempt: int, outcome: Outcome, **fields: Any) -> None:
+    """Settle an attempt's row. The request has been sent by now, so a database that stopped
+    answering must not turn its answer into an error: the row stays ``unknown`` (true: the log
+    cannot say), and the log says why."""
+    try:
+        await ctx.audit.end_attempt(attempt, outcome, **fields)
+    except ConnectorError as err:
+        log.error("audit: attempt %d of key %s stays 'unknown': %s", attempt, ctx.key, err.message)
 
 
 # -- the guard ------------------------------------------------------------------------------------
@@ -261,13 +273,17 @@ class WriteGuard:
         deadline_s: float,
         store_id: str = DEFAULT_STORE,
         wall: Callable[[], float] = time.time,
+        audit: AuditTrail | None = None,
     ) -> None:
         self.store_id = store_id
         self.connector = connector
         self.title = title
         self.allow_writes = allow_writes
         self.mode = mode
-        self.audit = AuditLog(store, wall=wall) if store is not None else None
+        # PostgreSQL's trail when the deployment has one (shared by replicas), else the embedded store's.
+        if audit is None and store is not None:
+            audit = EmbeddedAuditTrail(AuditLog(store, wall=wall))
+        self.audit = audit
         self.stale_after_s = deadline_s + STALE_MARGIN_S
         self.wall = wall
 
@@ -299,30 +315,38 @@ class WriteGuard:
         if self.store_id != DEFAULT_STORE:
             stored = f"{self.store_id}|{stored}"  # `|` is in neither a store id nor a key: no store names another's
         digest = params_digest(params)
-        previous = audit.claim(
-            key=stored,
-            connector=self.connector,
-            operation=operation,
-            mode=self.mode,
-            params_digest=digest,
-            summary=summary,
-            store=self.store_id,
-        )
+        try:
+            previous = await audit.claim(
+                key=stored,
+                connector=self.connector,
+                operation=operation,
+                mode=self.mode,
+                params_digest=digest,
+                summary=summary,
+                store=self.store_id,
+            )
+        except ConnectorError as err:
+            raise self._error(
+                ErrorKind.UNAVAILABLE,
+                f"The write was refused and nothing was sent: writes are audited first, and {err.message}",
+                operation,
+                retryable=True,
+            ) from None
         if previous is not None:
-            replayed = self._replay(previous, key, stored, operation, digest, effect, result_type)
+            replayed = await self._replay(previous, key, stored, operation, digest, effect, result_type)
             if replayed is not None:
                 return replayed
-            audit.rerun(stored, mode=self.mode, summary=summary)
+            await audit.rerun(stored, mode=self.mode, summary=summary)
         try:
             require_write_allowed(self.allow_writes, connector=self.connector, operation=operation, title=self.title)
         except ConnectorError as err:
-            audit.finish(stored, "failed", error_kind=err.kind.value, error_message=err.message)
+            await audit.finish(stored, "failed", error_kind=err.kind.value, error_message=err.message)
             raise
         return await self._send(audit, key, stored, operation, effect, send)
 
     async def _send(
         self,
-        audit: AuditLog,
+        audit: AuditTrail,
         key: str,
         stored: str,
         operation: str,
@@ -342,23 +366,23 @@ class WriteGuard:
                     "(`storelink audit` shows every attempt)."
                 )
                 err.retryable = False
-            audit.finish(stored, outcome, error_kind=err.kind.value, error_message=err.message)
+            await _finish_quietly(audit, stored, outcome, error_kind=err.kind.value, error_message=err.message)
             log.warning(
                 "write %s.%s key=%s outcome=%s (%s)", self.connector, operation, stored, outcome, err.kind.value
             )
             raise
         except BaseException as exc:
             outcome = "unknown" if ctx.may_have_applied() else "failed"  # nothing on the wire: failed
-            audit.finish(stored, outcome, error_kind=None, error_message=f"interrupted: {type(exc).__name__}")
+            await _finish_quietly(audit, stored, outcome, error_message=f"interrupted: {type(exc).__name__}")
             raise
         finally:
             _current_write.reset(token)
         result = result.model_copy(update={"idempotency_key": key, "replayed": False})
-        audit.finish(stored, "ok", result=result.model_dump(mode="json"))
+        await _finish_quietly(audit, stored, "ok", result=result.model_dump(mode="json"))
         log.info("write %s.%s key=%s outcome=ok attempts=%d", self.connector, operation, stored, len(ctx.outcomes))
         return result
 
-    def _replay(
+    async def _replay(
         self,
         previous: AuditCall,
         key: str,
@@ -387,15 +411,15 @@ class WriteGuard:
                     operation,
                 )
             # Its process died mid-call: whatever it sent may have been applied.
-            self.audit.finish(
+            await self.audit.finish(
                 stored, "unknown", error_kind=None, error_message="never finished (the process stopped mid-call)"
             )
-            found = self.audit.call(stored)
+            found = await self.audit.call(stored)
             assert found is not None
             previous = found
         if previous.outcome == "failed":
             return None
-        self.audit.note_replay(stored)
+        await self.audit.note_replay(stored)
         if previous.outcome == "ok":
             if previous.result is None:
                 raise self._error(
@@ -416,3 +440,13 @@ class WriteGuard:
             "again with a new idempotency_key.",
             operation,
         )
+
+
+async def _finish_quietly(audit: AuditTrail, key: str, outcome: Outcome, **fields: Any) -> None:
+    """Record a call's outcome once it is known. The upstream has answered (or not) by now; a
+    database that stopped answering leaves the call 'in progress', which a later call with the key
+    finds stale and marks unknown: never lost, never wrong."""
+    try:
+        await audit.finish(key, outcome, **fields)
+    except ConnectorError as err:
+        log.error("audit: call %s stays in progress (outcome %s not recorded): %s", key, outcome, err.message)

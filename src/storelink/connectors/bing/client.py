@@ -83,6 +83,7 @@ class BingConnector(Connector):
             store_id=self.config.store,
             mode=self.mode,
             store=ctx.store,
+            audit=ctx.audit,
             deadline_s=self.knobs.deadline,
         )
 

@@ -107,6 +107,7 @@ class ZohoConnector(Connector):
             store_id=self.config.store,
             mode=self.mode,
             store=ctx.store,
+            audit=ctx.audit,
             deadline_s=self.knobs.deadline,
         )
 
