@@ -1,5 +1,5 @@
 """The ``storelink`` command line's data commands: config, call, health, stores, fakes, rag,
-insights, auth, audit. ``storelink.main`` adds the ones that serve (serve, mcp, mcp-login)."""
+insights, auth, audit, db. ``storelink.main`` adds the ones that serve (serve, mcp, mcp-login)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from storelink.cli import ops
 from storelink.cli.audit import audit
 from storelink.cli.auth import auth_app
 from storelink.cli.common import StoreOption, cli_settings, store_runtime
+from storelink.cli.db import db_app
 from storelink.cli.docgen import configuration_table
 from storelink.cli.insights import insights_app
 from storelink.cli.output import Table, console, showing_progress
@@ -40,6 +41,7 @@ app.add_typer(auth_app, name="auth")
 app.add_typer(rag_app, name="rag")
 app.add_typer(insights_app, name="insights")
 app.add_typer(stores_app, name="stores")
+app.add_typer(db_app, name="db")
 ops.register(app)  # health, synthetic, soak, live-check
 app.command("audit")(audit)
 

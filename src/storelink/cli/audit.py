@@ -1,14 +1,17 @@
 """``storelink audit``: the write audit log, newest first.
 
-Wire it with ``app.command("audit")(audit)``. Reads the embedded store under
-``STORELINK_DATA_DIR`` without opening connectors, so it works while writes are off and with no
+Wire it with ``app.command("audit")(audit)``. Reads the one trail in PostgreSQL when
+``STORELINK_DATABASE_URL`` is set, else the embedded store under ``STORELINK_DATA_DIR``, without
+opening connectors, so it works while writes are off and with no
 credentials. Nothing it prints is secret: the log holds no URL, header or credential.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
+import logging
 from typing import Annotated
 
 import typer
@@ -16,7 +19,10 @@ from pydantic import ValidationError
 
 from storelink.audit import AuditCall, AuditLog
 from storelink.cli.output import Table, console
-from storelink.settings import load_settings
+from storelink.database.audit import PostgresAuditTrail
+from storelink.database.postgres import Database
+from storelink.errors import ConnectorError
+from storelink.settings import Settings, load_settings
 from storelink.store import EmbeddedStore
 from storelink.stores import DEFAULT_STORE
 
@@ -59,6 +65,14 @@ def audit(
     except ValidationError as exc:
         err.print(f"[red]Invalid configuration:[/red] {exc.error_count()} problem(s); see `storelink config`.")
         raise typer.Exit(2) from None
+    if settings.database_url is not None:  # the one trail every replica writes
+        try:
+            calls = asyncio.run(_recent_in_postgres(settings, limit=limit, connector=connector, key=key, store=store))
+        except ConnectorError as exc:
+            err.print(f"[red]{exc.message}[/red]", soft_wrap=True)
+            raise typer.Exit(1) from None
+        _show(calls, as_json=as_json, filtered=bool(connector or key or store))
+        return
     path = settings.data_dir / "storelink.db"
     if not path.exists():
         if as_json:
@@ -71,11 +85,30 @@ def audit(
         calls = AuditLog(db).recent(limit=limit, connector=connector, key=stored_key(key, store), store=store)
     finally:
         db.close()
+    _show(calls, as_json=as_json, filtered=bool(connector or key or store))
+
+
+async def _recent_in_postgres(
+    settings: Settings, *, limit: int, connector: str | None, key: str | None, store: str | None
+) -> list[AuditCall]:
+    assert settings.database_url is not None
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)  # the error below says it once
+    database = Database(settings.database_url.get_secret_value(), schema=settings.database_schema)
+    await database.open()
+    try:
+        trail = PostgresAuditTrail(database)
+        return await trail.recent(limit=limit, connector=connector, key=stored_key(key, store), store=store)
+    finally:
+        await database.close()
+
+
+def _show(calls: list[AuditCall], *, as_json: bool, filtered: bool) -> None:
+    err = console(stderr=True)
     if as_json:
         print(json.dumps([c.model_dump(mode="json") for c in calls], indent=2))
         return
     if not calls:
-        err.print("No write calls recorded" + (" for that filter." if connector or key or store else "."))
+        err.print("No write calls recorded" + (" for that filter." if filtered else "."))
         return
     table = Table("started (UTC)", "operation", "mode", "outcome", "attempts", "what", "idempotency key / error")
     for call in calls:
