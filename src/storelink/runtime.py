@@ -125,6 +125,7 @@ class Runtime:
     fakes: dict[str, FakeUpstream] = field(default_factory=dict)
     errors: ErrorLog | None = None
     shared: SharedState | None = None
+    database: Database | None = None  # PostgreSQL (STORELINK_DATABASE_URL), shared by the stores
     _knowledge: SiteKnowledge | None = None
     _knowledge_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -253,7 +254,7 @@ async def open_platform(
             shared = await exit_stack.enter_async_context(shared_state(settings, metrics=metrics, clock=clock))
             cache = shared.response_cache(store) if shared is not None else ResponseCache(store)
             knowledge = SharedKnowledge(settings, store=store, metrics=metrics, cache=cache)
-            database = await exit_stack.enter_async_context(open_database(settings))
+            database = await exit_stack.enter_async_context(open_database(settings, metrics=metrics))
             audit = PostgresAuditTrail(database, wall=real_wall) if database is not None else None
             try:
                 yield Platform(
@@ -351,6 +352,7 @@ def build_runtime(
         fakes,
         errors,
         platform.shared,
+        platform.database,
     )
 
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
-from storelink.database.postgres import Database, migrations
+from storelink.database.postgres import Database, migrations, open_database
 from storelink.errors import ConnectorError, ErrorKind
+from storelink.observability.metrics import Metrics
+from storelink.settings import Settings
 from tests.support.postgres_server import SHARED_POSTGRES_URL, drop_schema, new_schema, postgres_answers
 from tests.support.redis_server import free_port
 
@@ -65,3 +68,26 @@ async def test_a_database_that_does_not_answer_is_unavailable_and_the_url_is_not
     assert "STORELINK_DATABASE_URL" in info.value.message and "s3cret-pw" not in info.value.message
     assert not status.reachable and not status.ready
     assert status.error is not None and "s3cret-pw" not in status.error
+
+
+async def test_metrics_and_status_say_whether_postgres_answers(tmp_path: Path) -> None:
+    reachable = postgres_answers()
+    schema = new_schema()
+    urls = {"down": f"postgresql://storelink:pw@127.0.0.1:{free_port()}/x"}
+    if reachable:
+        urls["up"] = SHARED_POSTGRES_URL
+    try:
+        for state, url in urls.items():
+            metrics = Metrics()
+            settings = Settings(_env_file=None, data_dir=tmp_path, database_url=url, database_schema=schema)
+            async with open_database(settings, metrics=metrics) as database:
+                assert database is not None
+                rendered = metrics.render().decode()
+                status = database.last_known()
+            expected = "1.0" if state == "up" else "0.0"
+            assert f"storelink_database_up {expected}" in rendered, state
+            assert status.reachable is (state == "up")
+            assert ("not answering" in status.message) is (state == "down") and "pw" not in status.message
+    finally:
+        if reachable:
+            drop_schema(schema)

@@ -127,6 +127,8 @@ def health(
             if rt.shared is not None:
                 await rt.shared.ping()
                 shared_note.append(rt.shared.status().message)
+            if rt.database is not None:  # STORELINK_DATABASE_URL: asked now, not as last seen
+                shared_note.append((await rt.database.status()).message)
             site_note.append(site_knowledge_note(rt.store))
             return list(await asyncio.gather(*(probe(c) for c in rt.registry)))
 
@@ -154,7 +156,7 @@ def health(
         for h, _ in results:
             if h.missing and h.mode != "live":
                 out.print(f"{h.title}: live mode needs {', '.join(h.missing)}", highlight=False, markup=False)
-        for note in shared_note:  # shared state across replicas (STORELINK_REDIS_URL)
+        for note in shared_note:  # what replicas share: Redis, PostgreSQL
             out.print(note)
         for note in site_note:
             out.print(f"site knowledge: {note}", highlight=False, markup=False)

@@ -17,17 +17,20 @@ import asyncio
 import datetime as dt
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 import psycopg
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from storelink.errors import ConnectorError, ErrorKind
+from storelink.observability.metrics import Metrics
 from storelink.settings import Settings
 
 __all__ = ["CONNECT_TIMEOUT_S", "Database", "DatabaseStatus", "Migration", "migrations", "open_database"]
@@ -84,6 +87,23 @@ class DatabaseStatus:
     def ready(self) -> bool:
         return self.reachable and not self.pending
 
+    @property
+    def message(self) -> str:
+        if not self.reachable:
+            return f"PostgreSQL: not answering; writes are refused until it does. {self.error or ''}".strip()
+        if self.pending:
+            return f"PostgreSQL: answering, schema {self.schema} lacks {', '.join(self.pending)}."
+        return f"PostgreSQL: answering, schema {self.schema} at version {self.version}."
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "reachable": self.reachable,
+            "schema": self.schema,
+            "version": self.version,
+            "pending": self.pending,
+            "error": self.error,
+        }
+
 
 class Database:
     """A pool of connections to one schema of one PostgreSQL database."""
@@ -101,6 +121,10 @@ class Database:
         self.timeout_s = timeout_s
         self._migrated = False
         self._migrating = asyncio.Lock()
+        # What the last use found, for health, metrics and pages without a round trip of their own.
+        self.answering: bool | None = None
+        self.failures = 0
+        self.last_error: str | None = None
         self.pool = AsyncConnectionPool(
             url,
             open=False,
@@ -128,9 +152,13 @@ class Database:
         """A connection, or ``ConnectorError(unavailable)`` saying the database did not answer."""
         try:
             async with self.pool.connection() as conn:
+                self.answering = True
                 yield conn
         except (PoolTimeout, psycopg.OperationalError) as exc:
-            raise self.unavailable(exc) from None
+            error = self.unavailable(exc)
+            self.answering, self.last_error = False, error.message
+            self.failures += 1
+            raise error from None
 
     def unavailable(self, exc: BaseException) -> ConnectorError:
         # psycopg's messages name host and port, never the password; the class says enough.
@@ -190,6 +218,16 @@ class Database:
         row = await cursor.fetchone()
         return int(str(row[0])) if row else 0
 
+    def last_known(self) -> DatabaseStatus:
+        """The state as the last use found it (no round trip): for pages and metrics polled often."""
+        version = len(migrations()) if self._migrated else None
+        return DatabaseStatus(
+            reachable=self.answering is not False,
+            schema=self.schema,
+            version=version,
+            error=self.last_error if self.answering is False else None,
+        )
+
     async def status(self) -> DatabaseStatus:
         try:
             async with self.connection() as conn:
@@ -212,8 +250,27 @@ class Database:
         return [(int(str(v)), str(n), a) for v, n, a in rows if isinstance(a, dt.datetime)]
 
 
+class DatabaseCollector(Collector):
+    """Exports :meth:`Database.last_known` at scrape time."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def collect(self) -> Iterable[Metric]:
+        status = self.database.last_known()
+        up = GaugeMetricFamily(
+            "storelink_database_up", "1 while PostgreSQL answered its last use; 0 while writes are refused."
+        )
+        up.add_metric([], 1.0 if status.reachable else 0.0)
+        failures = CounterMetricFamily(
+            "storelink_database_failures", "Uses of PostgreSQL that found it not answering, since start."
+        )
+        failures.add_metric([], float(self.database.failures))
+        yield from (up, failures)
+
+
 @asynccontextmanager
-async def open_database(settings: Settings) -> AsyncIterator[Database | None]:
+async def open_database(settings: Settings, *, metrics: Metrics | None = None) -> AsyncIterator[Database | None]:
     """The deployment's PostgreSQL, migrated, when ``STORELINK_DATABASE_URL`` is set (else None). A
     database that does not answer at start is not fatal: it is migrated on first use."""
     url = settings.database_url
@@ -221,6 +278,9 @@ async def open_database(settings: Settings) -> AsyncIterator[Database | None]:
         yield None
         return
     database = Database(url.get_secret_value(), schema=settings.database_schema)
+    collector = DatabaseCollector(database)
+    if metrics is not None:
+        metrics.registry.register(collector)
     await database.open()
     try:
         try:
@@ -232,4 +292,6 @@ async def open_database(settings: Settings) -> AsyncIterator[Database | None]:
                 log.info("PostgreSQL schema %s: applied %s", database.schema, ", ".join(applied))
         yield database
     finally:
+        if metrics is not None:
+            metrics.registry.unregister(collector)
         await database.close()

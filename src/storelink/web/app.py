@@ -100,6 +100,7 @@ async def metrics_json(request: Request) -> Response:
     snapshot: dict[str, Any] = runtime.metrics.snapshot()
     snapshot["store"] = {"id": runtime.config.id, "name": runtime.config.name}
     snapshot["shared"] = runtime.shared.status().to_json() if runtime.shared else None
+    snapshot["database"] = runtime.database.last_known().to_json() if runtime.database else None
     for connector in runtime.registry:
         entry = snapshot["connectors"].setdefault(connector.name, {"operations": {}})
         entry["mode"] = connector.mode
