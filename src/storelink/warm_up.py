@@ -46,6 +46,8 @@ class WarmUp:
         self.error = None
 
     def progress(self, done: float, total: float | None, step: str, now: float | None = None) -> None:
+        if total and " of " not in step:  # "embedding chunks" -> "embedding chunks: 128 of 1,162"
+            step = f"{step}: {done:,.0f} of {total:,.0f}"
         self.done, self.total, self.step, self.updated_at = done, total, step, now or time.time()
 
     def finish(self, *, pages: int, chunks: int, now: float | None = None) -> None:
