@@ -58,6 +58,8 @@ def _other_value(info: FieldInfo) -> str:
         description = (info.description or "").lower()
         if "redis" in description:
             return "redis://:s3cret@127.0.0.1:6379/0"
+        if "seal" in description:  # STORELINK_SECRET_KEY: Fernet keys
+            return "A" * 43 + "="
         return "postgresql://storelink:s3cret@db.example/storelink" if "postgresql" in description else "s3cret-value"
     if "prefix" in (info.description or "").lower():
         return "store-b:"

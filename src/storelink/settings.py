@@ -18,6 +18,8 @@ wherever it likes. The data directory defaults to the user's (:func:`user_data_d
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import os
 import sys
@@ -202,6 +204,12 @@ class Settings(BaseSettings):
         description="PostgreSQL for what replicas must keep (the write audit log and idempotency records), "
         "`postgresql://user:password@host:5432/db`; the embedded SQLite store when unset.",
     )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Key(s) that seal OAuth tokens kept in PostgreSQL, comma-separated, newest first: new "
+        "writes use the first, the others still open what they sealed (rotation). `storelink db new-key` "
+        "makes one. Without it no token is written to the database.",
+    )
     database_schema: str = Field(
         "storelink",
         pattern=r"^[a-z_][a-z0-9_]{0,62}$",
@@ -375,6 +383,22 @@ class Settings(BaseSettings):
             raise ValueError(f"the Redis URL names no host; use {shape}")
         if port == 0:
             raise ValueError(f"the Redis URL's port is 0; use {shape}")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_keys_are_fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        for n, key in enumerate(value.get_secret_value().split(","), start=1):
+            try:
+                raw = base64.urlsafe_b64decode(key.strip().encode())
+            except (ValueError, binascii.Error):
+                raw = b""
+            if len(raw) != 32:  # never echo the key: say which one, and how to make a good one
+                raise ValueError(
+                    f"key {n} is not a Fernet key (32 bytes, URL-safe base64); make one with `storelink db new-key`"
+                )
         return value
 
     @field_validator("database_url")

@@ -52,10 +52,10 @@ def test_migrate_then_status_then_audit_reads_the_shared_trail(schema: str) -> N
     runner = CliRunner()
     before = runner.invoke(app, ["db", "status", "--json"])
     assert before.exit_code == 1  # pending migrations: not ready
-    assert json.loads(before.stdout)["pending"] == ["0001_write_audit"]
+    assert json.loads(before.stdout)["pending"] == ["0001_write_audit", "0002_oauth_tokens"]
 
     migrated = runner.invoke(app, ["db", "migrate"])
-    assert migrated.exit_code == 0 and "applied 0001_write_audit" in migrated.stdout
+    assert migrated.exit_code == 0 and "applied 0001_write_audit, 0002_oauth_tokens" in migrated.stdout
     again = runner.invoke(app, ["db", "migrate"])
     assert again.exit_code == 0 and "nothing to apply" in again.stdout
     after = runner.invoke(app, ["db", "status", "--json"])

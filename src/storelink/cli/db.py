@@ -1,4 +1,5 @@
-"""``storelink db``: the PostgreSQL schema (``STORELINK_DATABASE_URL``): apply migrations, show state.
+"""``storelink db``: the PostgreSQL schema (``STORELINK_DATABASE_URL``): apply migrations, show state,
+and the keys that seal tokens kept there (``STORELINK_SECRET_KEY``): make one, reseal with the newest.
 
 Migrations also run at start (``serve``, ``mcp``), so ``migrate`` is for operators who apply them
 first, from one place, before rolling replicas; both are safe to repeat and to run at once.
@@ -15,7 +16,9 @@ import typer
 
 from storelink.cli.common import cli_settings
 from storelink.cli.output import Table, console
+from storelink.database.keyring import Keyring, new_key
 from storelink.database.postgres import Database, DatabaseStatus
+from storelink.database.tokens import TokenVault
 from storelink.errors import ConnectorError
 from storelink.settings import Settings
 
@@ -108,3 +111,34 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
             err.print("Run `storelink db migrate` (or start storelink: it migrates at start).")
     if not found.ready:
         raise typer.Exit(1)
+
+
+@db_app.command("new-key")
+def new_key_command() -> None:
+    """Print a new key for STORELINK_SECRET_KEY (to rotate: put it first, keep the old one after it,
+    run `storelink db rotate-key`, then drop the old one)."""
+    print(new_key())
+
+
+async def _reseal(database: Database, keyring: Keyring) -> int:
+    await database.open()
+    try:
+        return await TokenVault(database, keyring).reseal()
+    finally:
+        await database.close()
+
+
+@db_app.command("rotate-key")
+def rotate_key() -> None:
+    """Seal every token kept in the database again with the first key of STORELINK_SECRET_KEY."""
+    settings = cli_settings(data_dir=False)
+    database = _database(settings)
+    if settings.secret_key is None:
+        err.print("STORELINK_SECRET_KEY is not set: list the new key first and the old one after it.")
+        raise typer.Exit(2)
+    try:
+        count = asyncio.run(_reseal(database, Keyring(settings.secret_key)))
+    except ConnectorError as exc:
+        err.print(f"[red]{exc.message}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from None
+    out.print(f"Resealed {count} token row(s) with the first key; the other keys may now be dropped.")
