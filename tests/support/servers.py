@@ -34,7 +34,16 @@ def storelink_serve(data_dir: Path, env: dict[str, str], *, port: int | None = N
     port = port or free_port()
     process = subprocess.Popen(  # noqa: S603  (our own CLI)
         [sys.executable, "-m", "storelink.main", "serve", "--port", str(port)],
-        env=_clean_env({"STORELINK_DATA_DIR": str(data_dir), "STORELINK_LOG_LEVEL": "WARNING", **env}),
+        # No background ingest of the demo site (minutes of CPU, and /readyz says "warming" meanwhile)
+        # unless a test asks for it.
+        env=_clean_env(
+            {
+                "STORELINK_DATA_DIR": str(data_dir),
+                "STORELINK_LOG_LEVEL": "WARNING",
+                "STORELINK_SITE_WARM_UP": "false",
+                **env,
+            }
+        ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
