@@ -56,6 +56,10 @@ def test_a_connector_pages_charts_and_figures_agree(tmp_path: Path) -> None:
     with serve(builder(settings, health_interval_s=3600.0), factory) as served, browser() as b:
         page = b.new_page(viewport=VIEWPORT)
         page.goto(served.url + "/app/connectors/shopify")
+        worst = [
+            float(page.locator(f'tr[data-range="{r}"]').get_attribute("data-worst-p95") or 0) for r in ("1 h", "24 h")
+        ]
+        assert worst[1] >= worst[0]  # a day holds the hour: its worst p95 is not lower (points were averaged)
         for label in ("1 h", "24 h"):
             row = page.locator(f'tr[data-range="{label}"]')
             calls, errors = float(row.get_attribute("data-calls") or 0), float(row.get_attribute("data-errors") or 0)

@@ -425,8 +425,9 @@ class MetricsHistory:
     ) -> list[SeriesPoint]:
         """Chart points over the last ``window_s``, merged into at most ``points`` buckets.
 
-        Counts are summed; a bucket's percentiles are the request-weighted mean of its samples'
-        one-minute percentiles (a chart approximation: percentiles do not add)."""
+        Counts are summed; a bucket's percentiles are the highest of its samples' one-minute
+        percentiles among those with calls (percentiles do not add; the highest keeps a spike from
+        being averaged away, so a longer range's worst p95 is never below a shorter one's)."""
         now = self.clock() if now is None else now
         start = now - window_s
         rows = self.store.db.execute(
@@ -465,17 +466,14 @@ class MetricsHistory:
                     errors=sum(i[2] for i in items),
                     retries=sum(i[3] for i in items),
                     throttles=sum(i[4] for i in items),
-                    p50_ms=None if quiet else _weighted([(i[5], i[1]) for i in items]),
-                    p95_ms=None if quiet else _weighted([(i[6], i[1]) for i in items]),
-                    p99_ms=None if quiet else _weighted([(i[7], i[1]) for i in items]),
+                    p50_ms=None if quiet else _highest([(i[5], i[1]) for i in items]),
+                    p95_ms=None if quiet else _highest([(i[6], i[1]) for i in items]),
+                    p99_ms=None if quiet else _highest([(i[7], i[1]) for i in items]),
                 )
             )
         return out
 
 
-def _weighted(values: list[tuple[float | None, float]]) -> float | None:
-    known = [(v, w) for v, w in values if v is not None and w > 0]
-    if not known:
-        return None
-    total = sum(w for _, w in known)
-    return round(sum(v * w for v, w in known) / total, 3)
+def _highest(values: list[tuple[float | None, float]]) -> float | None:
+    known = [v for v, calls in values if v is not None and calls > 0]
+    return round(max(known), 3) if known else None
