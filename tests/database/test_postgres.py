@@ -42,7 +42,11 @@ async def test_three_replicas_starting_together_apply_each_migration_once(schema
         await database.open()
     try:
         before = await replicas[0].status()
-        assert before.reachable and before.version == 0 and before.pending == [f"{m.version:04d}_{m.name}" for m in migrations()]
+        assert (
+            before.reachable
+            and before.version == 0
+            and before.pending == [f"{m.version:04d}_{m.name}" for m in migrations()]
+        )
         applied = await asyncio.gather(*(database.ensure_migrated() for database in replicas))
         assert sorted(len(names) for names in applied) == [0, 0, len(migrations())]
         after = await replicas[1].status()
