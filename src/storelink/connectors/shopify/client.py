@@ -478,8 +478,8 @@ class ShopifyConnector(Connector):
     @operation(example={"days": 7})
     async def sales_summary(self, params: m.SalesSummaryParams) -> m.SalesSummary:
         """Orders, units, gross and net revenue per day over `days` (ending yesterday) or
-        `start`..`end`, days as the shop counts them (its own time zone). Ranges over a month run as a
-        bulk operation. Scope: read_orders."""
+        `start`..`end`, days as the shop counts them (its own time zone). Ranges over a month, or whose
+        orders would cost more than the bucket holds, run as a bulk operation. Scope: read_orders."""
         calendar = await self.calendar()
         today = calendar.today()
         start, end = sales_range(params, today=today)
