@@ -2,8 +2,8 @@
 
 A write is audited four times: the claim of its idempotency key (before anything is sent), its
 attempt's row (before the request leaves), that row settled, and the call's outcome. This times
-those four statements per write through the real trails (``EmbeddedAuditTrail`` over a SQLite file
-in WAL mode, as ``serve`` keeps it, and ``PostgresAuditTrail`` over a pool to the server), writes
+those four statements per write through the real trail (``AuditTrail`` over a SQLite file in WAL
+mode, as ``serve`` keeps it, and over a pool to the PostgreSQL server), writes
 alternating one by one between the backends so that the machine's noise hits both alike. Then the
 same for whole writes through a connector (``WriteGuard`` over the generic fake in process),
 against reads of the same fake, to set the audit's cost beside a call's.
@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.connectors.test_writes import WritingConnector
 from tests.support.generic_connector import GenericSettings
 
-from storelink.audit import AuditLog, AuditTrail, EmbeddedAuditTrail
+from storelink.audit import AuditTrail, embedded_trail
 from storelink.connectors.base import Connector
 from storelink.connectors.http import bypass_cache
-from storelink.database.audit import PostgresAuditTrail
+from storelink.database.audit import postgres_trail
 from storelink.database.postgres import Database
 from storelink.fakes.base import InProcessTransport
 from storelink.fakes.generic import GenericFake
@@ -72,12 +72,12 @@ async def main(writes: int, url: str) -> None:
     schema = f"bench_audit_{uuid.uuid4().hex[:8]}"
     tag = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as tmp:
-        sqlite = EmbeddedAuditTrail(AuditLog(EmbeddedStore(Path(tmp) / "storelink.db")))
+        sqlite = embedded_trail(EmbeddedStore(Path(tmp) / "storelink.db"))
         database = Database(url, schema=schema)
         await database.open()
         try:
-            postgres = PostgresAuditTrail(database)
-            await postgres.db.ensure_migrated()
+            postgres = postgres_trail(database)
+            await database.ensure_migrated()
             statements = await alternate(
                 {
                     "SQLite": lambda i: audit_one_write(sqlite, f"s-{tag}-{i:06d}"),

@@ -35,7 +35,16 @@ from pydantic import BaseModel, Field
 from storelink.store import EmbeddedStore
 from storelink.stores import DEFAULT_STORE
 
-__all__ = ["AuditAttempt", "AuditCall", "AuditLog", "AuditTrail", "EmbeddedAuditTrail", "Outcome"]
+__all__ = [
+    "AuditAttempt",
+    "AuditCall",
+    "AuditLog",
+    "AuditTrail",
+    "EmbeddedStatements",
+    "Outcome",
+    "Statements",
+    "embedded_trail",
+]
 
 Outcome = Literal["ok", "failed", "unknown"]
 
@@ -347,68 +356,51 @@ def attempt_of(row: Sequence[Any]) -> AuditAttempt:
     )
 
 
-class AuditTrail(Protocol):
-    """The audit log as writes use it, whichever database keeps it: the embedded SQLite store
-    (:class:`EmbeddedAuditTrail`) or PostgreSQL, shared by replicas
-    (:class:`~storelink.database.audit.PostgresAuditTrail`). Methods mean what :class:`AuditLog`'s
-    do. A trail that cannot reach its database raises a ``ConnectorError`` (``unavailable``)."""
+class Statements(Protocol):
+    """Where an :class:`AuditTrail` runs its statements: the embedded SQLite store
+    (:class:`EmbeddedStatements`) or PostgreSQL (:class:`~storelink.database.audit.PostgresStatements`).
+    One that cannot reach its database raises a ``ConnectorError`` (``unavailable``)."""
 
     backend: str
+    insertion_order: str  # the column that orders rows as inserted: ``rowid`` or ``seq``
 
-    async def claim(
-        self,
-        *,
-        key: str,
-        connector: str,
-        operation: str,
-        mode: str,
-        params_digest: str,
-        summary: str,
-        store: str = DEFAULT_STORE,
-    ) -> AuditCall | None: ...
+    async def execute(self, statement: str, args: Sequence[Any]) -> int:
+        """Run ``statement`` (``?`` placeholders); the number of rows it changed."""
+        ...
 
-    async def rerun(self, key: str, *, mode: str, summary: str) -> None: ...
-
-    async def finish(
-        self,
-        key: str,
-        outcome: Outcome,
-        *,
-        error_kind: str | None = None,
-        error_message: str | None = None,
-        result: Any = None,
-    ) -> None: ...
-
-    async def note_replay(self, key: str) -> None: ...
-
-    async def call(self, key: str, *, with_attempts: bool = False) -> AuditCall | None: ...
-
-    async def recent(
-        self, *, limit: int = 50, connector: str | None = None, key: str | None = None, store: str | None = None
-    ) -> list[AuditCall]: ...
-
-    async def begin_attempt(self, *, key: str, connector: str, operation: str) -> int: ...
-
-    async def end_attempt(
-        self,
-        attempt_id: int,
-        outcome: Outcome,
-        *,
-        status: int | None = None,
-        error_kind: str | None = None,
-        detail: str | None = None,
-        request_id: str | None = None,
-    ) -> None: ...
+    async def fetchall(self, statement: str, args: Sequence[Any]) -> list[tuple[Any, ...]]: ...
 
 
-class EmbeddedAuditTrail:
-    """:class:`AuditLog` behind the async :class:`AuditTrail` face: SQLite statements take
-    microseconds on the event loop's thread, so each method simply runs its statement."""
+class EmbeddedStatements:
+    """The embedded store's SQLite: statements take microseconds on the event loop's thread."""
 
     backend = "sqlite"
+    insertion_order = "rowid"
 
-    def __init__(self, log: AuditLog) -> None:
-        self.log = log
+    def __init__(self, store: EmbeddedStore) -> None:
+        AuditLog(store)  # the tables, created or brought up to date
+        self.db = store.db
+
+    async def execute(self, statement: str, args: Sequence[Any]) -> int:
+        return self.db.execute(statement, tuple(args)).rowcount
+
+    async def fetchall(self, statement: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return list(self.db.execute(statement, tuple(args)).fetchall())
+
+
+class AuditTrail:
+    """The audit log as writes use it (async), whichever database keeps it: one implementation, the
+    statements above, and a :class:`Statements` per backend, so SQLite and PostgreSQL cannot drift
+    apart and the same tests run on both (``tests/database/``). Methods mean what :class:`AuditLog`'s do
+    (the synchronous face of the embedded log, for the CLI and tests)."""
+
+    def __init__(self, statements: Statements, *, wall: Callable[[], float] = time.time) -> None:
+        self.statements = statements
+        self.wall = wall
+
+    @property
+    def backend(self) -> str:
+        return self.statements.backend
 
     async def claim(
         self,
@@ -421,18 +413,13 @@ class EmbeddedAuditTrail:
         summary: str,
         store: str = DEFAULT_STORE,
     ) -> AuditCall | None:
-        return self.log.claim(
-            key=key,
-            connector=connector,
-            operation=operation,
-            mode=mode,
-            params_digest=params_digest,
-            summary=summary,
-            store=store,
-        )
+        args = (key, connector, operation, mode, params_digest, summary[:DETAIL_MAX], self.wall(), store)
+        if await self.statements.execute(CLAIM, args) == 1:
+            return None
+        return await self.call(key)
 
     async def rerun(self, key: str, *, mode: str, summary: str) -> None:
-        self.log.rerun(key, mode=mode, summary=summary)
+        await self.statements.execute(RERUN, (self.wall(), mode, summary[:DETAIL_MAX], key))
 
     async def finish(
         self,
@@ -443,21 +430,38 @@ class EmbeddedAuditTrail:
         error_message: str | None = None,
         result: Any = None,
     ) -> None:
-        self.log.finish(key, outcome, error_kind=error_kind, error_message=error_message, result=result)
+        await self.statements.execute(FINISH, finish_args(key, outcome, error_kind, error_message, result, self.wall()))
 
     async def note_replay(self, key: str) -> None:
-        self.log.note_replay(key)
+        await self.statements.execute(NOTE_REPLAY, (key,))
 
     async def call(self, key: str, *, with_attempts: bool = False) -> AuditCall | None:
-        return self.log.call(key, with_attempts=with_attempts)
+        rows = await self.statements.fetchall(SELECT_CALL, (key,))
+        if not rows:
+            return None
+        call = call_of(rows[0])
+        if with_attempts:
+            call.attempts = await self.attempts(key)
+        return call
 
     async def recent(
         self, *, limit: int = 50, connector: str | None = None, key: str | None = None, store: str | None = None
     ) -> list[AuditCall]:
-        return self.log.recent(limit=limit, connector=connector, key=key, store=store)
+        """The latest calls first, each with its attempts."""
+        order = self.statements.insertion_order
+        statement, args = select_recent(limit=limit, connector=connector, key=key, store=store, order=order)
+        calls = [call_of(row) for row in await self.statements.fetchall(statement, args)]
+        for call in calls:
+            call.attempts = await self.attempts(call.idempotency_key)
+        return calls
+
+    async def attempts(self, key: str) -> list[AuditAttempt]:
+        return [attempt_of(row) for row in await self.statements.fetchall(SELECT_ATTEMPTS, (key,))]
 
     async def begin_attempt(self, *, key: str, connector: str, operation: str) -> int:
-        return self.log.begin_attempt(key=key, connector=connector, operation=operation)
+        """Written before the request is sent: outcome ``unknown`` until :meth:`end_attempt`."""
+        [(attempt_id,)] = await self.statements.fetchall(BEGIN_ATTEMPT, (key, connector, operation, self.wall()))
+        return int(attempt_id)
 
     async def end_attempt(
         self,
@@ -469,6 +473,11 @@ class EmbeddedAuditTrail:
         detail: str | None = None,
         request_id: str | None = None,
     ) -> None:
-        self.log.end_attempt(
-            attempt_id, outcome, status=status, error_kind=error_kind, detail=detail, request_id=request_id
-        )
+        detail = detail[:DETAIL_MAX] if detail else None
+        args = (outcome, status, error_kind, detail, request_id, self.wall(), attempt_id)
+        await self.statements.execute(END_ATTEMPT, args)
+
+
+def embedded_trail(store: EmbeddedStore, *, wall: Callable[[], float] = time.time) -> AuditTrail:
+    """The audit trail in the embedded store (one process, or replicas without PostgreSQL)."""
+    return AuditTrail(EmbeddedStatements(store), wall=wall)

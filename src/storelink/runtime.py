@@ -30,7 +30,7 @@ from storelink.clock import Clock, LoopClock
 from storelink.connectors.base import Connector, ConnectorContext
 from storelink.connectors.progress import progress_listener
 from storelink.connectors.registry import Registry, builtin_connectors
-from storelink.database.audit import PostgresAuditTrail
+from storelink.database.audit import postgres_trail
 from storelink.database.postgres import Database, open_database
 from storelink.errors import ConnectorError, ErrorKind, Mode, clip
 from storelink.fakes.base import FakeUpstream, InProcessTransport
@@ -255,7 +255,7 @@ async def open_platform(
             cache = shared.response_cache(store) if shared is not None else ResponseCache(store)
             knowledge = SharedKnowledge(settings, store=store, metrics=metrics, cache=cache)
             database = await exit_stack.enter_async_context(open_database(settings, metrics=metrics))
-            audit = PostgresAuditTrail(database, wall=real_wall) if database is not None else None
+            audit = postgres_trail(database, wall=real_wall) if database is not None else None
             try:
                 yield Platform(
                     settings,

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from storelink.cli.app import app
-from storelink.database.audit import PostgresAuditTrail
+from storelink.database.audit import postgres_trail
 from storelink.database.postgres import Database
 from tests.support.postgres_server import SHARED_POSTGRES_URL, drop_schema, new_schema, postgres_answers
 from tests.support.redis_server import free_port
@@ -36,7 +36,7 @@ async def record_a_write(schema: str) -> None:
     database = Database(SHARED_POSTGRES_URL, schema=schema)
     await database.open()
     try:
-        trail = PostgresAuditTrail(database, wall=lambda: 1_764_000_000.0)
+        trail = postgres_trail(database, wall=lambda: 1_764_000_000.0)
         await trail.claim(
             key="pg-0001", connector="zoho", operation="send_message", mode="mock", params_digest="d", summary="to=a"
         )

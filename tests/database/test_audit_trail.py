@@ -1,4 +1,4 @@
-"""The write audit log's two backends behind one interface (``AuditTrail``): the same tests run on
+"""The write audit log's two backends (``AuditTrail`` over SQLite and over PostgreSQL): the same tests run on
 the embedded SQLite store and on the real PostgreSQL, each run in a schema of its own."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from storelink.audit import AuditLog, AuditTrail, EmbeddedAuditTrail
-from storelink.database.audit import PostgresAuditTrail
+from storelink.audit import AuditTrail, embedded_trail
+from storelink.database.audit import postgres_trail
 from storelink.database.postgres import Database
 from storelink.store import EmbeddedStore
 from tests.support.postgres_server import SHARED_POSTGRES_URL, drop_schema, new_schema, postgres_answers
@@ -29,13 +29,13 @@ async def trail(request: pytest.FixtureRequest) -> AsyncIterator[AuditTrail]:
         return float(next(ticks))
 
     if request.param == "sqlite":
-        yield EmbeddedAuditTrail(AuditLog(EmbeddedStore(None), wall=wall))
+        yield embedded_trail(EmbeddedStore(None), wall=wall)
         return
     schema = new_schema()
     database = Database(SHARED_POSTGRES_URL, schema=schema)
     await database.open()
     try:
-        yield PostgresAuditTrail(database, wall=wall)
+        yield postgres_trail(database, wall=wall)
     finally:
         await database.close()
         drop_schema(schema)

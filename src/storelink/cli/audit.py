@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from storelink.audit import AuditCall, AuditLog
 from storelink.cli.output import Table, console
-from storelink.database.audit import PostgresAuditTrail
+from storelink.database.audit import postgres_trail
 from storelink.database.postgres import Database
 from storelink.errors import ConnectorError
 from storelink.settings import Settings, load_settings
@@ -96,7 +96,7 @@ async def _recent_in_postgres(
     database = Database(settings.database_url.get_secret_value(), schema=settings.database_schema)
     await database.open()
     try:
-        trail = PostgresAuditTrail(database)
+        trail = postgres_trail(database)
         return await trail.recent(limit=limit, connector=connector, key=stored_key(key, store), store=store)
     finally:
         await database.close()

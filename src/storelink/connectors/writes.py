@@ -44,7 +44,7 @@ from typing import Annotated, Any, TypeVar
 import httpx2
 from pydantic import BaseModel, Field
 
-from storelink.audit import AuditCall, AuditLog, AuditTrail, EmbeddedAuditTrail, Outcome
+from storelink.audit import AuditCall, AuditTrail, Outcome, embedded_trail
 from storelink.errors import ConnectorError, ErrorKind, Mode
 from storelink.resilience.classify import Classifier, Verdict
 from storelink.resilience.pipeline import OPTIONS_KEY, CallOptions
@@ -282,7 +282,7 @@ class WriteGuard:
         self.mode = mode
         # PostgreSQL's trail when the deployment has one (shared by replicas), else the embedded store's.
         if audit is None and store is not None:
-            audit = EmbeddedAuditTrail(AuditLog(store, wall=wall))
+            audit = embedded_trail(store, wall=wall)
         self.audit = audit
         self.stale_after_s = deadline_s + STALE_MARGIN_S
         self.wall = wall
