@@ -61,3 +61,15 @@ class FakeClock:
         self.slept.append(seconds)
         self._now += seconds
         await asyncio.sleep(0)
+
+
+async def sleep_or_until(clock: Clock, seconds: float, event: asyncio.Event) -> None:
+    """Sleep ``seconds`` on ``clock``, or less if ``event`` is set first. On the injected clock (a
+    test's may be fake), so not ``asyncio.timeout``."""
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    nudged = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait((sleeper, nudged), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        nudged.cancel()

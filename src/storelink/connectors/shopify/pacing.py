@@ -26,8 +26,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
-from storelink.clock import Clock
-from storelink.connectors.shopify.shared_pacing import RedisCostBucket
+from storelink.clock import Clock, sleep_or_until
+from storelink.connectors.shopify.shared_pacing import RedisCostBucket, never_admitted
 from storelink.errors import ConnectorError, ErrorKind, Headroom
 from storelink.resilience.classify import RateHint
 from storelink.resilience.deadline import Deadline
@@ -155,7 +155,7 @@ class ShopifyCostLimiter:
                 self._probe, self._probe_since = first.reservation.id, self._clock.now()
             elif first.cost > self.capacity:
                 self._line.popleft()
-                first.error = self._never_admitted(first.cost)
+                first.error = never_admitted(first.cost, self.capacity)
             else:
                 self._line.popleft()
                 first.reservation = self._grant(first.cost)
@@ -166,7 +166,7 @@ class ShopifyCostLimiter:
     async def reserve(self, cost: float, *, operation: str = "", deadline: Deadline | None = None) -> Reservation:
         if self._learned:
             if cost > self.capacity:
-                raise self._never_admitted(cost)
+                raise never_admitted(cost, self.capacity)
             return self._grant(cost)
         held = _Held(cost)
         self._line.append(held)
@@ -203,14 +203,7 @@ class ShopifyCostLimiter:
         if at_most is None:
             await held.nudge.wait()
         else:
-            # On the injected clock (a test's may be fake), so no asyncio.timeout.
-            sleeper = asyncio.ensure_future(self._clock.sleep(at_most))
-            nudged = asyncio.ensure_future(held.nudge.wait())
-            try:
-                await asyncio.wait((sleeper, nudged), return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                sleeper.cancel()
-                nudged.cancel()
+            await sleep_or_until(self._clock, at_most, held.nudge)
         self._release()
 
     # -- closing -------------------------------------------------------------------------------------
@@ -288,11 +281,3 @@ class ShopifyCostLimiter:
         )
         local = TokenBucketLimiter(rate=self.rate, capacity=self.capacity, clock=self._clock, unit=self.unit)
         return state.fallback(key, shared, local)
-
-    def _never_admitted(self, cost: float) -> ConnectorError:
-        return ConnectorError(
-            ErrorKind.INVALID_REQUEST,
-            f"This request costs {cost:g} points, more than the shop's whole bucket of {self.capacity:g}; "
-            "it can never be admitted. Ask for less per request.",
-            retryable=False,
-        )

@@ -33,14 +33,14 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from storelink.clock import Clock
+from storelink.clock import Clock, sleep_or_until
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience.classify import RateHint
 from storelink.resilience.deadline import Deadline
 from storelink.resilience.limiter import Reservation
 from storelink.resilience.redis_limiter import PRELUDE, RESERVATION_TTL_S, RedisBucketLimiter, SharedReservation
 
-__all__ = ["POLL_S", "RedisCostBucket"]
+__all__ = ["POLL_S", "RedisCostBucket", "never_admitted"]
 
 # Between looks at a probe another replica holds: short against a Shopify answer (~100 ms or more).
 POLL_S = 0.025
@@ -216,13 +216,7 @@ class RedisCostBucket(RedisBucketLimiter):
         status, wait, now = self._observe(await self._reserve(keys=list(self.keys), args=args))
         self._learned = self.snapshot is not None and self.snapshot.reported
         if status == "too_big":
-            capacity = self.snapshot.capacity if self.snapshot else self.capacity
-            raise ConnectorError(
-                ErrorKind.INVALID_REQUEST,
-                f"This request costs {cost:g} points, more than the shop's whole bucket of {capacity:g}; "
-                "it can never be admitted. Ask for less per request.",
-                retryable=False,
-            )
+            raise never_admitted(cost, self.snapshot.capacity if self.snapshot else self.capacity)
         if status == "hold":
             return None, wait
         return SharedReservation(cost=cost, wait_s=wait, id=rid, member=member, server_time=now), 0.0
@@ -240,14 +234,7 @@ class RedisCostBucket(RedisBucketLimiter):
                 )
             at_most = min(at_most, remaining)
         self._settled.clear()
-        # On the injected clock, so no asyncio.timeout.
-        sleeper = asyncio.ensure_future(self._clock.sleep(at_most))
-        nudged = asyncio.ensure_future(self._settled.wait())
-        try:
-            await asyncio.wait((sleeper, nudged), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            nudged.cancel()
+        await sleep_or_until(self._clock, at_most, self._settled)
 
     async def cancel(self, reservation: Reservation) -> None:
         member = _member_of(reservation)
@@ -268,6 +255,15 @@ class RedisCostBucket(RedisBucketLimiter):
         self._observe(await self._settle(keys=list(self.keys), args=args))
         self._learned = self.snapshot is not None and self.snapshot.reported
         self._settled.set()
+
+
+def never_admitted(cost: float, capacity: float) -> ConnectorError:
+    return ConnectorError(
+        ErrorKind.INVALID_REQUEST,
+        f"This request costs {cost:g} points, more than the shop's whole bucket of {capacity:g}; "
+        "it can never be admitted. Ask for less per request.",
+        retryable=False,
+    )
 
 
 def _member_of(reservation: Reservation) -> str:
