@@ -405,12 +405,21 @@ class StoreDirectory(Protocol):
 
     async def runtime(self, store_id: str) -> Runtime: ...
 
+    @property
+    def database(self) -> Database | None:
+        """PostgreSQL when the deployment has one (what the stores share)."""
+        ...
+
 
 class OneStore:
     """A directory of one runtime that is already open (``open_runtime``'s, in tests and tools)."""
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
+
+    @property
+    def database(self) -> Database | None:
+        return self._runtime.database
 
     def ids(self) -> list[str]:
         return [self._runtime.config.id]
@@ -457,6 +466,10 @@ class Fleet:
         self._transports = transports or {}
         self._runtimes: dict[str, Runtime] = {}
         self._opening: dict[str, asyncio.Lock] = {}
+
+    @property
+    def database(self) -> Database | None:
+        return self.platform.database
 
     @property
     def settings(self) -> Settings:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from storelink.cli.app import app
 from storelink.database.audit import postgres_trail
-from storelink.database.postgres import Database
+from storelink.database.postgres import Database, migrations
 from tests.support.postgres_server import SHARED_POSTGRES_URL, drop_schema, new_schema, postgres_answers
 from tests.support.redis_server import free_port
 
@@ -52,10 +52,10 @@ def test_migrate_then_status_then_audit_reads_the_shared_trail(schema: str) -> N
     runner = CliRunner()
     before = runner.invoke(app, ["db", "status", "--json"])
     assert before.exit_code == 1  # pending migrations: not ready
-    assert json.loads(before.stdout)["pending"] == ["0001_write_audit", "0002_oauth_tokens"]
+    assert json.loads(before.stdout)["pending"] == [f"{m.version:04d}_{m.name}" for m in migrations()]
 
     migrated = runner.invoke(app, ["db", "migrate"])
-    assert migrated.exit_code == 0 and "applied 0001_write_audit, 0002_oauth_tokens" in migrated.stdout
+    assert migrated.exit_code == 0 and "applied 0001_write_audit, 0002_oauth_tokens, 0003" in migrated.stdout
     again = runner.invoke(app, ["db", "migrate"])
     assert again.exit_code == 0 and "nothing to apply" in again.stdout
     after = runner.invoke(app, ["db", "status", "--json"])

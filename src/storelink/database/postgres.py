@@ -17,6 +17,7 @@ import asyncio
 import datetime as dt
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # How long a caller waits for a connection before it is told the database is unavailable: short,
 # because what waits is a request (a write refused is better than a write that hangs).
 CONNECT_TIMEOUT_S = 2.0
+# After a failure, how long what can go without the database (session checks) does not wait for it.
+FAIL_FAST_S = 10.0
 # pg_advisory_xact_lock key for migrations ("storelink" as a number): one replica migrates at a time.
 _MIGRATION_LOCK = 0x73746F72656C6E6B
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -125,6 +128,7 @@ class Database:
         self.answering: bool | None = None
         self.failures = 0
         self.last_error: str | None = None
+        self._failed_at = float("-inf")  # monotonic
         self.pool = AsyncConnectionPool(
             url,
             open=False,
@@ -158,7 +162,16 @@ class Database:
             error = self.unavailable(exc)
             self.answering, self.last_error = False, error.message
             self.failures += 1
+            self._failed_at = time.monotonic()
             raise error from None
+
+    def fail_fast(self, within_s: float = FAIL_FAST_S) -> None:
+        """Raise at once if the database did not answer within the last ``within_s``: for what runs
+        on every page view and may go without it, rather than wait for a connection each time."""
+        if self.answering is False and time.monotonic() - self._failed_at < within_s:
+            raise ConnectorError(
+                ErrorKind.UNAVAILABLE, self.last_error or "PostgreSQL is not answering.", retryable=True
+            )
 
     def unavailable(self, exc: BaseException) -> ConnectorError:
         # psycopg's messages name host and port, never the password; the class says enough.

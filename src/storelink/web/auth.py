@@ -40,6 +40,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -54,9 +55,13 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storelink.access import EVERY_STORE
-from storelink.errors import ConfigurationError
+from storelink.database.sessions import SessionRevocations
+from storelink.errors import ConfigurationError, ConnectorError
 from storelink.keys import McpKey, McpKeys, load_keys_file
 from storelink.settings import Settings
+from storelink.web.state import database_of
+
+log = logging.getLogger("storelink.web.auth")
 
 __all__ = [
     "CSRF_FIELD",
@@ -219,8 +224,8 @@ class AccessPolicy:
         self.clock = clock
         self.logins = LoginLimiter(clock=clock)
         self.keys: McpKeys | None = load_keys_file(settings.mcp_keys_file) if settings.mcp_keys_file else None
-        # sid -> when its cookie would expire anyway. Per process: another replica still accepts a
-        # revoked cookie until it expires (rotate STORELINK_SESSION_SECRET to end every session).
+        # sid -> when its cookie would expire anyway. This process's; with PostgreSQL the revocation
+        # is also kept there, so every replica refuses the cookie (SessionRevocations).
         self._revoked: dict[str, float] = {}
 
     @property
@@ -265,16 +270,30 @@ class AccessPolicy:
                 return forwarded
         return str(scope.get("scheme", "http"))
 
-    def revoke(self, session: Session) -> None:
+    async def revoke(self, session: Session, shared: SessionRevocations | None = None) -> None:
         now = self.clock()
         if len(self._revoked) >= _MAX_REVOKED:
             self._revoked = {sid: until for sid, until in self._revoked.items() if until > now}
             while len(self._revoked) >= _MAX_REVOKED:  # bounded memory: forget the oldest first
                 self._revoked.pop(next(iter(self._revoked)))
         self._revoked[session.sid] = session.issued + SESSION_TTL_S
+        if shared is not None:
+            try:
+                await shared.revoke(session.sid, until=session.issued + SESSION_TTL_S, now=now)
+            except ConnectorError as err:
+                log.warning("a logout holds on this replica only: %s", err.message)
 
-    def is_revoked(self, session: Session) -> bool:
-        return session.sid in self._revoked
+    async def is_revoked(self, session: Session, shared: SessionRevocations | None = None) -> bool:
+        if session.sid in self._revoked:
+            return True
+        if shared is None:
+            return False
+        try:
+            return await shared.is_revoked(session.sid, now=self.clock())
+        except ConnectorError:
+            # The pages stay open while PostgreSQL is down (reads do not need it); a logout made on
+            # another replica meanwhile is honoured once it answers again.
+            return False
 
     def local_request(self, scope: Scope) -> bool:
         headers = Headers(scope=scope)
@@ -359,7 +378,8 @@ class DashboardGuard:
             cookie = SimpleCookie()
         morsel = cookie.get(SESSION_COOKIE)
         session = policy.signer.loads(morsel.value, now=policy.clock()) if morsel else None
-        if session is not None and policy.is_revoked(session):
+        shared = _revocations(scope)
+        if session is not None and await policy.is_revoked(session, shared):
             session = None
         fresh = session is None
         if session is None:
@@ -369,7 +389,7 @@ class DashboardGuard:
         # shared key), and the scheme it says the visitor used (for Secure cookies and Origin).
         scope["scheme"], scope["client"] = policy.scheme(scope), (policy.client_address(scope), 0)
         if not fresh:
-            send = self._revoking_sender(send, session)
+            send = self._revoking_sender(send, session, shared)
         state = scope.setdefault("state", {})
         state["dashboard_session"] = session
         state["dashboard_user"] = user
@@ -435,7 +455,7 @@ class DashboardGuard:
         )
         return self._message(scope, message, status)
 
-    def _revoking_sender(self, send: Send, session: Session) -> Send:
+    def _revoking_sender(self, send: Send, session: Session, shared: SessionRevocations | None) -> Send:
         """Revoke ``session`` when the response replaces it with another (logout, login), so a
         copy of the old cookie stops working."""
         prefix = f"{SESSION_COOKIE}=".encode()
@@ -447,7 +467,7 @@ class DashboardGuard:
                         token = value[len(prefix) :].split(b";", 1)[0].decode("latin-1")
                         new = self.policy.signer.loads(token, now=self.policy.clock())
                         if new is None or new.sid != session.sid:
-                            self.policy.revoke(session)
+                            await self.policy.revoke(session, shared)
             await send(message)
 
         return sender
@@ -489,3 +509,10 @@ async def require_csrf(request: Request) -> dict[str, str]:
         if origin != expected_origin:
             raise CsrfError("The form was sent from another site.")
     return fields
+
+
+def _revocations(scope: Scope) -> SessionRevocations | None:
+    """PostgreSQL's revocations when the deployment has a database (every replica sees a logout)."""
+    app = scope.get("app")
+    database = database_of(app.state) if app is not None and hasattr(app, "state") else None
+    return SessionRevocations(database) if database is not None else None

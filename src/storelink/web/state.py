@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from storelink.database.postgres import Database
 from storelink.observability.errors_log import ErrorLog
 from storelink.observability.history import DEFAULT_INTERVAL_S, MetricsHistory
 from storelink.observability.sentry import forward_errors, init_sentry
@@ -183,6 +184,13 @@ def directory_of(app_state: Any) -> StoreDirectory:
     if not isinstance(runtime, Runtime):
         raise RuntimeError("The app has no stores: the dashboard must run inside create_app.")
     return OneStore(runtime)
+
+
+def database_of(app_state: Any) -> Database | None:
+    """The deployment's PostgreSQL (``STORELINK_DATABASE_URL``), once the app has opened its stores."""
+    if getattr(app_state, "fleet", None) is None and getattr(app_state, "runtime", None) is None:
+        return None  # not started yet
+    return directory_of(app_state).database
 
 
 def dashboards_for(app_state: Any) -> Dashboards:
