@@ -60,3 +60,17 @@ def test_with_the_database_down_the_pages_stay_open(tmp_path: Path) -> None:
         assert client.get("/", headers=HTML).status_code == 200
         out = client.post("/app/logout", data={"csrf_token": csrf(client.get("/").text)}, follow_redirects=False)
         assert out.status_code == 303  # the logout holds on this replica
+
+
+def test_the_overview_shows_postgres_state(tmp_path: Path, schema: str) -> None:
+    up = replica(tmp_path, "a", url=SHARED_POSTGRES_URL, schema=schema)
+    down = replica(tmp_path, "b", url=f"postgresql://storelink:pw-s3cret@127.0.0.1:{free_port()}/x", schema="storelink")
+    with TestClient(up, **REMOTE) as on_up, TestClient(down, **REMOTE) as on_down:
+        for client in (on_up, on_down):
+            assert sign_in(client).status_code == 303
+        shown = on_up.get("/", headers=HTML).text
+        assert '<p data-shared="PostgreSQL"><span class="badge" data-state="ok">' in shown
+        assert f"schema {schema} at version" in shown
+        failing = on_down.get("/", headers=HTML).text
+        assert '<p data-shared="PostgreSQL"><span class="badge" data-state="down">' in failing
+        assert "writes are refused until it does" in failing and "pw-s3cret" not in failing

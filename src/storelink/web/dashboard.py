@@ -54,6 +54,7 @@ from starlette.templating import Jinja2Templates
 
 from storelink.insights.inventory import cover_words, money
 from storelink.observability.logs import redact
+from storelink.runtime import Runtime
 from storelink.settings import Settings
 from storelink.web import views
 from storelink.web.auth import CSRF_FIELD, AccessPolicy, CsrfError, DashboardGuard, require_csrf
@@ -227,7 +228,22 @@ async def overview(request: Request) -> Response:
     state = await store_state(request)
     found, problems = views.cards(state)
     site = views.site_display(state)
-    return render(request, "overview.html", {"cards": found, "problems": problems, "site": site, "nav": "overview"})
+    shared = shared_parts(state.runtime)
+    context = {"cards": found, "problems": problems, "site": site, "shared": shared, "nav": "overview"}
+    return render(request, "overview.html", context)
+
+
+def shared_parts(runtime: Runtime) -> list[dict[str, str]]:
+    """What replicas share, when the deployment has it: Redis (budgets, cache, tokens) and
+    PostgreSQL (the audit trail, logouts, sealed tokens), each with its state as last seen."""
+    parts = []
+    if runtime.shared is not None:
+        status = runtime.shared.status()
+        parts.append({"name": "Redis", "state": "degraded" if status.degraded else "ok", "message": status.message})
+    if runtime.database is not None:
+        known = runtime.database.last_known()
+        parts.append({"name": "PostgreSQL", "state": "ok" if known.reachable else "down", "message": known.message})
+    return parts
 
 
 @page
