@@ -195,3 +195,21 @@ def test_a_sample_has_latency_for_the_calls_it_counts_and_caller_mistakes_are_no
     assert point.requests == 4 and point.errors == 0
     assert point.p50_ms is not None
     assert read_counters(m)["shopify"].caller_errors == 1
+
+
+def test_a_history_keyed_without_boots_is_rekeyed_so_replicas_may_sample_the_same_instant() -> None:
+    db = EmbeddedStore(None)
+    db.db.execute(
+        "CREATE TABLE metric_history (ts REAL NOT NULL, boot TEXT NOT NULL, boot_started REAL NOT NULL, "
+        "connector TEXT NOT NULL, requests REAL NOT NULL, errors REAL NOT NULL, retries REAL NOT NULL, "
+        "throttles REAL NOT NULL, p50_ms REAL, p95_ms REAL, p99_ms REAL, counters TEXT NOT NULL, "
+        "store TEXT NOT NULL DEFAULT 'default', PRIMARY KEY (store, connector, ts))"
+    )
+    db.db.execute("INSERT INTO metric_history VALUES (1, 'old', 0, 'shopify', 4, 0, 0, 0, 1, 2, 3, '{}', 'default')")
+    clock = WallClock(100.0)
+    first, second = MetricsHistory(db, Metrics(), clock=clock), MetricsHistory(db, Metrics(), clock=clock)
+    assert first.sample_count("shopify") == 1  # kept
+    for history in (first, second):
+        calls(history.metrics, "shopify", ok=1)
+        history.sample()  # the same instant, two boots
+    assert first.sample_count("shopify") == 3

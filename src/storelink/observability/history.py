@@ -28,9 +28,9 @@ import logging
 import secrets
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from storelink.observability.metrics import CALLER_OUTCOMES, Metrics
 from storelink.store import EmbeddedStore
@@ -41,6 +41,8 @@ __all__ = [
     "FULL_RETENTION_S",
     "THIN_RETENTION_S",
     "ConnectorCounters",
+    "HistoryExchange",
+    "HistoryRow",
     "Increase",
     "MetricsHistory",
     "SeriesPoint",
@@ -70,7 +72,7 @@ _SCHEMA = (
         p99_ms        REAL,
         counters      TEXT NOT NULL,
         store         TEXT NOT NULL DEFAULT 'default',
-        PRIMARY KEY (store, connector, ts)
+        PRIMARY KEY (store, connector, boot, ts)
     )
     """,
     "CREATE INDEX IF NOT EXISTS metric_history_ts ON metric_history (ts)",
@@ -82,6 +84,27 @@ _MIGRATE = (
     "INSERT INTO metric_history SELECT *, 'default' FROM metric_history_v1",
     "DROP TABLE metric_history_v1",
 )
+# One written before replicas shared their samples: two boots may sample the same instant now.
+_MIGRATE_KEY = (
+    "ALTER TABLE metric_history RENAME TO metric_history_v2",
+    _SCHEMA[0],
+    "INSERT INTO metric_history SELECT * FROM metric_history_v2",
+    "DROP TABLE metric_history_v2",
+)
+
+
+# One sample of one connector, in the table's column order.
+HistoryRow = tuple[float, str, float, str, float, float, float, float, Any, Any, Any, str, str]
+
+
+class HistoryExchange(Protocol):
+    """Where replicas share their samples (``storelink.database.history.SharedHistory``)."""
+
+    async def exchange(self, store_id: str, boot: str, rows: Sequence[HistoryRow]) -> int:
+        """Write this boot's new ``rows``; copy the other replicas' new rows into the embedded store."""
+        ...
+
+    async def thin(self, now: float) -> None: ...
 
 
 def _add(into: dict[str, float], key: str, value: float) -> None:
@@ -277,16 +300,23 @@ class MetricsHistory:
         *,
         interval_s: float = DEFAULT_INTERVAL_S,
         clock: Callable[[], float] = time.time,
+        shared: HistoryExchange | None = None,
     ) -> None:
         self.store = store
+        self.shared = shared
+        self._unshared: list[HistoryRow] = []  # samples not yet written to the shared history
+        self._thin_shared_at: float | None = None
         self.metrics = metrics
         self.interval_s = interval_s
         self.clock = clock
         self.boot = secrets.token_hex(6)
         self.boot_started = clock()
         self._last_thin = 0.0
-        columns = [row[1] for row in store.db.execute("PRAGMA table_info(metric_history)")]
+        info = store.db.execute("PRAGMA table_info(metric_history)").fetchall()
+        columns = {row[1]: row[5] for row in info}  # name -> its place in the primary key (0: none)
         for statement in _MIGRATE if columns and "store" not in columns else ():
+            store.db.execute(statement)
+        for statement in _MIGRATE_KEY if columns.get("boot") == 0 and "store" in columns else ():
             store.db.execute(statement)
         for statement in _SCHEMA:
             store.db.execute(statement)
@@ -300,7 +330,7 @@ class MetricsHistory:
     def sample(self, now: float | None = None) -> int:
         """Record one sample of every connector that has metrics; return how many rows."""
         now = self.clock() if now is None else now
-        rows = []
+        rows: list[HistoryRow] = []
         for name, counters in sorted(read_counters(self.metrics).items()):
             window = self.metrics.connector_window(name, "1m")
             if window.count == 0:  # the minute's ring can miss calls 50-60 s old: the interval's calls
@@ -325,6 +355,8 @@ class MetricsHistory:
         self.store.db.executemany(
             "INSERT OR REPLACE INTO metric_history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
         )
+        if self.shared is not None:
+            self._unshared.extend(rows)
         if now - self._last_thin >= _THIN_EVERY_S:
             self.thin(now)
         return len(rows)
@@ -343,6 +375,8 @@ class MetricsHistory:
             (now - FULL_RETENTION_S, now - FULL_RETENTION_S),
         )
         self._last_thin = now
+        if self.shared is not None:
+            self._thin_shared_at = now
 
     async def run(self) -> None:
         """Sample now and then every ``interval_s`` until cancelled. A failing sample is logged
@@ -352,7 +386,23 @@ class MetricsHistory:
                 self.sample()
             except (sqlite3.Error, ValueError) as exc:
                 log.warning("metric history sample failed: %s", exc)
+            await self.share()
             await asyncio.sleep(self.interval_s)
+
+    async def share(self) -> None:
+        """Exchange samples with the other replicas, when there is a shared history. What cannot be
+        written now is kept and written with the next exchange (up to a day of samples)."""
+        if self.shared is None:
+            return
+        try:
+            await self.shared.exchange(self.store_id, self.boot, self._unshared)
+            self._unshared.clear()
+            if self._thin_shared_at is not None:  # the embedded copy was thinned: the shared one too
+                await self.shared.thin(self._thin_shared_at)
+                self._thin_shared_at = None
+        except Exception as exc:  # noqa: BLE001  (history is a convenience: log it and go on)
+            del self._unshared[: max(0, len(self._unshared) - 1440 * 8)]
+            log.warning("metric history not shared this time: %s", getattr(exc, "message", type(exc).__name__))
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[MetricsHistory]:
@@ -380,45 +430,44 @@ class MetricsHistory:
         now: float | None = None,
         live: ConnectorCounters | None = None,
     ) -> Increase:
-        """Counters' increase over the last ``window_s``, ending with ``live`` (the registry now)."""
+        """Counters' increase over the last ``window_s``, ending with ``live`` (the registry now).
+
+        Boot by boot, since boots may be a restart or other replicas running beside this one (their
+        rows come from PostgreSQL): a boot's increase is its last counters minus its last sample
+        before the window; without one, all of them if it began inside the window, else from its
+        first sample."""
         now = self.clock() if now is None else now
         start = now - window_s
         db = self.store.db
-        baseline = db.execute(
-            "SELECT ts, boot, boot_started, counters FROM metric_history WHERE store = ? AND connector = ? "
-            "AND ts < ? ORDER BY ts DESC LIMIT 1",
-            (self.store_id, connector, start),
-        ).fetchone()
+        key = (self.store_id, connector)
+        baselines = db.execute(
+            "SELECT ts, boot, boot_started, counters FROM metric_history AS h WHERE store = ? AND connector = ? "
+            "AND ts = (SELECT MAX(ts) FROM metric_history WHERE store = h.store AND connector = h.connector "
+            "AND boot = h.boot AND ts < ?)",
+            (*key, start),
+        ).fetchall()
         rows = db.execute(
             "SELECT ts, boot, boot_started, counters FROM metric_history WHERE store = ? AND connector = ? "
             "AND ts >= ? AND ts <= ? ORDER BY ts",
-            (self.store_id, connector, start, now),
+            (*key, start, now),
         ).fetchall()
-        points = [_Row(*r) for r in ([baseline] if baseline else []) + rows]
+        boots: dict[str, list[_Row]] = {}
+        for row in [*baselines, *rows]:
+            boots.setdefault(row[1], []).append(_Row(*row))
         if live is not None:
-            points.append(_Row(now, self.boot, self.boot_started, "", live))
+            boots.setdefault(self.boot, []).append(_Row(now, self.boot, self.boot_started, "", live))
         total = ConnectorCounters()
-        if not points:
-            return Increase(total, window_s, 0.0)
-        groups: list[list[_Row]] = []
-        for point in points:
-            if groups and groups[-1][0].boot == point.boot:
-                groups[-1].append(point)
-            else:
-                groups.append([point])
-        for index, group in enumerate(groups):
-            first, last = group[0], group[-1]
-            if index > 0 or (baseline is None and first.boot_started >= start):
-                total = total.plus(first.counters)  # all of it happened after the boot began
+        covered_from = now
+        for points in boots.values():
+            first, last = points[0], points[-1]
+            if first.ts < start:  # a sample before the window: the increase since it
+                covered_from = start
+            elif first.boot_started >= start:  # began inside the window: everything since
+                first = _Row(first.boot_started, first.boot, first.boot_started, "", ConnectorCounters())
             if last is not first:
                 total = total.plus(last.counters.minus(first.counters))
-        if baseline is not None:
-            covered = window_s
-        else:
-            first = points[0]
-            began = first.boot_started if first.boot_started >= start else first.ts
-            covered = max(0.0, now - max(start, began))
-        return Increase(total, window_s, min(window_s, covered))
+            covered_from = min(covered_from, max(start, first.ts))
+        return Increase(total, window_s, min(window_s, max(0.0, now - covered_from)))
 
     def series(
         self, connector: str, window_s: float, *, now: float | None = None, points: int = 120
@@ -430,22 +479,24 @@ class MetricsHistory:
         being averaged away, so a longer range's worst p95 is never below a shorter one's)."""
         now = self.clock() if now is None else now
         start = now - window_s
+        earliest = start - self.interval_s * 2
         rows = self.store.db.execute(
-            "SELECT ts, boot, requests, errors, retries, throttles, p50_ms, p95_ms, p99_ms FROM metric_history "
-            "WHERE store = ? AND connector = ? AND ts >= ? AND ts <= ? ORDER BY ts",
-            (self.store_id, connector, start - self.interval_s * 2, now),
+            "SELECT ts, boot, requests, errors, retries, throttles, p50_ms, p95_ms, p99_ms, boot_started "
+            "FROM metric_history WHERE store = ? AND connector = ? AND ts >= ? AND ts <= ? ORDER BY ts",
+            (self.store_id, connector, earliest, now),
         ).fetchall()
         deltas: list[tuple[float, float, float, float, float, Any, Any, Any]] = []
-        previous: tuple[Any, ...] | None = None
+        previous: dict[str, tuple[Any, ...]] = {}  # by boot: a restart, or replicas side by side
         for row in rows:
             ts, boot, req, err, ret, thr = row[:6]
-            if previous is not None and previous[1] == boot:
-                d = (req - previous[2], err - previous[3], ret - previous[4], thr - previous[5])
-            elif previous is None:
-                d = (0.0, 0.0, 0.0, 0.0)
-            else:
+            before = previous.get(boot)
+            if before is not None:
+                d = (req - before[2], err - before[3], ret - before[4], thr - before[5])
+            elif row[9] > rows[0][0]:  # a boot that began after the range's first sample: all of it
                 d = (req, err, ret, thr)
-            previous = row
+            else:  # the first sample of a boot already running: a baseline
+                d = (0.0, 0.0, 0.0, 0.0)
+            previous[boot] = row
             if ts >= start:
                 r, e, t, h = (max(0.0, x) for x in d)
                 deltas.append((ts, r, e, t, h, row[6], row[7], row[8]))

@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from storelink.database.history import SharedHistory
 from storelink.database.postgres import Database
 from storelink.observability.errors_log import ErrorLog
 from storelink.observability.history import DEFAULT_INTERVAL_S, MetricsHistory
@@ -139,7 +140,12 @@ class Dashboards:
     async def _start(self, runtime: Runtime) -> DashboardState:
         state = DashboardState(
             runtime=runtime,
-            history=MetricsHistory(runtime.store, runtime.metrics, interval_s=self.history_interval_s),
+            history=MetricsHistory(
+                runtime.store,
+                runtime.metrics,
+                interval_s=self.history_interval_s,
+                shared=SharedHistory(runtime.database, runtime.store) if runtime.database is not None else None,
+            ),
             board=HealthBoard(runtime.registry, interval_s=self.health_interval_s, secrets=_secrets(runtime)),
             errors=errors_for(runtime),
             slos=self.slos,
