@@ -369,7 +369,7 @@ class MetricsHistory:
             """
             DELETE FROM metric_history WHERE ts < ? AND rowid NOT IN (
                 SELECT MIN(rowid) FROM metric_history WHERE ts < ?
-                GROUP BY store, connector, CAST(ts / 3600 AS INTEGER)
+                GROUP BY store, connector, boot, CAST(ts / 3600 AS INTEGER)
             )
             """,
             (now - FULL_RETENTION_S, now - FULL_RETENTION_S),
