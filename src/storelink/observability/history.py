@@ -14,6 +14,8 @@ Each store's figures are sampled apart (a ``store`` column; one sampler per stor
 
 Counters restart at zero with the process. Each sampler has a *boot* id, and increases are
 summed per boot, so a restart loses nothing but the calls between the last sample and the crash.
+The same holds for replicas side by side: with PostgreSQL each replica copies the others' samples
+into its embedded store (:mod:`storelink.database.history`), and every boot's calls are counted.
 
 Retention: every sample for :data:`FULL_RETENTION_S` (3 days, the longest burn window), then
 one sample an hour up to :data:`THIN_RETENTION_S` (31 days, the SLO window).
