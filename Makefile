@@ -46,7 +46,7 @@ typecheck: $(STAMP_DEV)
 pytest: $(STAMP_DEV)
 	$(BIN)/pytest -q
 
-## test-clocks: pytest (all but the slow tests) with the wall clock moved to instants where a UTC or
+## test-clocks: pytest (all but the slow tests, which take seconds and read no date) with the wall clock moved to instants where a UTC or
 ## host-zone "today" is wrong: New Year just after midnight UTC (host in UTC+5:30), just after a leap
 ## day's end in UTC, and the night New York's clocks spring forward (the demo shop's zone).
 CLOCKS := 2027-01-01T00:30:00+00:00 2028-03-01T03:00:00+00:00 2027-03-14T07:30:00+00:00

@@ -20,6 +20,8 @@ needs_postgres = pytest.mark.skipif(
     not postgres_answers(), reason="no PostgreSQL at 127.0.0.1:5432 (.ci/run starts one)"
 )
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:

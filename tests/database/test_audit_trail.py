@@ -20,6 +20,8 @@ POSTGRES = pytest.param(
     marks=pytest.mark.skipif(not postgres_answers(), reason="no PostgreSQL at 127.0.0.1:5432 (.ci/run starts one)"),
 )
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(params=["sqlite", POSTGRES])
 async def trail(request: pytest.FixtureRequest) -> AsyncIterator[AuditTrail]:

@@ -17,7 +17,10 @@ from tests.observability.test_history import WallClock, calls
 from tests.support.postgres_server import SHARED_POSTGRES_URL, drop_schema, new_schema, postgres_answers
 from tests.support.redis_server import free_port
 
-pytestmark = pytest.mark.skipif(not postgres_answers(), reason="no PostgreSQL at 127.0.0.1:5432 (.ci/run starts one)")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not postgres_answers(), reason="no PostgreSQL at 127.0.0.1:5432 (.ci/run starts one)"),
+]
 
 
 @pytest.fixture

@@ -17,7 +17,10 @@ from tests.support.redis_server import free_port
 from tests.web.helpers import World, build_app, ops_settings, runtime_factory
 from tests.web.test_auth import HTML, PASSWORD, REMOTE, csrf, sign_in
 
-pytestmark = pytest.mark.skipif(not postgres_answers(), reason="no PostgreSQL at 127.0.0.1:5432 (.ci/run starts one)")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not postgres_answers(), reason="no PostgreSQL at 127.0.0.1:5432 (.ci/run starts one)"),
+]
 
 
 @pytest.fixture

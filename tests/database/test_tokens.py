@@ -18,7 +18,10 @@ from storelink.database.tokens import StoredToken, TokenVault
 from storelink.errors import ConnectorError, ErrorKind
 from tests.support.postgres_server import SHARED_POSTGRES_URL, drop_schema, new_schema, postgres_answers
 
-pytestmark = pytest.mark.skipif(not postgres_answers(), reason="no PostgreSQL at 127.0.0.1:5432 (.ci/run starts one)")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not postgres_answers(), reason="no PostgreSQL at 127.0.0.1:5432 (.ci/run starts one)"),
+]
 
 ACCESS, REFRESH = "ya29.access-secret-0001", "1//refresh-secret-0001"
 

@@ -32,7 +32,10 @@ from tests.support.postgres_server import (
     postgres_answers,
 )
 
-pytestmark = pytest.mark.skipif(not postgres_answers(), reason="no PostgreSQL at 127.0.0.1:5432 (.ci/run starts one)")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not postgres_answers(), reason="no PostgreSQL at 127.0.0.1:5432 (.ci/run starts one)"),
+]
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import Client
@@ -96,6 +97,7 @@ async def _call(name: str, arguments: dict[str, Any]) -> tuple[bool, str]:
     return result.is_error, text
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(calls())
 def test_no_argument_causes_an_internal_error(call: tuple[str, dict[str, Any]]) -> None:

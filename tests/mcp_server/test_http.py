@@ -150,6 +150,7 @@ async def test_host_and_origin_match_host_and_port_exactly(tmp_path: Path) -> No
             assert await status(origin=bad) == 403, bad
 
 
+@pytest.mark.slow
 async def test_get_streams_are_capped_and_end_after_their_lifetime(tmp_path: Path) -> None:
     limits = GetStreamLimits(max_streams=2, max_lifetime_s=2.0)
     watch = StreamWatch()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import jsonschema  # type: ignore[import-untyped]  # no stubs: types-jsonschema is not a dev dependency
+import pytest
 from mcp import Client
 
 from storelink.connectors.registry import builtin_connectors
@@ -19,6 +20,7 @@ from tests.conftest import make_settings
 from tests.support.tool_results import answer, first_text, output_schema
 
 
+@pytest.mark.slow
 async def test_search_fetch_and_answer(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, mcp_tools="search,fetch,site_answer,storelink_output_schema")
     async with open_runtime(settings, store=EmbeddedStore(None)) as rt:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from mcp import Client
 
 from storelink.connectors.registry import builtin_connectors
@@ -15,6 +16,8 @@ from storelink.runtime import OneStore, open_runtime
 from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
 from tests.support.tool_results import answer
+
+pytestmark = pytest.mark.slow
 
 
 async def test_tools_list_and_every_default_answer_stay_within_the_goals(tmp_path: Path) -> None:

@@ -55,6 +55,7 @@ def examples() -> dict[str, dict[str, Any]]:
     return found
 
 
+@pytest.mark.slow
 async def test_every_tool_answers_within_its_output_schema(runtime: Runtime) -> None:
     async with connect(runtime) as client:
         listed = {t.name: t for t in (await client.list_tools()).tools}

@@ -27,6 +27,7 @@ def run(*args: str) -> dict[str, object]:
     return answer
 
 
+@pytest.mark.slow
 def test_discover_ingest_query_eval(data_dir: Path, tmp_path: Path) -> None:
     discovered = run("discover", "--json")
     assert discovered["urls"] == 347 and discovered["from_crawl"] == 8

@@ -20,6 +20,7 @@ from storelink.rag.goldens import evaluate, gate_threshold, load_goldens, load_h
 from tests.rag.conftest import open_kb
 
 
+@pytest.mark.slow
 async def test_goldens_and_heldout_pass_rates_stay_above_the_thresholds(tmp_path: Path) -> None:
     gate = load_quality()["gate"]
     assert isinstance(gate, dict) and gate["mode"] == "lexical" and gate["sentence_model"] is True

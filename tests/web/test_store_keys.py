@@ -100,6 +100,7 @@ def assert_forbidden(client: TestClient, path: str, key: str, raw: str = "demo-2
             assert f'data-store-link="{store}"' not in body and shop not in body, path
 
 
+@pytest.mark.slow
 def test_a_key_of_store_1_is_forbidden_every_page_of_store_2_an_operator_is_not(client: TestClient) -> None:
     per_store, aliases = store_bound(client)
     for path in per_store:

@@ -152,6 +152,7 @@ def test_unknown_or_hostile_store_is_a_404_that_lists_the_stores(client: TestCli
     assert fleet_of(client).opened() == ["demo-1"]  # nothing else was opened, nothing fell back
 
 
+@pytest.mark.slow
 def test_the_stores_page_opens_nothing_to_render(tmp_path: Path) -> None:
     with fleet_client(fleet_settings(tmp_path, stores=60)) as client:
         page = client.get("/app/stores").text
@@ -249,6 +250,7 @@ def test_each_store_has_its_own_history(client: TestClient) -> None:
     assert north.history.increase("shopify", 3600).counters.requests == ours
 
 
+@pytest.mark.slow
 def test_a_store_slower_than_the_pages_budget_is_marked(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("storelink.web.across.STORE_BUDGET_S", 4.0)  # demo-1 answers in ~1.5 s
     slow = runtime_of(client, "demo-3")

@@ -106,6 +106,7 @@ async def test_three_replicas_keep_the_property_under_its_concurrency(tmp_path: 
     assert not fake.refused
 
 
+@pytest.mark.slow
 async def test_without_redis_the_replicas_overrun_the_property(tmp_path: Path) -> None:
     """The contrast: the same load with per-replica limiters puts more than 10 in flight at once."""
     fake = Ga4Fake(properties=[PROPERTY], latency_s=0.15)

@@ -230,6 +230,7 @@ async def test_a_five_million_row_limit_is_refused_before_any_call(tmp_path: Pat
     assert shared.queries == before
 
 
+@pytest.mark.slow
 async def test_the_deadline_covers_every_page_and_returns_the_rows_read(tmp_path: Path) -> None:
     """Each page takes 20 s; the call has 30 s. The first page comes, the second is cut at the
     deadline: the call returns 12,500 rows marked truncated, with where to continue and why. The
@@ -256,6 +257,7 @@ async def _all_at_once(tmp_path: Path, params: dict[str, Any]) -> Any:
         return (await call(rt, "search_analytics", params)).data
 
 
+@pytest.mark.slow
 async def test_a_first_page_that_misses_the_deadline_says_what_to_do(tmp_path: Path) -> None:
     fake = GscFake(sites=[SITE], latency_s=60.0)
     settings = live_settings(tmp_path, gsc={"deadline": 10.0, "timeout": 30.0})

@@ -233,6 +233,7 @@ async def test_requested_minus_actual_is_refunded_without_a_bucket_report(client
 
 
 # -- three replicas of the connector against one shop ----------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("level", [1.0, 0.3], ids=["full", "30pc-left"])
 async def test_three_cold_replicas_of_mixed_cost_are_never_throttled(tmp_path: Path, prefix: str, level: float) -> None:
     """16 callers dealt among 3 replicas, each with its own connector, limiter and line, one shop.
