@@ -46,15 +46,17 @@ typecheck: $(STAMP_DEV)
 pytest: $(STAMP_DEV)
 	$(BIN)/pytest -q
 
-## test-clocks: pytest (all but the slow tests, which take seconds and read no date) with the wall clock moved to instants where a UTC or
-## host-zone "today" is wrong: New Year just after midnight UTC (host in UTC+5:30), just after a leap
-## day's end in UTC, and the night New York's clocks spring forward (the demo shop's zone).
-CLOCKS := 2027-01-01T00:30:00+00:00 2028-03-01T03:00:00+00:00 2027-03-14T07:30:00+00:00
+## test-clocks: pytest (all but the slow tests, which take seconds and read no date) with the wall
+## clock moved to instants where a UTC or host-zone "today" is wrong: New Year just after midnight UTC
+## (host in UTC+5:30), just after a leap day's end in UTC, and the night New York's clocks spring
+## forward (the demo shop's zone). Two runs at a time, one per core; each prints its log when done.
+CLOCKS := 2027-01-01T00:30:00+00:00@Asia/Kolkata 2028-03-01T03:00:00+00:00@America/New_York \
+	2027-03-14T07:30:00+00:00@America/New_York
 test-clocks: $(STAMP_DEV)
-	@set -e; tz=Asia/Kolkata; for now in $(CLOCKS); do \
-	  echo "== pytest with the wall clock at $$now (TZ=$$tz)"; \
-	  TZ=$$tz STORELINK_TEST_NOW=$$now $(BIN)/pytest -q -m "not slow" -p no:cacheprovider; tz=America/New_York; \
-	done
+	@printf '%s\n' $(CLOCKS) | xargs -P 2 -I{} sh -c '\
+	  now=$${1%@*}; tz=$${1#*@}; log=$$(mktemp); \
+	  TZ=$$tz STORELINK_TEST_NOW=$$now $(BIN)/pytest -q -m "not slow" -p no:cacheprovider >$$log 2>&1; code=$$?; \
+	  echo "== pytest with the wall clock at $$now (TZ=$$tz)"; cat $$log; rm -f $$log; exit $$code' _ {}
 
 bench: $(STAMP_BENCH)
 	$(BIN)/python bench/overhead.py
