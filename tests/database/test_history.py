@@ -4,8 +4,6 @@ restarts and of replicas side by side is read boot by boot."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from storelink.database.history import SharedHistory
@@ -14,23 +12,13 @@ from storelink.observability.history import MetricsHistory, read_counters
 from storelink.observability.metrics import Metrics
 from storelink.store import EmbeddedStore
 from tests.observability.test_history import WallClock, calls
-from tests.support.postgres_server import SHARED_POSTGRES_URL, drop_schema, new_schema, postgres_answers
+from tests.support.postgres_server import postgres_answers
 from tests.support.redis_server import free_port
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not postgres_answers(), reason="no PostgreSQL at 127.0.0.1:5432 (.ci/run starts one)"),
 ]
-
-
-@pytest.fixture
-async def database() -> AsyncIterator[Database]:
-    schema = new_schema()
-    db = Database(SHARED_POSTGRES_URL, schema=schema)
-    await db.open()
-    yield db
-    await db.close()
-    drop_schema(schema)
 
 
 def replica(database: Database, clock: WallClock) -> tuple[MetricsHistory, Metrics]:

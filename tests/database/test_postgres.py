@@ -5,7 +5,6 @@ clear ``unavailable`` error that never repeats the URL."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,13 +21,6 @@ needs_postgres = pytest.mark.skipif(
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-async def schema() -> AsyncIterator[str]:
-    name = new_schema()
-    yield name
-    drop_schema(name)
 
 
 def test_migrations_are_numbered_without_gaps() -> None:

@@ -4,7 +4,6 @@ of it would still open the pages of the others); and with the database down the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from storelink.web.auth import SESSION_COOKIE
-from tests.support.postgres_server import SHARED_POSTGRES_URL, drop_schema, new_schema, postgres_answers
+from tests.support.postgres_server import SHARED_POSTGRES_URL, postgres_answers
 from tests.support.redis_server import free_port
 from tests.web.helpers import World, build_app, ops_settings, runtime_factory
 from tests.web.test_auth import HTML, PASSWORD, REMOTE, csrf, sign_in
@@ -21,13 +20,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not postgres_answers(), reason="no PostgreSQL at 127.0.0.1:5432 (.ci/run starts one)"),
 ]
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    name = new_schema()
-    yield name
-    drop_schema(name)
 
 
 def replica(tmp_path: Path, name: str, *, url: str, schema: str) -> Starlette:

@@ -4,7 +4,6 @@ refused without a key, and a key rotation that keeps every store's tokens readab
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
@@ -16,7 +15,7 @@ from storelink.database.keyring import Keyring, new_key
 from storelink.database.postgres import Database
 from storelink.database.tokens import StoredToken, TokenVault
 from storelink.errors import ConnectorError, ErrorKind
-from tests.support.postgres_server import SHARED_POSTGRES_URL, drop_schema, new_schema, postgres_answers
+from tests.support.postgres_server import SHARED_POSTGRES_URL, postgres_answers
 
 pytestmark = [
     pytest.mark.slow,
@@ -24,16 +23,6 @@ pytestmark = [
 ]
 
 ACCESS, REFRESH = "ya29.access-secret-0001", "1//refresh-secret-0001"
-
-
-@pytest.fixture
-async def database() -> AsyncIterator[Database]:
-    schema = new_schema()
-    db = Database(SHARED_POSTGRES_URL, schema=schema)
-    await db.open()
-    yield db
-    await db.close()
-    drop_schema(schema)
 
 
 def keys(*listed: str) -> Keyring:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
@@ -27,8 +27,6 @@ from tests.support.generic_connector import GenericSettings
 from tests.support.postgres_server import (
     SHARED_POSTGRES_URL,
     PostgresServer,
-    drop_schema,
-    new_schema,
     postgres_answers,
 )
 
@@ -36,13 +34,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not postgres_answers(), reason="no PostgreSQL at 127.0.0.1:5432 (.ci/run starts one)"),
 ]
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    name = new_schema()
-    yield name
-    drop_schema(name)
 
 
 @asynccontextmanager
