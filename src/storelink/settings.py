@@ -297,6 +297,24 @@ class Settings(BaseSettings):
     )
     shopify_client_secret: SecretStr | None = _secret("SHOPIFY_CLIENT_SECRET", "App client secret.")
 
+    # --- storelink as a Shopify app (docs/shopify-app.md) ------------------------------------
+    app_url: str | None = Field(
+        None,
+        description="This deployment's public https URL as a Shopify app (install, callback, embedded page, "
+        "webhooks); the app routes are off when unset.",
+    )
+    shopify_api_key: str | None = Field(
+        None, validation_alias="SHOPIFY_API_KEY", description="The Shopify app's client id (its API key)."
+    )
+    shopify_api_secret: SecretStr | None = _secret(
+        "SHOPIFY_API_SECRET", "The Shopify app's client secret: signs install redirects, session tokens, webhooks."
+    )
+    shopify_app_scopes: str = Field(
+        "read_products,read_orders,read_inventory,read_customers,read_locations",
+        validation_alias="SHOPIFY_APP_SCOPES",
+        description="Access scopes the app asks a shop for at install, comma-separated.",
+    )
+
     ga4_property_id: str | None = Field(None, validation_alias="GA4_PROPERTY_ID", description="GA4 property.")
     gsc_site_url: str | None = Field(None, validation_alias="GSC_SITE_URL", description="Search Console site.")
     google_application_credentials: Path | None = Field(
