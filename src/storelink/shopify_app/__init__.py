@@ -1,0 +1,15 @@
+"""storelink as a Shopify app: a merchant installs it and each installing shop becomes a store.
+
+Install and tokens (docs/shopify-app.md):
+- shops: shop-domain validation (`valid_shop`).
+- oauth: the install's query HMAC, the signed `state` cookie and the authorize URL.
+- install: `/shopify/install` and `/shopify/callback` (authorization-code grant).
+- token_exchange: a session token exchanged for an expiring offline token (embedded use).
+- offline_tokens: the Shopify connector's auth for an installed shop (refresh ahead of expiry,
+  once across replicas).
+- installations: the registry of installed shops (PostgreSQL or in memory) and their stores.
+- app_config: the `shopify.app.toml` for a deployment.
+- routes: `shopify_app_routes`, every route of the app.
+
+Embedded admin and webhooks (docs/shopify-app-embedded.md): see the modules beside these.
+"""
