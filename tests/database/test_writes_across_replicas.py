@@ -1,12 +1,14 @@
 """Writes across replicas that share one audit trail in PostgreSQL (issue 17): the same logical write
-sent to three replicas is delivered once; the rows a replica leaves when it dies between sending and
-recording are read as an unknown outcome, never sent again; while PostgreSQL is down writes are
+sent to three replicas is delivered once; the rows a replica leaves when it is killed between sending
+and recording are read as an unknown outcome, never sent again; while PostgreSQL is down writes are
 refused before anything is sent, and they are accepted again, with every row kept, once it is back."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import signal
+import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -15,20 +17,21 @@ import pytest
 
 from storelink.audit import AuditTrail
 from storelink.connectors.base import Connector
-from storelink.connectors.writes import params_digest
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.fakes.base import InProcessTransport
 from storelink.fakes.generic import GenericFake
 from storelink.observability.metrics import Metrics
 from storelink.runtime import open_runtime
 from storelink.store import EmbeddedStore
-from tests.connectors.test_writes import PostParams, WritingConnector
+from tests.connectors.test_writes import WritingConnector
 from tests.support.generic_connector import GenericSettings
 from tests.support.postgres_server import (
     SHARED_POSTGRES_URL,
     PostgresServer,
     postgres_answers,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [
     pytest.mark.slow,
@@ -107,35 +110,70 @@ async def test_one_write_sent_to_three_replicas_is_delivered_once(tmp_path: Path
     assert [m["text"] for m in fake.deliveries] == ["hello", "again"]
 
 
-async def test_a_replica_that_died_between_sending_and_recording_leaves_an_unknown_outcome(
+class SilentUpstream:
+    """An upstream on loopback that reads each request and never answers (it is applied, or not:
+    nobody can tell the replica that sent it)."""
+
+    def __init__(self) -> None:
+        self.requests: list[bytes] = []
+        self.received = asyncio.Event()
+        self._held: list[asyncio.StreamWriter] = []
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")),
+            0,
+        )
+        self.requests.append(head + await reader.readexactly(length))
+        self._held.append(writer)  # the connection stays open, unanswered
+        self.received.set()
+
+    async def close(self) -> None:
+        for writer in self._held:
+            writer.close()
+            await writer.wait_closed()
+
+
+async def test_a_replica_killed_between_sending_and_recording_leaves_an_unknown_outcome(
     tmp_path: Path, schema: str
 ) -> None:
+    upstream = SilentUpstream()
+    server = await asyncio.start_server(upstream.serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    # Replica 1 is a process of its own; it sends the write, and is killed (SIGKILL) while it waits.
+    replica = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.support.dying_replica", schema, str(port), "killed-0001", cwd=ROOT
+    )
+    exited = asyncio.ensure_future(replica.wait())
+    received = asyncio.ensure_future(upstream.received.wait())
+    await asyncio.wait([exited, received], timeout=60, return_when="FIRST_COMPLETED")
+    received.cancel()
+    assert not exited.done(), f"the replica exited ({replica.returncode}) before its write reached the upstream"
+    assert upstream.received.is_set(), "the replica's write did not reach the upstream within 60 s"
+    replica.kill()
+    assert await exited == -signal.SIGKILL
     fake = GenericFake()
     async with replicas(tmp_path, fake, url=SHARED_POSTGRES_URL, schema=schema) as nodes:
-        trail = trail_of(nodes[0])
-        # What replica 1 wrote before it died: the claim and its attempt, sent and never settled.
-        assert (
-            await trail.claim(
-                key="died-0001",
-                connector="generic",
-                operation="post",
-                mode="mock",
-                params_digest=params_digest(PostParams(text="x")),
-                summary="1 chars",
-            )
-            is None
-        )
-        await trail.begin_attempt(key="died-0001", connector="generic", operation="post")
+        left = await trail_of(nodes[0]).call("killed-0001", with_attempts=True)
         # Long after (past the call's deadline and margin), the client retries on replica 2.
         later = nodes[1]
         assert isinstance(later, WritingConnector)
         later.writes.wall = lambda: 1e12
         with pytest.raises(ConnectorError) as info:
-            await nodes[1].call("post", {"text": "x", "idempotency_key": "died-0001"})
-        call = await trail_of(nodes[2]).call("died-0001", with_attempts=True)
+            await later.call("post", {"text": "killed-0001", "idempotency_key": "killed-0001"})
+        call = await trail_of(nodes[2]).call("killed-0001", with_attempts=True)
+    await upstream.close()
+    server.close()
+    await server.wait_closed()
+    # What the killed replica left: its claim, and its attempt written before sending, never settled.
+    assert left is not None and not left.finished
+    assert [a.outcome for a in left.attempts] == ["unknown"]
+    assert len(upstream.requests) == 1 and b"killed-0001" in upstream.requests[0]
+    # The retry is told the outcome is unknown, sends nothing, and the trail now says so.
     assert "unknown outcome" in info.value.message and not info.value.retryable
-    assert fake.deliveries == []  # not sent again
-    assert call is not None and call.outcome == "unknown" and call.finished
+    assert fake.deliveries == [] and len(upstream.requests) == 1
+    assert call is not None and call.outcome == "unknown" and call.finished and call.replays == 1
     assert [a.outcome for a in call.attempts] == ["unknown"]
 
 
