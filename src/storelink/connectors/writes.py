@@ -9,7 +9,9 @@ How one write operation runs (:meth:`WriteGuard.run`)::
                caller's identity (:func:`calling_as`), so one caller cannot claim another's key
     claim      audit.write_calls row; a key already there is a replay:
                  ok       ─► the recorded result (replayed=True); nothing sent
-                 unknown  ─► an error saying so; nothing sent (it may have been applied)
+                 unknown  ─► reconciled when the operation can look (``reconcile``: Zoho reads
+                              its Sent folder): found, it is recorded ok and its result returned;
+                              else an error saying so; nothing sent (it may have been applied)
                  failed   ─► the upstream certainly did nothing: run again under the same key
                  running  ─► an error (the first call has not finished)
     send       the operation's own code, under a write context: every request marked
@@ -299,10 +301,13 @@ class WriteGuard:
         effect: str,
         result_type: type[R],
         send: Callable[[str], Awaitable[R]],
+        reconcile: Callable[[float], Awaitable[R | None]] | None = None,
     ) -> R:
         """Run ``send(key)`` as one audited write. ``summary`` says what is written, for the log
         (no secret, no mail body); ``effect`` completes "<Title> may have …" (e.g. "sent the
-        message") in messages about an unknown outcome."""
+        message") in messages about an unknown outcome. ``reconcile(started_at)``, when the
+        upstream offers a way to look, finds the result of this same write (same parameters: the
+        digest matched) made by a call that started at ``started_at`` (wall seconds), or None."""
         audit = self.audit
         if audit is None:
             raise self._error(
@@ -333,7 +338,7 @@ class WriteGuard:
                 retryable=True,
             ) from None
         if previous is not None:
-            replayed = await self._replay(previous, key, stored, operation, digest, effect, result_type)
+            replayed = await self._replay(previous, key, stored, operation, digest, effect, result_type, reconcile)
             if replayed is not None:
                 return replayed
             await audit.rerun(stored, mode=self.mode, summary=summary)
@@ -391,6 +396,7 @@ class WriteGuard:
         digest: str,
         effect: str,
         result_type: type[R],
+        reconcile: Callable[[float], Awaitable[R | None]] | None,
     ) -> R | None:
         """The recorded outcome of ``key`` (``stored`` in the log), or None when the call should run (again)."""
         assert self.audit is not None
@@ -419,6 +425,8 @@ class WriteGuard:
             previous = found
         if previous.outcome == "failed":
             return None
+        if previous.outcome == "unknown" and reconcile is not None:
+            previous = await self._reconcile(previous, stored, operation, reconcile)
         await self.audit.note_replay(stored)
         if previous.outcome == "ok":
             if previous.result is None:
@@ -440,6 +448,28 @@ class WriteGuard:
             "again with a new idempotency_key.",
             operation,
         )
+
+    async def _reconcile(
+        self, previous: AuditCall, stored: str, operation: str, reconcile: Callable[[float], Awaitable[R | None]]
+    ) -> AuditCall:
+        """``previous`` (an unknown outcome) settled ok when the upstream shows the write applied;
+        unchanged when it does not, or cannot say: absence proves nothing (the upstream may not
+        show it yet), so an unknown outcome never becomes "failed" here and is never sent again."""
+        assert self.audit is not None
+        try:
+            found = await reconcile(previous.started_at)
+        except ConnectorError as err:
+            log.warning("write %s.%s key=%s not reconciled: %s", self.connector, operation, stored, err.message)
+            return previous
+        if found is None:
+            return previous
+        when = dt.datetime.fromtimestamp(self.wall(), dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        # error_message carries the note: the outcome was unknown and was settled by looking.
+        note = f"Reconciled {when}: the outcome was unknown, and {self.connector} shows the write applied."
+        result = found.model_dump(mode="json")
+        await self.audit.finish(stored, "ok", error_kind=None, error_message=note, result=result)
+        log.info("write %s.%s key=%s reconciled: applied", self.connector, operation, stored)
+        return previous.model_copy(update={"outcome": "ok", "result": result, "error_message": note})
 
 
 async def _finish_quietly(audit: AuditTrail, key: str, outcome: Outcome, **fields: Any) -> None:

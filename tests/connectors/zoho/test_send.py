@@ -1,8 +1,10 @@
 """send_message: off unless allowed, sent once, audited before and after every attempt, even when
-timeouts and 5xx strike before the upstream acts and after it did (the reply lost)."""
+timeouts and 5xx strike before the upstream acts and after it did (the reply lost); an unknown
+outcome is reconciled from the Sent folder when the message is there."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from storelink.audit import AuditLog
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.fakes.faults import Fault, FaultPlan
 from storelink.fakes.zoho import ACCOUNT_ID, ZohoFake
+from storelink.fakes.zoho_mailbox import folder_id
 from tests.connectors.zoho.conftest import live_zoho
 
 pytestmark = pytest.mark.looptime
@@ -68,17 +71,50 @@ def test_addresses_are_checked_before_anything() -> None:
         SendMessageParams(to=["Ava <ava@example.net>"], subject="s", content="c")
 
 
-async def test_reply_lost_after_delivery_is_unknown_and_not_resent(zoho_fake: ZohoFake, tmp_path: Path) -> None:
+async def test_reply_lost_after_delivery_is_reconciled_from_the_sent_folder(
+    zoho_fake: ZohoFake, tmp_path: Path
+) -> None:
+    """The reply to a delivered send is lost: the outcome is unknown. Called again with its key, the
+    send is not made again: the Sent folder shows it was applied, and the trail now says ok."""
     zoho_fake.after_delivery = FaultPlan.scripted("500")
     async with live_zoho(zoho_fake, tmp_path, allow_writes="zoho.send_message") as rt:
         zoho = rt.registry.get("zoho")
         with pytest.raises(ConnectorError) as info:
             await zoho.call("send_message", {**MAIL, "idempotency_key": "reply-6690-001"})
-        with pytest.raises(ConnectorError) as replay:
-            await zoho.call("send_message", {**MAIL, "idempotency_key": "reply-6690-001"})
+        unknown = AuditLog(rt.store).call("reply-6690-001")
+        again = (await zoho.call("send_message", {**MAIL, "idempotency_key": "reply-6690-001"})).data
+        third = (await zoho.call("send_message", {**MAIL, "idempotency_key": "reply-6690-001"})).data
+        audit = AuditLog(rt.store).call("reply-6690-001", with_attempts=True)
     assert info.value.kind is ErrorKind.UNAVAILABLE and "may have sent the message" in info.value.message
-    assert "Nothing was sent this time" in replay.value.message
+    assert unknown is not None and unknown.outcome == "unknown"
+    sent = next(m for m in zoho_fake.messages if m.subject == MAIL["subject"] and m.folder_id == folder_id("Sent"))
+    assert again.replayed and again.message_id == sent.message_id and third.message_id == sent.message_id
     assert len(zoho_fake.deliveries) == 1 and zoho_fake.stats[SEND] == 1
+    assert audit is not None and audit.outcome == "ok" and audit.replays == 2
+    assert audit.error_message is not None and audit.error_message.startswith("Reconciled")
+    assert [a.outcome for a in audit.attempts] == ["unknown"]  # what was known when it was sent
+
+
+async def test_an_unknown_outcome_not_in_sent_stays_unknown_and_is_not_resent(
+    zoho_fake: ZohoFake, tmp_path: Path
+) -> None:
+    """Absence proves nothing (the Sent folder may lag, or the mail may have been moved): the
+    outcome stays unknown and nothing is sent. A message with the same subject sent long before the
+    call is not taken for it."""
+    zoho_fake.after_delivery = FaultPlan.scripted("500")
+    async with live_zoho(zoho_fake, tmp_path, allow_writes="zoho.send_message") as rt:
+        zoho = rt.registry.get("zoho")
+        with pytest.raises(ConnectorError):
+            await zoho.call("send_message", {**MAIL, "idempotency_key": "reply-6690-002"})
+        at = next(i for i, m in enumerate(zoho_fake.messages) if m.subject == MAIL["subject"])
+        sent = zoho_fake.messages[at]  # the only match in Sent becomes an hour older than the call
+        zoho_fake.messages[at] = dataclasses.replace(sent, received_ms=sent.received_ms - 3_600_000)
+        with pytest.raises(ConnectorError) as replay:
+            await zoho.call("send_message", {**MAIL, "idempotency_key": "reply-6690-002"})
+        audit = AuditLog(rt.store).call("reply-6690-002")
+    assert "Nothing was sent this time" in replay.value.message and "unknown outcome" in replay.value.message
+    assert len(zoho_fake.deliveries) == 1 and zoho_fake.stats[SEND] == 1
+    assert audit is not None and audit.outcome == "unknown"
 
 
 async def test_under_timeouts_and_5xx_nothing_is_sent_twice_and_every_attempt_is_audited(

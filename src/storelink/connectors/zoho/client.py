@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import re
 from typing import Any
 
 import httpx2
@@ -55,6 +56,11 @@ CONTENT_TTL_S = 3600.0
 # minute, so 10 + 20 keeps every sliding minute within 30.
 ZOHO_RATE_BURST = 10.0
 ZOHO_RATE_PER_S = 20.0 / 60.0
+# Reconciling a send whose outcome is unknown: how many of the newest Sent messages are read, and
+# how far the mail server's clock may be behind ours.
+SENT_SCAN = 50
+CLOCK_SKEW_S = 300.0
+_ADDRESS = re.compile(r"[^\s<>\",;]+@[^\s<>\",;]+")
 
 
 def accounts_url(config: ZohoSettings, *, mode: str, base_url: str) -> str:
@@ -403,6 +409,9 @@ class ZohoConnector(Connector):
                 subject=params.subject,
             )
 
+        async def reconcile(started_at: float) -> m.SentMessage | None:
+            return await self._find_sent(params, since=started_at)
+
         return await self.writes.run(
             "send_message",
             params,
@@ -410,10 +419,35 @@ class ZohoConnector(Connector):
             effect="sent the message",
             result_type=m.SentMessage,
             send=send,
+            reconcile=reconcile,
         )
+
+    async def _find_sent(self, params: m.SendMessageParams, *, since: float) -> m.SentMessage | None:
+        """The message a send that started at ``since`` (wall seconds) left in the Sent folder, if
+        it is there: same subject, every recipient, sent after it started. Reconciles an unknown
+        outcome; the newest ``SENT_SCAN`` messages are read, newest first."""
+        page = await self.list_messages(m.ListMessagesParams(folder="Sent", limit=SENT_SCAN))
+        wanted = {a.lower() for a in params.to}
+        for item in page.items:
+            sent = item.sent_at or item.received_at
+            if sent is not None and sent.timestamp() < since - CLOCK_SKEW_S:
+                break  # newest first: older than the call, and so is everything after it
+            if item.subject == params.subject and wanted <= _addresses(item.to_address):
+                return m.SentMessage(
+                    message_id=item.message_id,
+                    from_address=item.from_address or params.from_address or "",
+                    to=params.to,
+                    subject=params.subject,
+                )
+        return None
 
 
 # -- parsing ------------------------------------------------------------------------------------------
+def _addresses(field: str | None) -> set[str]:
+    """The mail addresses in a Zoho address field (``a@x.com,"Name" <b@y.com>``), lower-cased."""
+    return {a.lower() for a in _ADDRESS.findall(field or "")}
+
+
 def _contract(what: str) -> ConnectorError:
     return contract_error("Zoho Mail", what)
 
