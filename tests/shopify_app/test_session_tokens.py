@@ -77,7 +77,7 @@ def test_each_tampered_claim_is_refused(change: dict[str, Any]) -> None:
 def test_another_secret_none_algorithm_and_garbage_are_refused() -> None:
     forged = [
         token(secret="shpss_ffffffffffffffffffffffffffffffff"),
-        jwt.encode(claims(), None, algorithm="none"),
+        jwt.encode(claims(), "", algorithm="none"),
         token(secret=SECRET * 2, algorithm="HS512"),  # another algorithm (a key long enough for it)
         "not.a.jwt",
         "",
