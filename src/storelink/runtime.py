@@ -31,7 +31,9 @@ from storelink.connectors.base import Connector, ConnectorContext
 from storelink.connectors.progress import progress_listener
 from storelink.connectors.registry import Registry, builtin_connectors
 from storelink.database.audit import postgres_trail
+from storelink.database.keyring import Keyring
 from storelink.database.postgres import Database, open_database
+from storelink.database.tokens import SealedTokenCache, TokenVault
 from storelink.errors import ConnectorError, ErrorKind, Mode, clip
 from storelink.fakes.base import FakeUpstream, InProcessTransport
 from storelink.fakes.data import DEFAULT_SHOP_NAME, demo_wall
@@ -225,9 +227,25 @@ class Platform:
     mock_wall: Wall
     knowledge: SharedKnowledge
     random: Callable[[], float] = random.random
-    # With STORELINK_DATABASE_URL: PostgreSQL, and the write audit log kept there for every replica.
+    # With STORELINK_DATABASE_URL: PostgreSQL, and the write audit log kept there for every replica;
+    # with STORELINK_SECRET_KEY too, the sealed tokens.
     database: Database | None = None
     audit: AuditTrail | None = None
+    vault: TokenVault | None = None
+
+
+def _token_vault(settings: Settings, database: Database | None) -> TokenVault | None:
+    """Where access tokens are kept for every replica: PostgreSQL, sealed with the secret key. With a
+    database and no key, tokens stay on each machine (never written to a shared database unsealed)."""
+    if database is None:
+        return None
+    if settings.secret_key is None:
+        log.warning(
+            "OAuth access tokens stay in each replica's embedded store: set STORELINK_SECRET_KEY (the same on "
+            "every replica; `storelink db new-key` makes one) to keep them sealed in PostgreSQL."
+        )
+        return None
+    return TokenVault(database, Keyring(settings.secret_key))
 
 
 @asynccontextmanager
@@ -256,6 +274,7 @@ async def open_platform(
             knowledge = SharedKnowledge(settings, store=store, metrics=metrics, cache=cache)
             database = await exit_stack.enter_async_context(open_database(settings, metrics=metrics))
             audit = postgres_trail(database, wall=real_wall) if database is not None else None
+            vault = _token_vault(settings, database)
             try:
                 yield Platform(
                     settings,
@@ -270,6 +289,7 @@ async def open_platform(
                     random_source,
                     database,
                     audit,
+                    vault,
                 )
             finally:
                 await knowledge.aclose()
@@ -510,6 +530,16 @@ class Fleet:
                 )
                 self._runtimes[store_id] = found
         return found
+
+    async def put(self, config: StoreConfig) -> None:
+        """Add a store, or replace a store's config (a shop installs or uninstalls storelink as a
+        Shopify app): a replaced store's runtime is closed and built from the new config on next use."""
+        lock = self._opening.setdefault(config.id, asyncio.Lock())
+        async with lock:
+            self._configs[config.id] = config
+            replaced = self._runtimes.pop(config.id, None)
+        if replaced is not None:
+            await replaced.aclose()
 
     async def aclose(self) -> None:
         runtimes, self._runtimes = self._runtimes, {}

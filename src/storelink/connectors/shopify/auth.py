@@ -4,21 +4,41 @@ short-lived tokens.
 The exchanged token is refreshed ahead of expiry, one refresh at a time however many calls wait
 (a lock around the exchange, re-checked inside). The header is only ever put on requests to the
 shop's own host: bulk results are downloaded from a storage host that must never see the token.
+A shop that installed storelink as an app (``InstalledShopSettings``) brings its own token source
+(storelink.shopify_app.offline_tokens: expiring offline tokens kept sealed for every replica).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import httpx2
-from pydantic import SecretStr
+from pydantic import ConfigDict, Field, SecretStr
 
 from storelink.errors import ConnectorError, ErrorKind
+from storelink.resilience.pipeline import Authenticator
+from storelink.stores import ShopifySettings
 
-__all__ = ["ClientCredentialsAuth", "StaticTokenAuth"]
+__all__ = ["ClientCredentialsAuth", "InstalledShopSettings", "StaticTokenAuth", "TokenSource"]
 
 HEADER = "X-Shopify-Access-Token"
+
+
+@runtime_checkable
+class TokenSource(Protocol):
+    def auth(self, *, client: httpx2.AsyncClient) -> Authenticator:
+        """The auth for the shop's requests; ``client`` reaches the shop's token endpoint."""
+        ...
+
+
+class InstalledShopSettings(ShopifySettings):
+    """A shop that installed storelink as an app: no token in the settings, ``tokens`` gives them."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    tokens: TokenSource = Field(exclude=True, repr=False)
 
 
 class StaticTokenAuth:

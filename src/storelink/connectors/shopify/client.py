@@ -22,7 +22,7 @@ from storelink.connectors.http import SharedTransport
 from storelink.connectors.progress import report_progress
 from storelink.connectors.shopify import models as m
 from storelink.connectors.shopify import queries as q
-from storelink.connectors.shopify.auth import ClientCredentialsAuth, StaticTokenAuth
+from storelink.connectors.shopify.auth import ClientCredentialsAuth, InstalledShopSettings, StaticTokenAuth
 from storelink.connectors.shopify.bulk import BULK_BUSY_CODES, export_document, inventory_by_location, query_rows
 from storelink.connectors.shopify.errors import ShopifyClassifier, throttle_hint
 from storelink.connectors.shopify.pacing import cost_limiter
@@ -85,6 +85,8 @@ class ShopifyConnector(Connector):
     @classmethod
     def missing_settings(cls, config: ConnectorSettings) -> list[str]:
         shopify = settings_as(config, ShopifySettings)
+        if isinstance(shopify, InstalledShopSettings):
+            return []  # its tokens come from the install
         missing = [] if shopify.shop else ["SHOPIFY_SHOP"]
         if not shopify.access_token and not (shopify.client_id and shopify.client_secret):
             missing.append("SHOPIFY_ACCESS_TOKEN (or SHOPIFY_CLIENT_ID + SHOPIFY_CLIENT_SECRET)")
@@ -114,6 +116,10 @@ class ShopifyConnector(Connector):
             return StaticTokenAuth(SecretStr(self.ctx.demo.access_token), shop_host=self.shop_host)
         if s.access_token:
             return StaticTokenAuth(s.access_token, shop_host=self.shop_host)
+        if isinstance(s, InstalledShopSettings):
+            wire = SharedTransport(self.ctx.inner)
+            self.token_client = httpx2.AsyncClient(transport=wire, timeout=self.knobs.timeout)
+            return s.tokens.auth(client=self.token_client)
         if s.client_id and s.client_secret:
             wire = SharedTransport(self.ctx.inner)
             self.token_client = httpx2.AsyncClient(transport=wire, timeout=self.knobs.timeout)

@@ -1,7 +1,8 @@
 """``ShopifyFake``: the Starlette app, its routes and the state behind them.
 
 ``POST /admin/api/{version}/graphql.json`` (versions, token check, cost, throttling, execution),
-``POST /admin/oauth/access_token`` (the token exchange), ``GET /_bulk/{id}.jsonl`` (bulk results)
+``POST /admin/oauth/access_token`` (client credentials here; the install's grants in oauth.py),
+``GET /admin/oauth/authorize`` (installs, oauth.py), ``GET /_bulk/{id}.jsonl`` (bulk results)
 and the admin routes ``GET``/``DELETE /_fake/bucket``; ``X-Request-Id`` on every response.
 """
 
@@ -50,6 +51,7 @@ from storelink.fakes.shopify.cost import (
 from storelink.fakes.shopify.executor import _Executor
 from storelink.fakes.shopify.formats import Json, _gid, _iso, _parse_gid
 from storelink.fakes.shopify.listings import _Listing
+from storelink.fakes.shopify.oauth import FakeOAuth
 from storelink.fakes.shopify.planner import _coerce_variables, _Planner
 from storelink.fakes.shopify.resolvers import _Context
 from storelink.fakes.shopify.schema import _prepare, _schema
@@ -110,6 +112,7 @@ class ShopifyFake(FakeUpstream):
         clock: monotonic seconds; drives the bucket refill, token expiry and bulk timestamps.
         bulk_polls_to_complete: status reads after which a bulk operation is COMPLETED.
         bulk_concurrency: bulk query operations an app may have running at once.
+        wall: epoch seconds, for what Shopify dates (install redirects, session tokens).
     """
 
     name = "shopify"
@@ -129,6 +132,7 @@ class ShopifyFake(FakeUpstream):
         bulk_polls_to_complete: int = 3,
         bulk_concurrency: int = 5,
         faults: FaultPlan | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(faults=faults)
         if plan not in PLANS:
@@ -153,6 +157,7 @@ class ShopifyFake(FakeUpstream):
         self._minted: dict[str, _Minted] = {}
         self._started = clock()
         self._request_ids = 0
+        self.oauth = FakeOAuth(self, scopes=SCOPES, wall=wall)
 
     # -- the app ---------------------------------------------------------------------------------
     @cached_property
@@ -163,6 +168,7 @@ class ShopifyFake(FakeUpstream):
         return [
             Route("/admin/api/{version}/graphql.json", self._graphql, methods=["POST"]),
             Route("/admin/oauth/access_token", self._access_token, methods=["POST"]),
+            Route("/admin/oauth/authorize", self.oauth.authorize, methods=["GET"]),
             Route("/_bulk/{op_id:int}.jsonl", self._bulk_file, methods=["GET"]),
             Route("/_fake/bucket", self._bucket_report, methods=["GET"]),
             Route("/_fake/bucket", self._bucket_reset, methods=["DELETE"]),
@@ -187,18 +193,20 @@ class ShopifyFake(FakeUpstream):
         minted = self._minted.get(token)
         if minted is None or minted.expires_at <= self.clock():
             return None
+        self.oauth.used(token)
         return minted.app
+
+    def mint(self, token: str, *, app: str, lifetime_s: float | None) -> None:
+        """Accept ``token`` for ``app``'s bucket for ``lifetime_s`` (None: until revoked)."""
+        self._minted[token] = _Minted(app, math.inf if lifetime_s is None else self.clock() + lifetime_s)
+
+    def revoke(self, token: str) -> None:
+        self._minted.pop(token, None)
 
     async def _access_token(self, request: Request) -> Response:
         params = await _form_or_json(request)
         if params.get("grant_type") != "client_credentials":
-            return JSONResponse(
-                {
-                    "error": "unsupported_grant_type",
-                    "error_description": "Only grant_type=client_credentials is supported.",
-                },
-                400,
-            )
+            return self.oauth.grant(params, shop=request.url.hostname or "")
         client_id, secret = params.get("client_id", ""), params.get("client_secret", "")
         if not client_id or self.clients.get(client_id) != secret:
             description = "Client authentication failed: unknown client_id or wrong client_secret."
