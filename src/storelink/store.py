@@ -25,11 +25,14 @@ _SCHEMA = (
         stored_at      REAL NOT NULL,
         expires_at     REAL NOT NULL,
         etag           TEXT,
-        last_modified  TEXT
+        last_modified  TEXT,
+        store          TEXT NOT NULL DEFAULT ''
     )
     """,
     "CREATE INDEX IF NOT EXISTS http_cache_expiry ON http_cache (expires_at)",
 )
+# Columns added after a table was first shipped: (table, column, definition), added when missing.
+_ADDED_COLUMNS = (("http_cache", "store", "TEXT NOT NULL DEFAULT ''"),)  # a Shopify webhook expires one store's
 
 
 class EmbeddedStore:
@@ -50,6 +53,9 @@ class EmbeddedStore:
         self.db.execute("PRAGMA busy_timeout=5000")
         for statement in _SCHEMA:
             self.db.execute(statement)
+        for table, column, definition in _ADDED_COLUMNS:
+            if column not in {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> EmbeddedStore:

@@ -17,7 +17,7 @@ import asyncio
 import hashlib
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,7 +96,7 @@ def _decode_headers(text: str) -> list[tuple[str, str]]:
 _DROPPED_HEADERS = {"content-encoding", "transfer-encoding", "content-length", "connection", "set-cookie"}
 
 
-_Row = tuple[str, str, int, str, bytes, float, float, str | None, str | None]
+_Row = tuple[str, str, int, str, bytes, float, float, str | None, str | None, str]
 
 
 @dataclass(slots=True)
@@ -109,6 +109,7 @@ class _Pending:
     body: bytes
     stored_at: float
     expires_at: float
+    store: str = ""  # the store whose connector read it (a webhook expires one store's entries)
 
     def row(self, key: str) -> _Row:
         lines: list[str] = []
@@ -134,6 +135,7 @@ class _Pending:
             self.expires_at,
             etag,
             last_modified,
+            self.store,
         )
 
 
@@ -165,7 +167,7 @@ class ResponseCache:
         pending = self._pending.get(key)
         row: tuple[Any, ...] | None
         if pending is not None:
-            row = pending.row(key)[2:]
+            row = pending.row(key)[2:9]
         elif key not in self._known:
             return None
         else:
@@ -187,12 +189,12 @@ class ResponseCache:
             last_modified=last_modified,
         )
 
-    def put(self, key: str, *, connector: str, response: httpx2.Response, ttl_s: float) -> None:
+    def put(self, key: str, *, connector: str, response: httpx2.Response, ttl_s: float, store: str = "") -> None:
         if key.startswith(_UNSHARED):
             return
         now = self.now()
         self._pending[key] = _Pending(
-            connector, response.status_code, list(response.headers.raw), response.content, now, now + ttl_s
+            connector, response.status_code, list(response.headers.raw), response.content, now, now + ttl_s, store
         )
         self._schedule_flush()
 
@@ -231,8 +233,8 @@ class ResponseCache:
         try:
             self._db.executemany(
                 "INSERT OR REPLACE INTO http_cache "
-                "(key, connector, status, headers, body, stored_at, expires_at, etag, last_modified) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "(key, connector, status, headers, body, stored_at, expires_at, etag, last_modified, store) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
         except BaseException:
@@ -240,13 +242,30 @@ class ResponseCache:
             raise
         self._db.execute("COMMIT")
 
-    def expire(self, connector: str | None = None) -> None:
-        """Mark entries stale (all, or one connector's): the next read revalidates or refetches."""
+    def expire(self, connector: str | None = None, *, store: str | None = None) -> None:
+        """Mark entries stale (all, one connector's, or one connector's of one store): the next read
+        revalidates or refetches."""
         self.flush()
         if connector is None:
             self._db.execute("UPDATE http_cache SET expires_at = 0")
-        else:
+        elif store is None:
             self._db.execute("UPDATE http_cache SET expires_at = 0 WHERE connector = ?", (connector,))
+        else:
+            where = "connector = ? AND store = ?"
+            self._db.execute(f"UPDATE http_cache SET expires_at = 0 WHERE {where}", (connector, store))  # noqa: S608
+
+    def forget(self, store: str, *, containing: Sequence[str] = ()) -> int:
+        """Delete one store's entries: those whose body holds any of ``containing`` (a customer's
+        email, a gid), or all of them when it is empty (compliance redaction). Returns how many."""
+        self.flush()
+        if containing:
+            match = " OR ".join("instr(body, ?) > 0" for _ in containing)
+            args: tuple[Any, ...] = (store, *(needle.encode() for needle in containing))
+            cursor = self._db.execute(f"DELETE FROM http_cache WHERE store = ? AND ({match})", args)  # noqa: S608
+        else:
+            cursor = self._db.execute("DELETE FROM http_cache WHERE store = ?", (store,))
+        self._known = {key for (key,) in self._db.execute("SELECT key FROM http_cache")}
+        return cursor.rowcount
 
     def purge_expired(self, *, keep_with_validators: bool = True) -> int:
         """Drop entries that can no longer be served or revalidated."""

@@ -257,7 +257,9 @@ class ResilientTransport(httpx2.AsyncBaseTransport):
                     report.source = "cache-revalidated"
                     return entry.to_response(request)
                 if key is not None and self.cache is not None and 200 <= response.status_code < 300:
-                    self.cache.put(key, connector=self.connector, response=response, ttl_s=ttl)
+                    # The partition starts with the store id (connectors/base.py): a webhook expires one store's.
+                    store = self.partition.partition("|")[0]
+                    self.cache.put(key, connector=self.connector, response=response, ttl_s=ttl, store=store)
                     om.cache("miss")
                 return response
 

@@ -25,7 +25,7 @@ replica's wall clock, as the embedded cache does; skewed clocks shift it by thei
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx2
@@ -100,13 +100,13 @@ class RedisResponseCache(ResponseCache):
         return _from_hash(values)
 
     # -- writes --------------------------------------------------------------------------------
-    def put(self, key: str, *, connector: str, response: httpx2.Response, ttl_s: float) -> None:
+    def put(self, key: str, *, connector: str, response: httpx2.Response, ttl_s: float, store: str = "") -> None:
         if self._health.degraded:
-            super().put(key, connector=connector, response=response, ttl_s=ttl_s)
+            super().put(key, connector=connector, response=response, ttl_s=ttl_s, store=store)
             return
         now = self.now()
         self._shared[key] = _Pending(
-            connector, response.status_code, list(response.headers.raw), response.content, now, now + ttl_s
+            connector, response.status_code, list(response.headers.raw), response.content, now, now + ttl_s, store
         )
         if len(self._shared) >= self._flush_at:
             self.flush()
@@ -143,7 +143,7 @@ class RedisResponseCache(ResponseCache):
 
     def _write(self, rows: list[tuple[Any, ...]]) -> None:
         pipe = self._redis.pipeline(transaction=False)
-        for key, connector, status, headers, body, stored_at, expires_at, etag, last_modified in rows:
+        for key, connector, status, headers, body, stored_at, expires_at, etag, last_modified, store in rows:
             entry = self._entry_prefix + key
             keep = _GRACE_S if not (etag or last_modified) else self._keep_stale_s
             ttl_ms = max(1, int((expires_at - stored_at + keep) * 1000))
@@ -162,23 +162,49 @@ class RedisResponseCache(ResponseCache):
             )
             pipe.pexpire(entry, ttl_ms)
             pipe.sadd(self._index_prefix + connector, key)
+            if store:  # one store's entries of a connector, for expire(connector, store=...) and forget
+                pipe.sadd(f"{self._index_prefix}{connector}@{store}", key)
         pipe.execute()
 
-    def expire(self, connector: str | None = None) -> None:
+    def expire(self, connector: str | None = None, *, store: str | None = None) -> None:
         """Mark entries stale, in Redis and in the local fallback table. (An admin action: one
         pipelined round trip per connector, each entry touched by its own key, so that it works
         with keys spread over Cluster slots.)"""
         self.flush()
-        super().expire(connector)
+        super().expire(connector, store=store)
         try:
             if connector is not None:
-                indexes = [self._index_prefix + connector]
+                indexes = [self._index_prefix + connector + (f"@{store}" if store is not None else "")]
             else:
                 indexes = [_text(i) for i in self._redis.scan_iter(match=f"{self._index_prefix}*", count=500)]
             for index in indexes:
                 self._mark_stale(index)
         except REDIS_ERRORS as exc:
             self._health.failed(exc)
+
+    def forget(self, store: str, *, containing: Sequence[str] = ()) -> int:
+        """Delete one store's entries (those holding any of ``containing``, or all), in Redis and in
+        the local fallback table."""
+        gone = super().forget(store, containing=containing)
+        try:
+            pattern = f"{self._index_prefix}*@{store}"
+            for index in [_text(i) for i in self._redis.scan_iter(match=pattern, count=500)]:
+                keys = [_text(k) for k in self._redis.smembers(index)]
+                entries = [self._entry_prefix + key for key in keys]
+                bodies: list[Any] = [self._redis.hget(e, "b") for e in entries] if containing else [b""] * len(keys)
+                doomed = [
+                    (key, entry)
+                    for key, entry, body in zip(keys, entries, bodies, strict=True)
+                    if not containing or any(needle.encode() in (body or b"") for needle in containing)
+                ]
+                if doomed:
+                    self._redis.delete(*(entry for _, entry in doomed))
+                    self._redis.srem(index, *(key for key, _ in doomed))
+                    gone += len(doomed)
+        except REDIS_ERRORS as exc:
+            self._health.failed(exc)
+            raise
+        return gone
 
     def _mark_stale(self, index: str) -> None:
         keys = [_text(k) for k in self._redis.smembers(index)]
@@ -212,7 +238,7 @@ def _from_hash(values: list[Any]) -> CachedResponse | None:
 
 
 def _from_row(row: tuple[Any, ...]) -> CachedResponse:
-    _, _, status, headers, body, stored_at, expires_at, etag, last_modified = row
+    status, headers, body, stored_at, expires_at, etag, last_modified = row[2:9]
     return CachedResponse(
         status=status,
         headers=_decode_headers(headers),
