@@ -29,6 +29,7 @@ from starlette.routing import BaseRoute, Route
 from storelink.observability.metrics import CONTENT_TYPE
 from storelink.runtime import OneStore, Runtime, StoreDirectory, open_fleet
 from storelink.settings import Settings
+from storelink.shopify_app.routes import shopify_app_lifespan, shopify_app_routes
 from storelink.web.across import across_routes
 from storelink.web.dashboard import (
     dashboard_middleware,
@@ -147,6 +148,8 @@ def create_app(
         *dashboard_routes(),
         *across_routes(),  # before an endpoint's Mount("/"), which would catch "/"
         *insights_routes(),
+        # storelink as a Shopify app (install, embedded page, webhooks): only with STORELINK_APP_URL.
+        *(shopify_app_routes(settings) if settings.app_url else []),
         # Whatever else is under /app/stores/ (an id with a slash in it, a page of no store) is
         # ours to refuse, not the endpoint's Mount("/") to answer.
         Route(STORES_PATH + "/{rest:path}", unmatched_store_path, methods=["GET", "POST"]),
@@ -180,6 +183,8 @@ def create_app(
                 if v is not None
             }
             app.state.dashboards = await stack.enter_async_context(dashboard_services(fleet, settings, **intervals))
+            if settings.app_url:  # installed shops come back as stores
+                await stack.enter_async_context(shopify_app_lifespan(app, fleet, settings))
             await stack.enter_async_context(runtime.warming_up())
             if served is not None:
                 await stack.enter_async_context(served.lifespan())

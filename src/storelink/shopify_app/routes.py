@@ -1,0 +1,105 @@
+"""Every route of storelink as a Shopify app, and what they share.
+
+``create_app`` (web/app.py) adds :func:`shopify_app_routes` and enters :func:`shopify_app_lifespan`
+when ``STORELINK_APP_URL`` is set. The lifespan puts every installed shop back in the fleet and
+leaves a :class:`ShopifyApp` on ``app.state.shopify_app`` (:func:`shopify_app_of`). These routes are
+outside the dashboard's login (web/auth.py protects ``/app``): each authenticates itself, by
+Shopify's HMAC or a session token.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx2
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from storelink.errors import ConnectorError
+from storelink.fakes.base import InProcessTransport
+from storelink.fakes.shopify.app import ShopifyFake
+from storelink.runtime import Fleet, StoreDirectory
+from storelink.settings import Settings
+from storelink.shopify_app.grants import Grants
+from storelink.shopify_app.install import CALLBACK_PATH, INSTALL_PATH, Installer
+from storelink.shopify_app.installations import Installations
+
+__all__ = ["ShopifyApp", "shopify_app_lifespan", "shopify_app_of", "shopify_app_routes"]
+
+log = logging.getLogger("storelink.shopify_app")
+
+
+@dataclass
+class ShopifyApp:
+    """What the app's routes share."""
+
+    settings: Settings
+    installations: Installations
+    installer: Installer
+    client: httpx2.AsyncClient  # to shops' token endpoints (the fake's, in mock mode)
+
+
+def shopify_app_of(request: Request) -> ShopifyApp:
+    app: ShopifyApp = request.app.state.shopify_app
+    return app
+
+
+async def _install(request: Request) -> Response:
+    return await shopify_app_of(request).installer.begin(request)
+
+
+async def _callback(request: Request) -> Response:
+    return await shopify_app_of(request).installer.callback(request)
+
+
+def shopify_app_routes(settings: Settings) -> list[BaseRoute]:
+    """The app's routes (install and callback here; the embedded page and webhooks beside them)."""
+    return [
+        Route(INSTALL_PATH, _install, methods=["GET"]),
+        Route(CALLBACK_PATH, _callback, methods=["GET"]),
+    ]
+
+
+def _token_wire(settings: Settings) -> httpx2.AsyncBaseTransport:
+    # In mock mode installs are granted by the Shopify fake, in-process, for this app's credentials.
+    if settings.mcp_force_mocks and settings.shopify_api_key and settings.shopify_api_secret:
+        fake = ShopifyFake(clients={settings.shopify_api_key: settings.shopify_api_secret.get_secret_value()})
+        return InProcessTransport(fake.app)
+    return httpx2.AsyncHTTPTransport(retries=0)
+
+
+@asynccontextmanager
+async def shopify_app_lifespan(
+    app: Starlette,
+    stores: StoreDirectory,
+    settings: Settings,
+    *,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    wall: Callable[[], float] = time.time,
+) -> AsyncIterator[ShopifyApp]:
+    """Open the app's parts for ``stores`` (a :class:`Fleet` gains a store per installed shop).
+    ``transport`` replaces the wire to shops' token endpoints (tests)."""
+    fleet = stores if isinstance(stores, Fleet) else None
+    installations = Installations(settings, database=stores.database, fleet=fleet, wall=wall)
+    try:
+        restored = await installations.restore()
+    except ConnectorError as err:  # the database is down: installs come back when it answers and we restart
+        log.warning("Shopify app: installed shops not restored: %s", err.message)
+    else:
+        if restored:
+            log.info("Shopify app: %d installed shop(s) served as stores", len(restored))
+    async with httpx2.AsyncClient(transport=transport or _token_wire(settings), timeout=10.0) as client:
+        grants = (
+            Grants(client_id=settings.shopify_api_key, client_secret=settings.shopify_api_secret, client=client)
+            if settings.shopify_api_key and settings.shopify_api_secret
+            else None
+        )
+        shopify_app = ShopifyApp(settings, installations, Installer(settings, installations, grants, wall=wall), client)
+        app.state.shopify_app = shopify_app
+        yield shopify_app
