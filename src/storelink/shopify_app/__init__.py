@@ -4,7 +4,9 @@ Install and tokens (docs/shopify-app.md):
 - shops: shop-domain validation (`valid_shop`).
 - oauth: the install's query HMAC, the signed `state` cookie and the authorize URL.
 - install: `/shopify/install` and `/shopify/callback` (authorization-code grant).
-- token_exchange: a session token exchanged for an expiring offline token (embedded use).
+- grants: the token endpoint's grants (authorization code, token exchange for embedded use,
+  refresh), each for an expiring offline token.
+- token_store: where an installed shop's tokens live, sealed (PostgreSQL's vault, or memory).
 - offline_tokens: the Shopify connector's auth for an installed shop (refresh ahead of expiry,
   once across replicas).
 - installations: the registry of installed shops (PostgreSQL or in memory) and their stores.
