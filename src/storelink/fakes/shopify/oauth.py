@@ -160,7 +160,12 @@ class FakeOAuth:
                 self.fake.clients[client_id],
                 algorithms=["HS256"],
                 audience=client_id,
-                options={"verify_exp": False, "verify_nbf": False, "require": ["exp", "nbf", "dest"]},
+                options={
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                    "require": ["exp", "nbf", "dest"],
+                },
             )
         except jwt.InvalidTokenError as exc:
             return _error("invalid_subject_token", f"The session token is invalid: {type(exc).__name__}.")
