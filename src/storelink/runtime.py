@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 import httpx2
 
 from storelink.audit import AuditTrail
+from storelink.auth.tokens import TokenStore
 from storelink.clock import Clock, LoopClock
 from storelink.connectors.base import Connector, ConnectorContext
 from storelink.connectors.progress import progress_listener
@@ -248,6 +249,16 @@ def _token_vault(settings: Settings, database: Database | None) -> TokenVault | 
     return TokenVault(database, Keyring(settings.secret_key))
 
 
+def _sealed_tokens(vault: TokenVault | None, store_id: str) -> Callable[[str], TokenStore] | None:
+    if vault is None:
+        return None
+
+    def tokens(provider: str) -> TokenStore:
+        return SealedTokenCache(vault, store=store_id, provider=provider)
+
+    return tokens
+
+
 @asynccontextmanager
 async def open_platform(
     settings: Settings,
@@ -351,6 +362,7 @@ def build_runtime(
             cache=platform.cache,
             store=platform.store,
             audit=platform.audit,
+            tokens=_sealed_tokens(platform.vault, store_config.id),
             errors=errors,
             shared=platform.shared,
             random=platform.random,

@@ -227,7 +227,7 @@ async def test_cached_token_near_expiry_is_not_reused() -> None:
     fake = GoogleTokenFake()
     cache = TokenCache(None)
     m = manager(fake, cache=cache)
-    cache.put(m.cache_key, CachedToken("ya29.old", WallClock(LoopClock())() + 100, ANALYTICS_READONLY))
+    await cache.put(m.cache_key, CachedToken("ya29.old", WallClock(LoopClock())() + 100, ANALYTICS_READONLY))
     assert await m.token() != "ya29.old"
     await m.aclose()
 

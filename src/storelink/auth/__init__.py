@@ -1,4 +1,4 @@
-"""OAuth token managers and the token cache (Google now; Zoho later)."""
+"""OAuth token managers (Google) and where access tokens are kept between processes."""
 
 from storelink.auth.google import (
     ANALYTICS_READONLY,
@@ -10,7 +10,7 @@ from storelink.auth.google import (
     google_authenticator,
     load_key_file,
 )
-from storelink.auth.tokens import CachedToken, TokenCache, WallClock, fingerprint
+from storelink.auth.tokens import CachedToken, TokenCache, TokenStore, WallClock, fingerprint
 
 __all__ = [
     "ANALYTICS_READONLY",
@@ -21,6 +21,7 @@ __all__ = [
     "ServiceAccountGrant",
     "StaticBearer",
     "TokenCache",
+    "TokenStore",
     "WallClock",
     "fingerprint",
     "google_authenticator",

@@ -39,7 +39,7 @@ from google.auth import crypt as google_crypt
 from google.auth import jwt as google_jwt
 from pydantic import SecretStr
 
-from storelink.auth.tokens import CachedToken, TokenCache, fingerprint
+from storelink.auth.tokens import CachedToken, TokenCache, TokenStore, fingerprint
 from storelink.clock import Clock
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience.pipeline import Authenticator
@@ -266,7 +266,7 @@ class GoogleTokenManager:
         client: httpx2.AsyncClient,
         clock: Clock,
         wall: Callable[[], float],
-        cache: TokenCache,
+        cache: TokenStore,
         connector: str,
         api_host: str | None = None,
         margin_s: float = REFRESH_MARGIN_S,
@@ -326,7 +326,7 @@ class GoogleTokenManager:
             async with self._lock:
                 if self._failure is not None:
                     raise self._failure.error()
-                if not self._fresh() and not self._load_cached():
+                if not self._fresh() and not await self._load_cached():
                     await self._obtain(reject=None)
         assert self._token is not None
         return self._token
@@ -343,7 +343,7 @@ class GoogleTokenManager:
                 raise self._failure.error()
             sent = rejected.headers.get("Authorization", "").removeprefix("Bearer ")
             if self._token is None or sent == self._token:
-                self._cache.delete(self.cache_key)
+                await self._cache.delete(self.cache_key)
                 self._token = None
                 await self._obtain(reject=sent)
         return True
@@ -352,8 +352,8 @@ class GoogleTokenManager:
         await self._client.aclose()
 
     # -- the exchange ----------------------------------------------------------------------------------
-    def _load_cached(self) -> bool:
-        cached = self._cache.get(self.cache_key)
+    async def _load_cached(self) -> bool:
+        cached = await self._cache.get(self.cache_key)
         if cached is None:
             return False
         left = cached.expires_at - self._wall()
@@ -402,11 +402,11 @@ class GoogleTokenManager:
         assert response is not None
         body = _json(response)
         if response.status_code == 200 and isinstance(body.get("access_token"), str):
-            self._accept(body, grant)
+            await self._accept(body, grant)
             return
         raise self._refused(response.status_code, body, grant)
 
-    def _accept(self, body: dict[str, Any], grant: Grant) -> None:
+    async def _accept(self, body: dict[str, Any], grant: Grant) -> None:
         granted = str(body.get("scope") or "")
         if granted and self.accepted_scopes and not set(granted.split()) & set(self.accepted_scopes):
             self._failure = _Failure(
@@ -424,7 +424,7 @@ class GoogleTokenManager:
             lifetime = 3600.0
         self._token = str(body["access_token"])
         self._expires = self._clock.now() + lifetime
-        self._cache.put(
+        await self._cache.put(
             self.cache_key,
             CachedToken(self._token, self._wall() + lifetime, granted or " ".join(self.scopes)),
         )
@@ -518,8 +518,10 @@ def google_authenticator(
     api_host: str | None,
     timeout_s: float,
     shared: SharedTokens | None = None,
+    tokens: TokenStore | None = None,
 ) -> tuple[GoogleTokenManager | StaticBearer, str]:
     """The authenticator a Google connector uses, and its credential partition (a fingerprint).
+    Its access tokens are kept in ``tokens`` (the replicas' sealed table) or else ``store``.
 
     Mock mode (``live=False``) uses the fakes' demo token: no token endpoint is involved."""
     s = account
@@ -551,7 +553,7 @@ def google_authenticator(
         client=client,
         clock=clock,
         wall=wall,
-        cache=TokenCache(store),
+        cache=tokens if tokens is not None else TokenCache(store),
         connector=connector,
         api_host=api_host,
         shared=shared,

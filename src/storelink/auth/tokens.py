@@ -1,10 +1,12 @@
-"""The OAuth access-token cache in the embedded store.
+"""Where OAuth access tokens are kept between processes: a :class:`TokenStore`.
 
-Access tokens live an hour; caching them in the embedded store (table ``oauth_tokens``) lets a
-restarted process reuse the one it had instead of asking the token endpoint again. Only access
-tokens are stored, never refresh tokens, client secrets or keys; rows are keyed by a fingerprint
-of the credential identity, so a new refresh token never picks up an old token. The database
-file and its WAL/shared-memory siblings are kept at mode 0600: an access token is a credential.
+Access tokens live an hour; keeping them lets a restarted process reuse the one it had instead of
+asking the token endpoint again (Zoho caps how often it may be asked). Two stores: this module's
+:class:`TokenCache`, in the embedded store (table ``oauth_tokens``, files at mode 0600: an access
+token is a credential), and, with PostgreSQL and ``STORELINK_SECRET_KEY``, the sealed table every
+replica shares (:class:`storelink.database.tokens.SealedTokenCache`). Only access tokens are kept
+here, never refresh tokens, client secrets or keys; rows are keyed by a fingerprint of the
+credential identity, so a new refresh token never picks up an old token.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from storelink.store import EmbeddedStore
 from storelink.store_calendar import WallClock  # re-exported: token expiry reads the one wall clock
 
-__all__ = ["CachedToken", "TokenCache", "WallClock", "fingerprint"]
+__all__ = ["CachedToken", "TokenCache", "TokenStore", "WallClock", "fingerprint"]
 
 _SCHEMA = """
     CREATE TABLE IF NOT EXISTS oauth_tokens (
@@ -44,8 +47,19 @@ class CachedToken:
     scope: str
 
 
+class TokenStore(Protocol):
+    """Access tokens by key (a fingerprint of the credential identity)."""
+
+    async def get(self, key: str) -> CachedToken | None: ...
+
+    async def put(self, key: str, token: CachedToken) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+
 class TokenCache:
-    """Access tokens by key. ``store=None`` (or an in-memory store) keeps them in this process only."""
+    """Access tokens by key in the embedded store. ``store=None`` (or an in-memory store) keeps them
+    in this process only. A :class:`TokenStore`; each call is one short SQLite statement."""
 
     def __init__(self, store: EmbeddedStore | None, *, provider: str = "google") -> None:
         self.store = store
@@ -55,7 +69,7 @@ class TokenCache:
             store.db.execute(_SCHEMA)
             self._restrict()
 
-    def get(self, key: str) -> CachedToken | None:
+    async def get(self, key: str) -> CachedToken | None:
         if self.store is None:
             return self._memory.get(key)
         row = self.store.db.execute(
@@ -63,7 +77,7 @@ class TokenCache:
         ).fetchone()
         return CachedToken(str(row[0]), float(row[1]), str(row[2])) if row else None
 
-    def put(self, key: str, token: CachedToken) -> None:
+    async def put(self, key: str, token: CachedToken) -> None:
         if self.store is None:
             self._memory[key] = token
             return
@@ -75,7 +89,7 @@ class TokenCache:
         )
         self._restrict()
 
-    def delete(self, key: str) -> None:
+    async def delete(self, key: str) -> None:
         self._memory.pop(key, None)
         if self.store is not None:
             self.store.db.execute("DELETE FROM oauth_tokens WHERE key = ?", (key,))

@@ -31,6 +31,7 @@ import httpx2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from storelink.audit import AuditTrail
+from storelink.auth.tokens import TokenStore
 from storelink.clock import Clock
 from storelink.connectors.http import Upstream, bypass_cache, call_trace
 from storelink.errors import ConnectorError, Envelope, ErrorKind, Meta, Mode, Source, clip, describe_validation_error
@@ -141,6 +142,9 @@ class ConnectorContext:
     store: EmbeddedStore | None = None
     # The write audit log in PostgreSQL when the deployment has one; writes use the store's otherwise.
     audit: AuditTrail | None = None
+    # Where this store's access tokens are kept, by provider (``google``, ``zoho``): the replicas'
+    # sealed table in PostgreSQL when the deployment has one and a key; the embedded store otherwise.
+    tokens: Callable[[str], TokenStore] | None = None
     errors: ErrorLog | None = None
     shared: SharedState | None = None
     random: Callable[[], float] = random.random

@@ -39,6 +39,7 @@ class GoogleConnector(Connector):
             api_host=httpx2.URL(self.ctx.base_url).host,
             timeout_s=self.knobs.timeout,
             shared=self.ctx.shared.tokens if self.ctx.shared is not None else None,
+            tokens=self.ctx.tokens("google") if self.ctx.tokens is not None else None,
         )
         return self.auth
 

@@ -8,15 +8,21 @@ row's key is the store, the provider and a fingerprint of the credential identit
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import psycopg
+
+from storelink.auth.tokens import CachedToken
 from storelink.database.keyring import Keyring
 from storelink.database.postgres import Database
 from storelink.errors import ConnectorError, ErrorKind
 
-__all__ = ["StoredToken", "TokenVault"]
+__all__ = ["SealedTokenCache", "StoredToken", "TokenVault"]
+
+log = logging.getLogger("storelink.database")
 
 _PUT = (
     "INSERT INTO oauth_tokens (store, provider, identity, access_token, refresh_token, expires_at, scope, updated_at) "
@@ -79,16 +85,16 @@ class TokenVault:
             str(scope),
         )
 
-    async def forget(self, *, store: str, provider: str | None = None) -> int:
-        """Delete a store's tokens (one provider's, or all); returns how many."""
+    async def forget(self, *, store: str, provider: str | None = None, identity: str | None = None) -> int:
+        """Delete a store's tokens (all, one provider's, or one identity's); returns how many."""
+        where, args = ["store = %s"], [store]
+        for column, value in (("provider", provider), ("identity", identity)):
+            if value is not None:
+                where.append(f"{column} = %s")
+                args.append(value)
         await self.db.ensure_migrated()
         async with self.db.connection() as conn:
-            if provider is None:
-                cursor = await conn.execute("DELETE FROM oauth_tokens WHERE store = %s", (store,))
-            else:
-                cursor = await conn.execute(
-                    "DELETE FROM oauth_tokens WHERE store = %s AND provider = %s", (store, provider)
-                )
+            cursor = await conn.execute(f"DELETE FROM oauth_tokens WHERE {' AND '.join(where)}", args)  # noqa: S608  (fixed columns)
             return cursor.rowcount
 
     async def reseal(self) -> int:
@@ -114,3 +120,38 @@ class TokenVault:
                     ),
                 )
         return len(rows)
+
+
+class SealedTokenCache:
+    """A connector's access tokens in the vault, for every replica and every restart: a
+    :class:`~storelink.auth.tokens.TokenStore` for one store and provider.
+
+    A cache, not the source of truth: while the database does not answer, a read finds nothing (the
+    connector asks the token endpoint, as on a cold start) and a write is skipped, so reads that
+    need no database keep working."""
+
+    def __init__(self, vault: TokenVault, *, store: str, provider: str) -> None:
+        self.vault = vault
+        self.store = store
+        self.provider = provider
+
+    async def get(self, key: str) -> CachedToken | None:
+        try:
+            found = await self.vault.get(store=self.store, provider=self.provider, identity=key)
+        except (ConnectorError, psycopg.Error) as err:
+            log.warning("tokens: %s token of store %s not read from the database: %s", self.provider, self.store, err)
+            return None
+        return CachedToken(found.access_token, found.expires_at, found.scope) if found else None
+
+    async def put(self, key: str, token: CachedToken) -> None:
+        stored = StoredToken(token.access_token, None, token.expires_at, token.scope)
+        try:
+            await self.vault.put(store=self.store, provider=self.provider, identity=key, token=stored)
+        except (ConnectorError, psycopg.Error) as err:
+            log.warning("tokens: %s token of store %s not kept in the database: %s", self.provider, self.store, err)
+
+    async def delete(self, key: str) -> None:
+        try:
+            await self.vault.forget(store=self.store, provider=self.provider, identity=key)
+        except (ConnectorError, psycopg.Error) as err:
+            log.warning("tokens: %s token of store %s not deleted: %s", self.provider, self.store, err)

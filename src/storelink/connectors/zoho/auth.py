@@ -41,7 +41,7 @@ from pydantic import SecretStr
 
 from storelink.auth.tokens import CachedToken as SharedToken
 from storelink.auth.tokens import TokenCache as SharedTokenCache
-from storelink.auth.tokens import fingerprint
+from storelink.auth.tokens import TokenStore, fingerprint
 from storelink.clock import Clock, LoopClock
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.resilience import redis_locks
@@ -94,9 +94,9 @@ class CachedToken:
 
 # -- where tokens and token requests are remembered ------------------------------------------------
 class TokenCache(Protocol):
-    def load(self, identity: str) -> CachedToken | None: ...
-    def save(self, identity: str, token: CachedToken) -> None: ...
-    def drop(self, identity: str, access_token: str) -> None: ...
+    async def load(self, identity: str) -> CachedToken | None: ...
+    async def save(self, identity: str, token: CachedToken) -> None: ...
+    async def drop(self, identity: str, access_token: str) -> None: ...
     def requests_since(self, identity: str, since: float) -> list[float]: ...
     def record_request(self, identity: str, at: float) -> None: ...
     def blocked_until(self, identity: str) -> float: ...
@@ -111,13 +111,13 @@ class MemoryTokenCache:
         self._requests: dict[str, list[float]] = {}
         self._blocked: dict[str, float] = {}
 
-    def load(self, identity: str) -> CachedToken | None:
+    async def load(self, identity: str) -> CachedToken | None:
         return self._tokens.get(identity)
 
-    def save(self, identity: str, token: CachedToken) -> None:
+    async def save(self, identity: str, token: CachedToken) -> None:
         self._tokens[identity] = token
 
-    def drop(self, identity: str, access_token: str) -> None:
+    async def drop(self, identity: str, access_token: str) -> None:
         found = self._tokens.get(identity)
         if found is not None and found.access_token == access_token:
             del self._tokens[identity]
@@ -139,11 +139,13 @@ class MemoryTokenCache:
 class StoreTokenCache:
     """Tokens and token requests in the embedded store, shared by every process on the machine.
 
-    The access token lives in the shared ``oauth_tokens`` table (:mod:`storelink.auth.tokens`,
-    which keeps the database files private); the request log and Zoho's blocks are Zoho's own."""
+    The access token lives in ``tokens`` when given (the replicas' sealed table in PostgreSQL), else
+    in the embedded ``oauth_tokens`` table (:mod:`storelink.auth.tokens`, which keeps the database
+    files private); the request log and Zoho's blocks are Zoho's own, on this machine (across
+    replicas, Redis's lease makes one token request for all of them)."""
 
-    def __init__(self, store: EmbeddedStore) -> None:
-        self.tokens = SharedTokenCache(store, provider="zoho")
+    def __init__(self, store: EmbeddedStore, *, tokens: TokenStore | None = None) -> None:
+        self.tokens: TokenStore = tokens if tokens is not None else SharedTokenCache(store, provider="zoho")
         self.db = store.db
         self.db.execute("CREATE TABLE IF NOT EXISTS zoho_token_requests (identity TEXT NOT NULL, at REAL NOT NULL)")
         self.db.execute("CREATE INDEX IF NOT EXISTS zoho_token_requests_at ON zoho_token_requests (identity, at)")
@@ -151,17 +153,17 @@ class StoreTokenCache:
             "CREATE TABLE IF NOT EXISTS zoho_token_blocks (identity TEXT PRIMARY KEY, blocked_until REAL NOT NULL)"
         )
 
-    def load(self, identity: str) -> CachedToken | None:
-        found = self.tokens.get(identity)
+    async def load(self, identity: str) -> CachedToken | None:
+        found = await self.tokens.get(identity)
         return CachedToken(found.access_token, found.expires_at) if found else None
 
-    def save(self, identity: str, token: CachedToken) -> None:
-        self.tokens.put(identity, SharedToken(token.access_token, token.expires_at, scope=""))
+    async def save(self, identity: str, token: CachedToken) -> None:
+        await self.tokens.put(identity, SharedToken(token.access_token, token.expires_at, scope=""))
 
-    def drop(self, identity: str, access_token: str) -> None:
-        found = self.tokens.get(identity)
+    async def drop(self, identity: str, access_token: str) -> None:
+        found = await self.tokens.get(identity)
         if found is not None and found.access_token == access_token:
-            self.tokens.delete(identity)
+            await self.tokens.delete(identity)
 
     def requests_since(self, identity: str, since: float) -> list[float]:
         rows = self.db.execute(
@@ -273,7 +275,7 @@ class ZohoOAuth:
         deadline = self._deadline()
         async with self._locked(deadline):
             if not self._fresh(self._current):  # another caller may have refreshed while we waited
-                stored = self.cache.load(self.identity)  # … or another process
+                stored = await self.cache.load(self.identity)  # … or another process
                 self._current = stored if self._fresh(stored) else await self._obtain(reject=None, deadline=deadline)
         assert self._current is not None
         return self._current.access_token
@@ -290,12 +292,12 @@ class ZohoOAuth:
             current = self._current
             if current is not None and current.access_token != sent and self._fresh(current):
                 return True  # replaced since that request was sent
-            stored = self.cache.load(self.identity)
+            stored = await self.cache.load(self.identity)
             if stored is not None and stored.access_token != sent and self._fresh(stored):
                 self._current = stored
                 return True
             if sent:
-                self.cache.drop(self.identity, sent)
+                await self.cache.drop(self.identity, sent)
             self._current = await self._obtain(reject=sent or None, deadline=deadline)
         return True
 
@@ -316,7 +318,7 @@ class ZohoOAuth:
 
         got = await self._shared.fetch(self.identity, exchange, reject=reject, margin_s=REFRESH_MARGIN_S)
         token = CachedToken(got.access_token, self.wall() + got.expires_in_s)
-        self.cache.save(self.identity, token)
+        await self.cache.save(self.identity, token)
         return token
 
     def _admit(self) -> float:
@@ -378,7 +380,7 @@ class ZohoOAuth:
             await self.clock.sleep(wait)
         body: dict[str, Any] = verdict.body
         token_obj = CachedToken(str(body["access_token"]), sent_at + _expires_in(body))
-        self.cache.save(self.identity, token_obj)
+        await self.cache.save(self.identity, token_obj)
         return token_obj
 
     def _retry_wait(self, verdict: Verdict, attempts: int, deadline: Deadline) -> float | None:

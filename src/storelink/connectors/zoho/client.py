@@ -140,7 +140,8 @@ class ZohoConnector(Connector):
         else:
             assert s.client_id and s.client_secret and s.refresh_token
             client_id, secret, refresh = s.client_id, s.client_secret, s.refresh_token
-            cache = StoreTokenCache(self.ctx.store) if self.ctx.store is not None else MemoryTokenCache()
+            sealed = self.ctx.tokens("zoho") if self.ctx.tokens is not None else None
+            cache = StoreTokenCache(self.ctx.store, tokens=sealed) if self.ctx.store is not None else MemoryTokenCache()
         # Token requests bypass the pipeline (they have their own limits, classifier and retries, within
         # the Mail request's deadline) but share its wire.
         self.token_client = httpx2.AsyncClient(
