@@ -13,5 +13,9 @@ Install and tokens (docs/shopify-app.md):
 - app_config: the `shopify.app.toml` for a deployment.
 - routes: `shopify_app_routes`, every route of the app.
 
-Embedded admin and webhooks (docs/shopify-app-embedded.md): see the modules beside these.
+Embedded admin and webhooks (docs/shopify-app-embedded.md):
+- session_tokens: App Bridge session tokens verified (signature, aud, iss/dest, exp/nbf).
+- embedded: `/shopify/app`, the shop's dashboard inside admin, and its data route.
+- webhooks: `/shopify/webhooks`, HMAC-checked, each delivery processed once, topics' work queued.
+- compliance: customers/data_request, customers/redact and shop/redact over every table.
 """

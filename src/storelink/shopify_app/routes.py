@@ -26,9 +26,11 @@ from storelink.fakes.base import InProcessTransport
 from storelink.fakes.shopify.app import ShopifyFake
 from storelink.runtime import Fleet, StoreDirectory
 from storelink.settings import Settings
+from storelink.shopify_app.embedded import app_embedded_routes
 from storelink.shopify_app.grants import Grants
 from storelink.shopify_app.install import CALLBACK_PATH, INSTALL_PATH, Installer
 from storelink.shopify_app.installations import Installations
+from storelink.shopify_app.webhooks import app_webhook_routes
 
 __all__ = ["ShopifyApp", "shopify_app_lifespan", "shopify_app_of", "shopify_app_routes"]
 
@@ -63,6 +65,8 @@ def shopify_app_routes(settings: Settings) -> list[BaseRoute]:
     return [
         Route(INSTALL_PATH, _install, methods=["GET"]),
         Route(CALLBACK_PATH, _callback, methods=["GET"]),
+        *app_embedded_routes(shopify_app_of),  # /shopify/app and its data (session tokens)
+        *app_webhook_routes(shopify_app_of),  # /shopify/webhooks (HMAC)
     ]
 
 

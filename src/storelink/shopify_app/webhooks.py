@@ -40,6 +40,7 @@ from starlette.routing import BaseRoute, Route
 from storelink.database.postgres import Database
 from storelink.errors import ConnectorError, ErrorKind, clip
 from storelink.resilience.cache import ResponseCache
+from storelink.settings import Settings
 from storelink.shopify_app.compliance import Compliance
 from storelink.shopify_app.shops import valid_shop
 from storelink.store import EmbeddedStore
@@ -48,6 +49,7 @@ __all__ = [
     "ANSWER_WITHIN_S",
     "FRESHNESS_TOPICS",
     "STALE_CLAIM_S",
+    "AppParts",
     "Delivery",
     "EmbeddedLedger",
     "Handler",
@@ -55,6 +57,8 @@ __all__ = [
     "PostgresLedger",
     "ShopStores",
     "WebhookInbox",
+    "app_webhook_routes",
+    "inbox_of",
     "parse_delivery",
     "sign",
     "signature_ok",
@@ -368,3 +372,58 @@ def topic_handlers(
         "customers/redact": redact_customer,
         "shop/redact": redact_shop,
     }
+
+
+# -- the running app ------------------------------------------------------------------------------
+class AppParts(Protocol):
+    """What the webhooks need of the app (shopify_app/routes.py's ``ShopifyApp``)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def installations(self) -> ShopStores: ...
+
+
+def inbox_of(request: Request, shops: ShopStores) -> WebhookInbox:
+    """The app's inbox, built on first use over what the stores share: the embedded store, the
+    response cache (Redis's when replicas share one) and PostgreSQL when the deployment has it."""
+    found = getattr(request.app.state, "shopify_webhooks", None)
+    if isinstance(found, WebhookInbox):
+        return found
+    runtime = request.app.state.runtime  # the first store's: its store, cache and database are everyone's
+    database: Database | None = runtime.database
+    ledger: Ledger = PostgresLedger(database) if database is not None else EmbeddedLedger(runtime.store)
+    compliance = Compliance(runtime.store, runtime.cache, database)
+    handlers = topic_handlers(shops, runtime.cache, compliance, store_of=_any_install(shops, database))
+    inbox = request.app.state.shopify_webhooks = WebhookInbox(ledger, handlers)
+    return inbox
+
+
+def _any_install(shops: ShopStores, database: Database | None) -> Callable[[str], Awaitable[str | None]]:
+    """The store of a shop installed now or before: ``shop/redact`` arrives 48 hours after the
+    uninstall, when ``store_for`` no longer answers. An uninstalled shop keeps its row in
+    ``shopify_installations`` (migration 0005), read here; without PostgreSQL installs live in the
+    process only, and an uninstalled shop's store is found only while it runs."""
+
+    async def find(shop: str) -> str | None:
+        found = await shops.store_for(shop)
+        if found is not None or database is None:
+            return found
+        await database.ensure_migrated()
+        async with database.connection() as conn:
+            cursor = await conn.execute("SELECT store FROM shopify_installations WHERE shop = %s", (shop,))
+            row = await cursor.fetchone()
+        return str(row[0]) if row is not None else None
+
+    return find
+
+
+def app_webhook_routes(app_of: Callable[[Request], AppParts]) -> list[BaseRoute]:
+    """:func:`webhook_routes` for the running app: its inbox, and its client secret."""
+
+    def secret(request: Request) -> str:
+        configured = app_of(request).settings.shopify_api_secret
+        return configured.get_secret_value() if configured is not None else ""
+
+    return webhook_routes(lambda request: inbox_of(request, app_of(request).installations), secret)
