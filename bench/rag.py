@@ -59,6 +59,7 @@ from storelink.rag.goldens import (
     evaluate,
     load_goldens,
     load_heldout,
+    load_tuning,
     tune_answers,
 )
 from storelink.rag.knowledge import SiteKnowledge
@@ -224,7 +225,7 @@ def site_set(name: str, kb: SiteKnowledge, goldens: list[Golden]) -> RetrievalSe
     return RetrievalSet(
         name,
         [set(g.expected_urls) for g in scored],
-        [kb.index.lexical().search(g.question, 100) for g in scored],
+        [kb.index.lexical().search(kb.index.correct(g.question), 100) for g in scored],
         [kb.index.vectors.query(kb.index.query_vector(g.question), 100) for g in scored],
         {c.id: urlsplit(c.url).path or "/" for c in kb.docs.chunks()},
     )
@@ -309,6 +310,7 @@ async def bench_quality(embedder: OnnxEmbedder, cache: KnowledgeStore, kb: SiteK
         qa_set("FAQ-sv A", sv_a, embedder, cache),
         qa_set("Python A", py_a, embedder, cache),
         site_set("goldens", kb, load_goldens()),
+        site_set("tuning.yaml", kb, load_tuning()),
     ]
     if tune:
         table("fusion grid on the TUNING sets (nDCG@10), best worst-case margin first", tuning,
@@ -333,16 +335,20 @@ async def bench_answers(kb: SiteKnowledge, *, tune: bool) -> None:
     """Answer pass rates (hybrid retrieval, the router as shipped, live goldens left out: no
     connectors here) and the answer selection's own latency, apart from retrieval."""
     if tune:
-        rows = tune_answers(await answer_candidates(kb, load_goldens()))
-        out = Table("answer grid on the goldens", "lexical", "rank", "min score", "passed", "answered", "refused")
+        rows = tune_answers(await answer_candidates(kb, [*load_goldens(), *load_tuning()]))
+        out = Table("lexical", "heading", "rank", "number", "catalogue", "min score", "passed", "answered",
+                    "refused", title="answer grid on the goldens and tuning.yaml, best first")  # fmt: skip
         for r in rows[:25]:
-            out.add_row(f"{r.lexical:g}", f"{r.rank:g}", f"{r.min_score:g}", f"{r.passed}/{r.total}",
-                        str(r.answered_right), str(r.refused_right))  # fmt: skip
+            weights = (r.lexical, r.heading, r.rank, r.number, r.catalogue, r.min_score)
+            out.add_row(*(f"{v:g}" for v in weights), f"{r.passed}/{r.total}", str(r.answered_right),
+                        str(r.refused_right))  # fmt: skip
         console.print(out)
         return
     out = Table("answers (hybrid, extractive)", "pass rate", "passed", "hit@10", "nDCG@10", "refused right")
     questions: list[str] = []
-    for name, goldens in (("goldens", load_goldens()), ("heldout (never tuned on)", load_heldout())):
+    sets = (("goldens (tuned on)", load_goldens()), ("tuning.yaml (tuned on)", load_tuning()),
+            ("heldout (never tuned on)", load_heldout()))  # fmt: skip
+    for name, goldens in sets:
         report = await evaluate(kb, goldens, skip_routes=("live",))
         none = [r for r in report.results if r.expected_route == "none"]
         out.add_row(name, f"{report.pass_rate:.3f}", f"{report.passed}/{report.total}", f"{report.hit_at_k:.3f}",

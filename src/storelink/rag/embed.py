@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -47,6 +48,7 @@ __all__ = [
     "ModelFiles",
     "ModelUnavailable",
     "OnnxEmbedder",
+    "english_words",
     "import_onnxruntime",
     "load_embedder",
     "load_tokenizer",
@@ -143,6 +145,22 @@ def locate_model() -> ModelFiles:
             "Lexical-only until then."
         )
     return ModelFiles(model=model, tokenizer=tokenizer, model_sha256=MODEL_SHA256)
+
+
+_words: list[frozenset[str]] = []
+
+
+def english_words() -> frozenset[str]:
+    """The whole words of the model's WordPiece vocabulary (~22,000 common English words and
+    names): what the query speller must never "correct". Empty when the model is not installed."""
+    if not _words:
+        try:
+            files = locate_model()
+        except ModelUnavailable:
+            return frozenset()
+        vocab = json.loads(files.tokenizer.read_text(encoding="utf-8"))["model"]["vocab"]
+        _words.append(frozenset(w for w in vocab if w.isalpha() and w.isascii()))
+    return _words[0]
 
 
 def load_tokenizer(path: Path) -> object:

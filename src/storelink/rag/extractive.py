@@ -10,7 +10,13 @@ Every sentence is a candidate, scored with the question in view:
 * **lexical**: the share of the question's stemmed words the sentence (or half its block's
   heading: a FAQ question line points at the answer under it) contains, each word weighted by
   how rare it is among the candidates, so "filter" in an intake guide counts less than "clean";
-* **rank**: a small penalty per place the passage is below the first.
+* **rank**: a small penalty per place the passage is below the first;
+* **number**: a bonus when the question asks for a quantity ("how much", "how long", "what
+  gap"…) and the sentence has a digit in it: the answer to "how often" is "every 12 months";
+* **catalogue**: a penalty for sentences of product and collection pages (Shopify's
+  ``/products/`` and ``/collections/``), whose boilerplate ("X by Y, engineered for Z") is near
+  every question about a product and answers almost none, unless a SKU or price is asked for
+  (the table rows carry digits, and the number bonus outweighs it).
 
 List lines (``- item``) count half: they are navigation or catalogue more often than answers (table
 rows do not: a SKU or a price lives in one).
@@ -51,6 +57,14 @@ __all__ = [
 ]
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+# Questions whose answer is a quantity, a time or a choice among named things.
+_QUANTITY = re.compile(
+    r"^\W*(how (much|many|long|often|far|low|thin|heavy|soon|quick|fast|loud|old)|"
+    r"what (time|temperature|size|gap|grade|torque|price|percent)|when\b|which\b)",
+    re.IGNORECASE,
+)
+_DIGIT = re.compile(r"\d")
+_CATALOGUE = ("/products/", "/collections/")
 _MAX_WORDS = 60
 _LEXICAL_DEPTH = 3  # without the model, passages past the third are noise more often than not
 Vector = npt.NDArray[np.float32]
@@ -61,13 +75,17 @@ class AnswerWeights:
     dense: float = 1.0
     lexical: float = 0.3
     rank: float = 0.02  # subtracted per place below the first passage
+    heading: float = 0.0  # times the share of the question's words in the block's heading
+    number: float = 0.0  # added when a quantity is asked for and the sentence has a digit
+    catalogue: float = 0.0  # subtracted for product and collection pages
     min_score: float = 0.0  # with the model: below this, "not found on the site"
     min_lexical: float = 0.0  # without it: the same, on the lexical score
     depth: int = 5  # how many passages are read
 
     def describe(self) -> str:
         return (
-            f"dense {self.dense:g} · lexical {self.lexical:g} · rank {self.rank:g} · "
+            f"dense {self.dense:g} · lexical {self.lexical:g} · heading {self.heading:g} · rank {self.rank:g} · "
+            f"number {self.number:g} · catalogue {self.catalogue:g} · depth {self.depth} · "
             f"not found below {self.min_score:g} (lexical-only {self.min_lexical:g})"
         )
 
@@ -81,6 +99,9 @@ def tuned_answer_weights() -> AnswerWeights:
         dense=float(answer.get("dense", defaults.dense)),
         lexical=float(answer.get("lexical", defaults.lexical)),
         rank=float(answer.get("rank", defaults.rank)),
+        heading=float(answer.get("heading", defaults.heading)),
+        number=float(answer.get("number", defaults.number)),
+        catalogue=float(answer.get("catalogue", defaults.catalogue)),
         min_score=float(answer.get("min_score", defaults.min_score)),
         min_lexical=float(answer.get("min_lexical", defaults.min_lexical)),
         depth=int(answer.get("depth", defaults.depth)),
@@ -114,6 +135,8 @@ class Candidate:
     lexical: float  # share of the question's weighted words found (0..1.5 with the heading's half)
     listed: bool
     heading: float = 0.0  # share of them in the block's heading
+    number: bool = False  # a quantity is asked for and the sentence has a digit
+    catalogue: bool = False  # on a product or collection page
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +176,7 @@ def _context(passage: Passage, block: _Block, sentence: str) -> str:
 def candidates(question: str, passages: Sequence[Passage], *, depth: int = 5) -> tuple[list[Candidate], list[_Block]]:
     """Every sentence of the top ``depth`` passages with its lexical score, and the blocks."""
     terms = set(analyse(question))
+    quantity = bool(_QUANTITY.search(question))
     blocks = [b for i, p in enumerate(passages[:depth]) for b in _blocks(i, p.text)]
     units = [s.terms for b in blocks for s in b.sentences] + [b.heading_terms for b in blocks if b.heading_terms]
     df = {t: sum(1 for u in units if t in u) for t in terms}
@@ -177,6 +201,8 @@ def candidates(question: str, passages: Sequence[Passage], *, depth: int = 5) ->
                     lexical=lexical,
                     listed=sentence.listed,
                     heading=heading_share,
+                    number=quantity and bool(_DIGIT.search(sentence.text)),
+                    catalogue=any(part in passages[block.passage].url for part in _CATALOGUE),
                 )
             )
     return out, blocks
@@ -280,7 +306,10 @@ class AnswerSelector:
             return []
         dense = self.sentence_vectors([c.context for c in found]) @ self.question_vector(question)
         return [
-            (w.dense * float(d) + w.lexical * c.lexical) * (0.5 if c.listed else 1.0) - w.rank * c.passage
+            (w.dense * float(d) + w.lexical * c.lexical + w.heading * c.heading + w.number * c.number)
+            * (0.5 if c.listed else 1.0)
+            - w.rank * c.passage
+            - w.catalogue * c.catalogue
             for c, d in zip(found, dense, strict=True)
         ]
 

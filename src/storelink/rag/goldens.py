@@ -14,6 +14,7 @@ are written into ``quality.toml`` by hand, with the figures, so a change is revi
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -42,6 +43,7 @@ __all__ = [
     "gate_threshold",
     "load_goldens",
     "load_heldout",
+    "load_tuning",
     "ranking_metrics",
     "tune_answers",
     "tune_fusion",
@@ -85,6 +87,11 @@ def load_goldens(path: Path | None = None, *, packaged: str = "goldens.yaml") ->
             )
         )
     return goldens
+
+
+def load_tuning() -> list[Golden]:
+    """The tuning questions (``tuning.yaml``): customers' words, tuned on with the goldens."""
+    return load_goldens(packaged="tuning.yaml")
 
 
 def load_heldout() -> list[Golden]:
@@ -265,6 +272,9 @@ class _Question:
     listed: list[bool]
     passage: list[int]
     passes: list[bool]
+    heading: list[float]
+    number: list[bool]
+    catalogue: list[bool]
 
 
 class AnswerTuningRow(BaseModel):
@@ -272,6 +282,9 @@ class AnswerTuningRow(BaseModel):
     lexical: float
     rank: float
     min_score: float
+    heading: float = 0.0
+    number: float = 0.0
+    catalogue: float = 0.0
     passed: int
     total: int
     answered_right: int  # answerable goldens answered with a passing sentence
@@ -310,6 +323,9 @@ async def answer_candidates(kb: SiteKnowledge, goldens: Sequence[Golden]) -> lis
                 listed=[c.listed for c in found],
                 passage=[c.passage for c in found],
                 passes=passes,
+                heading=[c.heading for c in found],
+                number=[c.number for c in found],
+                catalogue=[c.catalogue for c in found],
             )
         )
     return out
@@ -321,35 +337,40 @@ _THRESHOLDS = tuple(round(0.2 + 0.025 * n, 3) for n in range(21))
 def tune_answers(
     questions: Sequence[_Question],
     *,
-    lexical_weights: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0),
-    ranks: Sequence[float] = (0.0, 0.01, 0.02, 0.05),
+    lexical_weights: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.5),
+    heading_weights: Sequence[float] = (0.0, 0.1, 0.2),
+    ranks: Sequence[float] = (0.0, 0.01, 0.02, 0.04),
+    numbers: Sequence[float] = (0.0, 0.05, 0.1, 0.15),
+    catalogues: Sequence[float] = (0.0, 0.05, 0.1, 0.15),
     thresholds: Sequence[float] = _THRESHOLDS,
 ) -> list[AnswerTuningRow]:
     """Every grid point's pass count on ``questions`` (dense weight 1), best first; ties go to
-    the lower threshold (fewer answerable questions refused elsewhere)."""
+    the lower threshold (fewer answerable questions refused elsewhere), then to smaller weights."""
     rows: list[AnswerTuningRow] = []
-    for lw in lexical_weights:
-        for rk in ranks:
-            best: list[tuple[float, bool]] = []  # each question's best score and whether it passes
-            for q in questions:
-                scores = [
-                    (d + lw * lx) * (0.5 if ls else 1.0) - rk * p
-                    for d, lx, ls, p in zip(q.dense, q.lexical, q.listed, q.passage, strict=True)
-                ]
-                if not scores:
-                    best.append((float("-inf"), False))
-                    continue
-                i = max(range(len(scores)), key=scores.__getitem__)
-                best.append((scores[i], q.passes[i]))
-            for th in thresholds:
-                answered = refused = 0
-                for q, (score, ok) in zip(questions, best, strict=True):
-                    if q.golden.route == "none":
-                        refused += score < th
-                    else:
-                        answered += score >= th and ok
-                rows.append(
-                    AnswerTuningRow(dense=1.0, lexical=lw, rank=rk, min_score=th, passed=answered + refused,
-                                    total=len(questions), answered_right=answered, refused_right=refused)
+    for lw, hw, rk, nb, cat in itertools.product(lexical_weights, heading_weights, ranks, numbers, catalogues):
+        best: list[tuple[float, bool]] = []  # each question's best score and whether it passes
+        for q in questions:
+            scores = [
+                (d + lw * lx + hw * hd + nb * num) * (0.5 if ls else 1.0) - rk * p - cat * cg
+                for d, lx, ls, p, hd, num, cg in zip(
+                    q.dense, q.lexical, q.listed, q.passage, q.heading, q.number, q.catalogue, strict=True
+                )
+            ]
+            if not scores:
+                best.append((float("-inf"), False))
+                continue
+            i = max(range(len(scores)), key=scores.__getitem__)
+            best.append((scores[i], q.passes[i]))
+        for th in thresholds:
+            answered = refused = 0
+            for q, (score, ok) in zip(questions, best, strict=True):
+                if q.golden.route == "none":
+                    refused += score < th
+                else:
+                    answered += score >= th and ok
+            rows.append(
+                    AnswerTuningRow(dense=1.0, lexical=lw, rank=rk, min_score=th, heading=hw, number=nb,
+                                    catalogue=cat, passed=answered + refused, total=len(questions),
+                                    answered_right=answered, refused_right=refused)
                 )  # fmt: skip
-    return sorted(rows, key=lambda r: (-r.passed, r.min_score, r.lexical, r.rank))
+    return sorted(rows, key=lambda r: (-r.passed, r.min_score, r.lexical + r.heading + r.number + r.catalogue + r.rank))

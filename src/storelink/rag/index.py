@@ -1,11 +1,13 @@
-"""The hybrid index: BM25 over the chunk table, dense vectors in Chroma, fused by weighted RRF.
+"""The hybrid index: BM25 over the chunk table, dense vectors in Chroma, fused (z-score fusion).
 
 * Lexical: :class:`~storelink.rag.lexical.LexicalIndex` (bm25s + PyStemmer), rebuilt when the
   chunk set changes and saved under ``<data dir>/rag/bm25``.
 * Dense: all-MiniLM-L6-v2 int8 ONNX (:mod:`storelink.rag.embed`) into a
   :class:`~storelink.rag.vectors.VectorStore` (Chroma by default). Vectors come from the
   embedding cache, keyed by (model hash, chunk hash), so a chunk is embedded once per model.
-* Fusion: :func:`~storelink.rag.fusion.fuse` with the weights tuned on the goldens.
+* Fusion: :func:`~storelink.rag.fusion.fuse` with the weights tuned on the tuning halves.
+* Spelling: a query word that is neither a site word nor an English word is corrected to the
+  nearest site word before either side reads it (:mod:`storelink.rag.spelling`).
 
 With no embedding model (package missing, checksum mismatch) the index is lexical-only and
 says why in :attr:`HybridIndex.dense_unavailable`; nothing crashes and nothing downloads.
@@ -25,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from storelink.rag.docstore import ChunkRow, KnowledgeStore
-from storelink.rag.embed import Embedder
+from storelink.rag.embed import Embedder, english_words
 from storelink.rag.fusion import FusionWeights, fuse
 from storelink.rag.lexical import LexicalIndex
 from storelink.rag.vectors import VectorStore
@@ -128,8 +130,13 @@ class HybridIndex:
                 await progress(min(start + batch, len(missing)), len(missing), "embedding chunks")
         return SyncReport(embedded=embedded, cached=cached, upserted=len(missing), deleted=len(stale))
 
+    def correct(self, query: str) -> str:
+        """``query`` with its misspelt words corrected to the site's vocabulary."""
+        return self.lexical().speller(english_words()).correct(query)
+
     def query_vector(self, query: str) -> npt.NDArray[np.float32]:
         assert self.embedder is not None
+        query = self.correct(query)
         found = self._query_vectors.get(query)
         if found is None:
             found = self.embedder.embed([query])[0]
@@ -146,6 +153,7 @@ class HybridIndex:
         if self.embedder is None or self.vectors is None:
             wanted = "lexical"
         depth = max(k, self.weights.depth)
+        query = self.correct(query)
         lexical = self.lexical().search(query, depth) if wanted != "dense" else []
         if wanted == "lexical":
             return [Hit(cid, score, lexical_rank=i) for i, (cid, score) in enumerate(lexical[:k], start=1)]

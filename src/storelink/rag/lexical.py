@@ -11,17 +11,19 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["LexicalIndex", "analyse"]
+from storelink.rag.spelling import SiteSpeller
+
+__all__ = ["STOPWORDS", "LexicalIndex", "analyse"]
 
 _WORD = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*")
 # A short English stopword list: enough to drop the glue words questions are made of.
-_STOPWORDS = frozenset(
+STOPWORDS = frozenset(
     [
         "a",
         "about",
@@ -109,7 +111,15 @@ def analyse(text: str) -> list[str]:
     global _stemmer
     if _stemmer is None:
         _stemmer = _Stemmer()
-    words = [w.replace("'", "") for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
+    words = [w.replace("'", "") for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+    return _stemmer.stem(words)
+
+
+def stem(words: list[str]) -> list[str]:
+    """Snowball stems of ``words`` (already lower case), stopwords kept."""
+    global _stemmer
+    if _stemmer is None:
+        _stemmer = _Stemmer()
     return _stemmer.stem(words)
 
 
@@ -130,6 +140,7 @@ class LexicalIndex:
         self.ids = ids
         self._retriever = retriever
         self.digest = digest
+        self._speller: SiteSpeller | None = None
 
     @classmethod
     def build(cls, docs: Sequence[tuple[str, str]], *, digest: str = "") -> LexicalIndex:
@@ -143,6 +154,17 @@ class LexicalIndex:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def speller(self, dictionary: Collection[str]) -> SiteSpeller:
+        """A speller over this index's vocabulary (each stem with the number of chunks using it);
+        ``dictionary``: the English words it must never correct."""
+        if self._speller is None:
+            vocab: dict[str, int] = self._retriever.vocab_dict if self.ids else {}  # type: ignore[attr-defined]
+            indptr = np.asarray(self._retriever.scores["indptr"]) if self.ids else np.zeros(1)  # type: ignore[attr-defined]
+            counts = np.diff(indptr)
+            df = {term: int(counts[i]) for term, i in vocab.items() if term and i < len(counts)}
+            self._speller = SiteSpeller(df, stem, dictionary=dictionary, skip=STOPWORDS)
+        return self._speller
 
     def search(self, query: str, k: int = 10) -> list[tuple[str, float]]:
         """Top ``k`` ``(id, score)`` with a positive score, best first."""
