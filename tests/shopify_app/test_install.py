@@ -13,10 +13,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx2
+import jwt
 import pytest
 from starlette.applications import Starlette
 
 from storelink.connectors.shopify.auth import InstalledShopSettings
+from storelink.errors import ConnectorError, ErrorKind
 from storelink.fakes.base import InProcessTransport
 from storelink.fakes.shopify import ShopifyFake
 from storelink.runtime import Fleet, open_fleet
@@ -226,3 +228,29 @@ async def test_live_an_installed_shop_calls_shopify_with_its_expiring_token(tmp_
         w.clock.now += 3600  # expired: the next call refreshes it first
         assert (await connector.health()).status == "ok"
         assert w.fake.oauth.counts.refreshes == 1
+
+
+async def test_an_embedded_pages_session_token_installs_the_shop(mock: World) -> None:
+    claims = {
+        "iss": "https://acme.myshopify.com/admin",
+        "dest": "https://acme.myshopify.com",
+        "aud": API_KEY,
+        "sub": "42",
+        "exp": int(mock.clock.now) + 60,
+        "nbf": int(mock.clock.now),
+        "iat": int(mock.clock.now),
+    }
+    row = await mock.app.installer.exchange("acme.myshopify.com", jwt.encode(claims, API_SECRET, algorithm="HS256"))
+    assert (row.shop, row.store) == ("acme.myshopify.com", "acme")
+    assert mock.fake.oauth.counts.grants["urn:ietf:params:oauth:grant-type:token-exchange"] == 1
+    stored = await mock.app.installations.records.read("acme", "acme.myshopify.com")
+    assert stored is not None and stored.refresh_token is not None  # expiring=1
+    assert stored.expires_at == mock.clock.now + 3600
+
+
+async def test_a_session_token_shopify_refuses_installs_nothing(mock: World) -> None:
+    forged = jwt.encode({"dest": "https://acme.myshopify.com", "aud": API_KEY}, "shpss_" + "x" * 32, algorithm="HS256")
+    with pytest.raises(ConnectorError) as caught:
+        await mock.app.installer.exchange("acme.myshopify.com", forged)
+    assert caught.value.kind is ErrorKind.UNAUTHORIZED and caught.value.upstream_code == "invalid_subject_token"
+    assert await mock.app.installations.installed() == []
