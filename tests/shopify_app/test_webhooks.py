@@ -3,26 +3,39 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx2
 import pytest
 from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
+from storelink.database.postgres import Database
+from storelink.errors import ConnectorError, ErrorKind
+from storelink.fakes.shopify.admin import embedded_url, mint_session_token
 from storelink.fakes.shopify.webhooks import SignedDelivery, WebhookSender, sign
+from storelink.main import create_app
 from storelink.resilience.cache import ResponseCache
 from storelink.shopify_app.compliance import Compliance
 from storelink.shopify_app.webhooks import (
+    STALE_CLAIM_S,
     Delivery,
     EmbeddedLedger,
+    PostgresLedger,
     WebhookInbox,
     signature_ok,
     topic_handlers,
     webhook_routes,
 )
 from storelink.store import EmbeddedStore
+from tests.shopify_app.app_support import API_KEY, API_SECRET, APP_URL, app_settings
+from tests.support.postgres_server import SHARED_POSTGRES_URL, drop_schema, new_schema
+from tests.web.helpers import LOCAL, portal_of
 
 SECRET = "shpss_0123456789abcdef0123456789abcdef"
 SHOP = "north.myshopify.com"
@@ -218,3 +231,67 @@ async def test_an_unknown_topic_is_acknowledged_and_bad_headers_are_400(rig: Rig
     headers = {k: v for k, v in no_id.headers.items() if k not in ("X-Shopify-Webhook-Id", "X-Shopify-Event-Id")}
     assert await rig.sender.post(SignedDelivery(no_id.body, headers)) == 400
     assert rig.calls == []
+
+
+@pytest.mark.slow
+def test_app_uninstalled_through_the_app_disables_the_shop_s_store(tmp_path: Path) -> None:
+    """The whole path: a shop installed by opening the embedded page, then Shopify's signed
+    app/uninstalled: the installation ends and the store's Shopify tools answer ``disabled``."""
+    app = create_app(app_settings(tmp_path, mcp_force_mocks=True, enable_mcp=False))
+    with TestClient(app, **LOCAL) as client:
+        token = mint_session_token(SHOP, api_key=API_KEY, secret=API_SECRET, now=time.time())
+        assert client.get(embedded_url(APP_URL, SHOP, token).removeprefix(APP_URL)).status_code == 200
+        installations = app.state.shopify_app.installations
+        portal = portal_of(client)
+        assert portal.call(installations.store_for, SHOP) == "north"
+        body = json.dumps({"id": 1, "domain": SHOP}).encode()
+        headers = {
+            "X-Shopify-Topic": "app/uninstalled",
+            "X-Shopify-Hmac-Sha256": sign(body, API_SECRET),
+            "X-Shopify-Shop-Domain": SHOP,
+            "X-Shopify-Webhook-Id": "wh-uninstall-1",
+        }
+        for _ in range(2):  # and its redelivery, which changes nothing
+            assert client.post("/shopify/webhooks", content=body, headers=headers).status_code == 200
+        assert portal.call(installations.store_for, SHOP) is None
+        runtime = portal.call(app.state.fleet.runtime, "north")
+        shopify = runtime.registry.get("shopify")
+        assert shopify.mode == "disabled"
+        with pytest.raises(ConnectorError) as caught:
+            portal.call(shopify.call, "shop_info", {})
+        assert caught.value.kind is ErrorKind.DISABLED
+        assert app.state.shopify_webhooks.processed == {"app/uninstalled": 1}
+        forged = {**headers, "X-Shopify-Hmac-Sha256": sign(body, "shpss_" + "0" * 32)}
+        assert client.post("/shopify/webhooks", content=body, headers=forged).status_code == 401
+
+
+@pytest.mark.slow
+async def test_across_3_replicas_a_delivery_repeated_5_times_is_processed_once() -> None:
+    """Three replicas' inboxes over one PostgreSQL schema (migration 0006): five copies of one
+    delivery, spread over them and sent at once, do the work once; a stale unfinished claim is
+    taken over, a finished one never."""
+    schema = new_schema()
+    databases = [Database(SHARED_POSTGRES_URL, schema=schema) for _ in range(3)]
+    try:
+        for db in databases:
+            await db.open()
+        done: list[str] = []
+
+        async def work(delivery: Delivery) -> None:
+            done.append(delivery.id)
+
+        inboxes = [WebhookInbox(PostgresLedger(db), {"orders/create": work}, wall=lambda: 1000.0) for db in databases]
+        delivery = Delivery("wh-5", "orders/create", SHOP, {"id": 5})
+        outcomes = await asyncio.gather(*(inboxes[n % 3].accept(delivery) for n in range(5)))
+        assert sorted(outcomes) == ["done"] + ["duplicate"] * 4 and done == ["wh-5"]
+        ledger = PostgresLedger(databases[0])
+        stale = Delivery("wh-6", "orders/create", SHOP, {})
+        assert await ledger.claim(stale, 1000.0)  # a replica claimed it, then died
+        assert not await ledger.claim(stale, 1000.0 + STALE_CLAIM_S - 1)
+        assert await ledger.claim(stale, 1000.0 + STALE_CLAIM_S + 1)
+        await ledger.finish("wh-6", 2000.0)
+        assert not await ledger.claim(stale, 1_000_000.0)
+    finally:
+        for db in databases:
+            await db.close()
+        drop_schema(schema)
