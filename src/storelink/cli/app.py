@@ -1,5 +1,5 @@
 """The ``storelink`` command line's data commands: config, call, health, stores, fakes, rag,
-insights, auth, audit, db. ``storelink.main`` adds the ones that serve (serve, mcp, mcp-login)."""
+insights, auth, audit, db, shopify. ``storelink.main`` adds the ones that serve (serve, mcp, mcp-login)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from storelink.cli.docgen import configuration_table
 from storelink.cli.insights import insights_app
 from storelink.cli.output import Table, console, showing_progress
 from storelink.cli.rag import rag_app
+from storelink.cli.shopify_app import shopify_app
 from storelink.cli.stores import stores_app
 from storelink.errors import MAX_MESSAGE, ConfigurationError, ConnectorError, ErrorKind, clip
 from storelink.settings import describe_settings
@@ -42,6 +43,7 @@ app.add_typer(rag_app, name="rag")
 app.add_typer(insights_app, name="insights")
 app.add_typer(stores_app, name="stores")
 app.add_typer(db_app, name="db")
+app.add_typer(shopify_app, name="shopify")
 ops.register(app)  # health, synthetic, soak, live-check
 app.command("audit")(audit)
 
