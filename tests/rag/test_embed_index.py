@@ -16,7 +16,7 @@ from storelink.rag.embed import MAX_TOKENS, ModelUnavailable, load_embedder, loa
 from storelink.rag.fusion import FusionWeights, fuse
 from storelink.rag.index import HybridIndex
 from storelink.rag.lexical import LexicalIndex, analyse
-from storelink.rag.vectors import MemoryVectors, open_chroma
+from storelink.rag.vectors import ChromaVectors, MemoryVectors, open_chroma
 from storelink.store import EmbeddedStore
 from tests.rag.conftest import open_kb
 
@@ -152,3 +152,21 @@ async def test_hybrid_index_syncs_vectors_from_the_embedding_cache() -> None:
     assert (again.embedded, again.cached) == (0, 2)
     hits = index.search("bedding brake pads", 2)
     assert hits[0].chunk_id == "c1" and hits[0].lexical_rank == 1 and hits[0].dense_rank == 1
+
+
+def test_embedded_chroma_answers_queries_from_its_copy_in_memory(tmp_path: Path) -> None:
+    vectors = np.eye(4, 384, dtype=np.float32)
+    first = open_chroma(data_dir=tmp_path, chroma_url=None, model_id="test-model")
+    first.upsert(["a", "b", "c"], vectors[:3], ["u1", "u2", "u3"])
+    del first
+    chroma = open_chroma(data_dir=tmp_path, chroma_url=None, model_id="test-model")
+    assert not chroma.mirrored
+    assert chroma.query(vectors[1], 1)[0][0] == "b"  # the copy is read from Chroma on first use
+    assert chroma.mirrored
+    chroma.upsert(["d"], vectors[3:], ["u4"])  # writes reach both
+    chroma.delete(["b"])
+    top = chroma.query(vectors[3], 4)
+    assert top[0] == ("d", pytest.approx(1.0, abs=1e-4)) and "b" not in {d for d, _ in top}
+    assert chroma.ids() == {"a", "c", "d"}  # Chroma stays the store of record
+    over = ChromaVectors(chroma._collection, mirror=True, mirror_limit=2)  # too many for a copy
+    assert over.query(vectors[0], 1)[0][0] == "a" and not over.mirrored

@@ -6,10 +6,21 @@ the text stays in SQLite, which keeps Chroma's full-text index (86 MB per 50k do
 
 Chroma is thread-safe but not process-safe (rag.md §6.6): one process writes the embedded store;
 several replicas share a ``chroma run`` server through ``STORELINK_CHROMA_URL``.
+
+**Queries of the embedded store are answered from memory.** Measured on 11,312 chunks (2 cores,
+``bench/rag.py``): a dense query is the question's embedding (~5-9 ms, most of it) plus Chroma's
+HNSW top 100 (~3-12 ms, with Python and SQLite around it), where an exact dot product over the
+same vectors in numpy takes ~1-2 ms and returns the same top 10. So the embedded store keeps a
+copy of its vectors in a numpy matrix (1.5 KB a chunk: 15 MB at 10k) and queries that; Chroma
+stays the store of record and the copy is loaded from it on the first query. Every write of an
+embedded store goes through this object (it is one process's), so the copy cannot go stale. A
+``chroma run`` server is shared by replicas that write it too, so its queries go to the server;
+so do those of a store over :data:`MIRROR_LIMIT` vectors, where the HNSW graph earns its keep.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,7 +31,9 @@ import numpy.typing as npt
 
 from storelink.errors import ConfigurationError
 
-__all__ = ["ChromaVectors", "MemoryVectors", "VectorStore", "open_chroma"]
+__all__ = ["MIRROR_LIMIT", "ChromaVectors", "MemoryVectors", "VectorStore", "open_chroma"]
+
+MIRROR_LIMIT = 100_000  # vectors; 150 MB of float32 at 384 dimensions
 
 Vectors = npt.NDArray[np.float32]
 
@@ -82,10 +95,41 @@ class MemoryVectors:
 
 
 class ChromaVectors:
-    """One Chroma collection per embedding model (dimension and distance are fixed at creation)."""
+    """One Chroma collection per embedding model (dimension and distance are fixed at creation).
+    ``mirror``: answer queries from an in-memory copy (only for a store no other process writes)."""
 
-    def __init__(self, collection: Any) -> None:
+    def __init__(self, collection: Any, *, mirror: bool = False, mirror_limit: int = MIRROR_LIMIT) -> None:
         self._collection = collection
+        self._mirror_wanted = mirror
+        self._mirror_limit = mirror_limit
+        self._mirror: MemoryVectors | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def mirrored(self) -> bool:
+        return self._mirror is not None
+
+    def _load_mirror(self) -> MemoryVectors | None:
+        """The in-memory copy, read from Chroma on first use; None when not wanted or too large."""
+        if self._mirror is not None or not self._mirror_wanted:
+            return self._mirror
+        with self._lock:
+            if self._mirror is None and self._mirror_wanted:
+                count = self._collection.count()
+                if count > self._mirror_limit:
+                    self._mirror_wanted = False
+                    return None
+                mirror: MemoryVectors | None = None
+                for offset in range(0, max(count, 1), 4000):
+                    found = self._collection.get(include=["embeddings"], limit=4000, offset=offset)
+                    if not found["ids"]:
+                        break
+                    matrix = np.asarray(found["embeddings"], dtype=np.float32)
+                    if mirror is None:
+                        mirror = MemoryVectors(matrix.shape[1])
+                    mirror.upsert(found["ids"], matrix, [""] * len(found["ids"]))
+                self._mirror = mirror if mirror is not None else MemoryVectors(0)
+            return self._mirror
 
     def upsert(self, ids: Sequence[str], vectors: Vectors, urls: Sequence[str]) -> None:
         for start in range(0, len(ids), 4000):
@@ -95,15 +139,24 @@ class ChromaVectors:
                 embeddings=vectors[start:end],
                 metadatas=[{"url": u} for u in urls[start:end]],
             )
+        if self._mirror is not None and len(ids):
+            if self._mirror.dim == 0:  # loaded from an empty store: now the dimension is known
+                self._mirror = MemoryVectors(vectors.shape[1])
+            self._mirror.upsert(ids, vectors, urls)
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
             self._collection.delete(ids=list(ids))
+            if self._mirror is not None:
+                self._mirror.delete(ids)
 
     def ids(self) -> set[str]:
         return set(self._collection.get(include=[])["ids"])
 
     def query(self, vector: Vectors, k: int) -> list[tuple[str, float]]:
+        mirror = self._load_mirror()
+        if mirror is not None:
+            return mirror.query(vector, k)
         count = self._collection.count()
         if count == 0:
             return []
@@ -134,4 +187,4 @@ def open_chroma(*, data_dir: Path, chroma_url: str | None, model_id: str) -> Chr
     collection = client.get_or_create_collection(
         f"site-chunks-{model_id}", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
     )
-    return ChromaVectors(collection)
+    return ChromaVectors(collection, mirror=not chroma_url)
