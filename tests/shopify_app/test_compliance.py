@@ -5,21 +5,29 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
+import redis
 
 from storelink.audit import embedded_trail
 from storelink.database.postgres import Database
 from storelink.fakes.data.entities import Customer
+from storelink.resilience.redis_cache import RedisResponseCache
+from storelink.resilience.redis_health import RedisHealth
 from storelink.runtime import Runtime, open_runtime
 from storelink.shopify_app.compliance import REDACTED, Compliance, customer_needles
+from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
 from tests.support.postgres_server import SHARED_POSTGRES_URL, drop_schema, new_schema
+from tests.support.redis_server import SHARED_REDIS_URL, drop_prefix, redis_answers
+
+needs_redis = pytest.mark.skipif(not redis_answers(SHARED_REDIS_URL), reason="no Redis answers on 127.0.0.1:6379")
 
 
 @dataclass
@@ -171,3 +179,50 @@ async def test_customers_redact_in_postgresql_leaves_none_in_any_table(kept: Kep
                 ).fetchone()
                 assert row == (0,), f"{table}.{column} still holds the customer"
     assert occurrences(kept.runtime.store.db, kept.needles) == {}
+
+
+@needs_redis
+async def test_with_replicas_sharing_redis_the_cache_is_redacted_and_expired_per_store(
+    prefix: str, clients: list[redis.Redis]
+) -> None:
+    """Replica a redacts and expires; replica b, reading Redis, no longer finds the customer and
+    finds only that store's entries stale."""
+    a, b = replica_cache(prefix, clients), replica_cache(prefix, clients)
+    email = "ada@example.org"
+    holding = json.dumps({"data": {"customers": {"edges": [{"node": {"email": email}}]}}}).encode()
+    a.put("north-1", connector="shopify", response=httpx2.Response(200, content=holding), ttl_s=300, store="north")
+    a.put("north-2", connector="shopify", response=httpx2.Response(200, content=b"{}"), ttl_s=300, store="north")
+    a.put("south-1", connector="shopify", response=httpx2.Response(200, content=holding), ttl_s=300, store="south")
+    a.flush()
+    payload = {"customer": {"id": 1, "email": email}}
+    await Compliance(EmbeddedStore(None), a).redact_customer("north", payload)
+    assert b.get("north-1") is None  # gone from Redis, for every replica
+    assert b.get("north-2") is not None and b.get("south-1") is not None  # other entries, other stores
+    a.expire("shopify", store="south")
+    south, north = b.get("south-1"), b.get("north-2")
+    assert south is not None and not south.fresh(b.now())
+    assert north is not None and north.fresh(b.now())
+    await Compliance(EmbeddedStore(None), a).redact_shop("south")
+    assert b.get("south-1") is None
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    prefix = f"storelink-test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    drop_prefix(SHARED_REDIS_URL, prefix)
+
+
+@pytest.fixture
+def clients() -> Iterator[list[redis.Redis]]:
+    opened: list[redis.Redis] = []
+    yield opened
+    for client in opened:
+        client.close()
+
+
+def replica_cache(prefix: str, clients: list[redis.Redis]) -> RedisResponseCache:
+    """One replica's cache: its own client, its own embedded fallback."""
+    client = redis.Redis.from_url(SHARED_REDIS_URL, socket_timeout=0.25, socket_connect_timeout=0.25)
+    clients.append(client)
+    return RedisResponseCache(EmbeddedStore(None), client, health=RedisHealth(), prefix=prefix)
