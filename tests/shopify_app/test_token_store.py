@@ -140,3 +140,33 @@ async def test_three_replicas_at_expiry_make_one_refresh(databases: list[Databas
     assert len(set(tokens)) == 1 and tokens[0] != grant.access_token
     stored = await records[2].read("acme", SHOP)
     assert stored is not None and stored.access_token == tokens[0]
+
+
+@pytest.mark.slow
+async def test_many_shops_refreshing_at_once_do_not_exhaust_the_pool(schema: str) -> None:
+    clock = Clock()
+    fake = fake_for(clock)
+    db = Database(SHARED_POSTGRES_URL, schema=schema, max_size=3, timeout_s=1.0)
+    await db.open()
+    try:
+        records = VaultRecords(db, Keyring(SecretStr(SECRET_KEY)), wall=clock)
+        shops = [f"shop{n}.myshopify.com" for n in range(6)]
+        for shop in shops:
+            await records.write(shop, shop, (await install_grant(fake, shop)).stored(clock()))
+        clock.now += 3600  # every token stale at once, as after a restart
+        async with httpx2.AsyncClient(transport=InProcessTransport(fake.app)) as client:
+            auths = [
+                OfflineTokens(
+                    store=shop,
+                    shop=shop,
+                    records=records,
+                    client_id=API_KEY,
+                    client_secret=SecretStr(API_SECRET),
+                    wall=clock,
+                ).auth(client=client)
+                for shop in shops
+            ]
+            tokens = await asyncio.gather(*(auth.token() for auth in auths))
+        assert len(set(tokens)) == 6 and fake.oauth.counts.refreshes == 6
+    finally:
+        await db.close()

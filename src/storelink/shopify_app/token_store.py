@@ -58,6 +58,10 @@ class VaultRecords:
     def __init__(self, database: Database, keyring: Keyring | None, *, wall: Callable[[], float] = time.time) -> None:
         self.database = database
         self.vault = TokenVault(database, keyring, wall=wall)
+        # A holder of a shop's lock keeps one pooled connection and needs another to read and write:
+        # bounding the holders keeps many shops refreshing at once (all stale after a restart) from
+        # taking every connection and then waiting for one.
+        self._holders = asyncio.Semaphore(max(1, database.pool.max_size // 3))
 
     async def read(self, store: str, shop: str) -> StoredToken | None:
         return await self.vault.get(store=store, provider=PROVIDER, identity=shop)
@@ -73,7 +77,7 @@ class VaultRecords:
         # The lock lives as long as this transaction; the vault reads and writes on connections of
         # its own (autocommitted), so what is written is visible to the next holder.
         await self.database.ensure_migrated()
-        async with self.database.connection() as conn, conn.transaction():
+        async with self._holders, self.database.connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (shop_lock_key(shop),))
             yield
 
