@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import httpx2
 import pytest
 from pydantic import SecretStr
 
 from storelink.database.keyring import Keyring
+from storelink.database.tokens import StoredToken
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.fakes.base import InProcessTransport
 from storelink.fakes.shopify import ShopifyFake
@@ -160,3 +162,34 @@ async def test_an_uninstalled_shop_has_no_token(
         await tokens.auth(client=wire).token()
     assert caught.value.kind is ErrorKind.UNAUTHORIZED
     assert "/shopify/install?shop=acme.myshopify.com" in caught.value.message
+
+
+class FailsOneWrite(MemoryRecords):
+    """A store that does not answer for one write (the database went away for a moment)."""
+
+    def __init__(self, inner: MemoryRecords) -> None:
+        super().__init__(inner.keyring)
+        self._rows = inner._rows
+        self.failing = True
+
+    async def write(self, store: str, shop: str, token: StoredToken) -> None:
+        if self.failing:
+            self.failing = False
+            raise ConnectorError(ErrorKind.UNAVAILABLE, "PostgreSQL did not answer.", retryable=True)
+        await super().write(store, shop, token)
+
+
+async def test_a_refresh_answer_not_stored_is_recovered_at_the_next_call(
+    tokens: OfflineTokens, wire: httpx2.AsyncClient, fake: ShopifyFake, clock: Clock, records: MemoryRecords
+) -> None:
+    flaky = FailsOneWrite(records)
+    auth = replace(tokens, records=flaky).auth(client=wire)
+    clock.now += 3600
+    with pytest.raises(ConnectorError) as caught:
+        await auth.token()
+    assert caught.value.kind is ErrorKind.UNAVAILABLE
+    answer = await shop_call(wire, auth)  # the stored refresh token is the previous one, still valid
+    assert answer.status_code == 200
+    assert fake.oauth.counts.refreshes == 2
+    stored = await records.read("acme", SHOP)
+    assert stored is not None and fake.oauth.refresh_tokens(SHOP) == [stored.refresh_token]
