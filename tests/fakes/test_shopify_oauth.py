@@ -236,3 +236,12 @@ async def test_token_exchange_wants_an_id_token(client: httpx2.AsyncClient, cloc
     params = exchange_params(session_token(clock)) | {"subject_token_type": "urn:x"}
     response = await grant(client, **params)
     assert (response.status_code, response.json()["error"]) == (400, "invalid_request")
+
+
+async def test_an_uninstall_at_shopify_revokes_the_shops_tokens(client: httpx2.AsyncClient, fake: ShopifyFake) -> None:
+    body = await installed(client)
+    fake.oauth.revoke_shop(SHOP)
+    assert (await shop_name(client, body["access_token"])).status_code == 401
+    refused = await grant(client, grant_type="refresh_token", refresh_token=body["refresh_token"])
+    assert refused.json()["error"] == "invalid_grant"
+    assert fake.oauth.refresh_tokens(SHOP) == []
