@@ -6,6 +6,7 @@ the machine and calls keep working."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -43,7 +44,7 @@ def token_cache_of(connector: object) -> object:
 
 async def test_a_replica_started_later_reuses_the_sealed_token(tmp_path: Path, schema: str) -> None:
     fake = zoho_fake()
-    database = {"database_url": SHARED_POSTGRES_URL, "database_schema": schema, "secret_key": new_key()}
+    database: dict[str, Any] = {"database_url": SHARED_POSTGRES_URL, "database_schema": schema, "secret_key": new_key()}
     async with live_zoho(fake, tmp_path / "one", **database) as first:
         await first.registry.get("zoho").call("list_accounts", {})
         assert isinstance(token_cache_of(first.registry.get("zoho")), SealedTokenCache)
@@ -70,7 +71,7 @@ async def test_without_a_key_the_token_stays_on_the_machine(
 
 async def test_a_database_that_does_not_answer_costs_only_the_cache(tmp_path: Path) -> None:
     fake = zoho_fake()
-    nowhere = {"database_url": "postgresql://postgres@127.0.0.1:9/none", "secret_key": new_key()}
+    nowhere: dict[str, Any] = {"database_url": "postgresql://postgres@127.0.0.1:9/none", "secret_key": new_key()}
     async with live_zoho(fake, tmp_path, **nowhere) as rt:
         accounts = await rt.registry.get("zoho").call("list_accounts", {})
     assert accounts.data.items and fake.token_requests == 1
