@@ -241,7 +241,7 @@ def site_set(name: str, kb: SiteKnowledge, goldens: list[Golden]) -> RetrievalSe
         name,
         [set(g.expected_urls) for g in scored],
         [kb.index.lexical().search(kb.index.correct(g.question), 100) for g in scored],
-        [kb.index.vectors.query(kb.index.query_vector(g.question), 100) for g in scored],
+        [kb.index.dense(g.question, 100, kb.index.lexical().search(kb.index.correct(g.question), 100)) for g in scored],
         {c.id: urlsplit(c.url).path or "/" for c in kb.docs.chunks()},
     )
 

@@ -3,16 +3,18 @@ lexical-only retrieval when the model is missing."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from tokenizers import Tokenizer
 
 from storelink.fakes.site import SiteFake
 from storelink.rag import embed
 from storelink.rag.docstore import ChunkRow, KnowledgeStore
-from storelink.rag.embed import MAX_TOKENS, ModelUnavailable, load_embedder, load_tokenizer, locate_model
+from storelink.rag.embed import MAX_TOKENS, Embedder, ModelUnavailable, load_embedder, load_tokenizer, locate_model
 from storelink.rag.fusion import FusionWeights, fuse
 from storelink.rag.index import HybridIndex
 from storelink.rag.lexical import LexicalIndex, analyse
@@ -170,3 +172,39 @@ def test_embedded_chroma_answers_queries_from_its_copy_in_memory(tmp_path: Path)
     assert chroma.ids() == {"a", "c", "d"}  # Chroma stays the store of record
     over = ChromaVectors(chroma._collection, mirror=True, mirror_limit=2)  # too many for a copy
     assert over.query(vectors[0], 1)[0][0] == "a" and not over.mirrored
+
+
+class _Fixed(Embedder):
+    """Vectors by text: a wire-free stand-in where the test needs chosen geometry."""
+
+    model_id = "fixed"
+    dim = 3
+
+    def __init__(self, table: dict[str, list[float]]) -> None:
+        self.table = table
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        return np.array([self.table[t] for t in texts], dtype=np.float32)
+
+
+def test_a_chunk_is_scored_by_its_best_sentence_as_well_as_by_its_whole_vector() -> None:
+    docs = KnowledgeStore(EmbeddedStore(None))
+    from storelink.rag.docstore import PageRow
+
+    rows = [
+        ChunkRow("c1", "https://s/a", 0, "FAQ", "Orders", "Many answers. One is about card data.", "sha-1", 8),
+        ChunkRow("c2", "https://s/b", 0, "Payments", "Cards", "Cards in general.", "sha-2", 8),
+    ]
+    for row in rows:
+        docs.save_page(PageRow(row.url, row.url, row.title, row.text, row.sha, None, None, 0.0), [row])
+    vectors = MemoryVectors(3)
+    vectors.upsert(["c1", "c2"], np.array([[1, 0, 0], [0.8, 0.6, 0]], dtype=np.float32), ["", ""])
+    index = HybridIndex(docs, weights=FusionWeights(), embedder=_Fixed({"is my card kept": [0, 1, 0]}), vectors=vectors)
+    assert [c for c, _ in index.dense("is my card kept", 2)] == ["c2", "c1"]  # whole chunks: c1 averages it away
+    index.sentence_source = lambda chunks: {
+        "c1": np.array([[1, 0, 0], [0, 1, 0]], dtype=np.float32),  # its second sentence is the question
+        "c2": np.array([[0.8, 0.6, 0]], dtype=np.float32),
+    }
+    ranked = index.dense("is my card kept", 2)
+    assert [c for c, _ in ranked] == ["c1", "c2"]
+    assert [s for _, s in ranked] == pytest.approx([1.0, 0.6])

@@ -274,23 +274,38 @@ class AnswerSelector:
             return np.zeros((0, self.embedder.dim), dtype=np.float32)
         return np.stack([found[s] for s in shas]).astype(np.float32)
 
+    @staticmethod
+    def contexts(chunk: ChunkRow) -> list[str]:
+        """What :meth:`select` embeds for each sentence of ``chunk``."""
+        passage = Passage(
+            id=chunk.id, page_id="", url=chunk.url, title=chunk.title, heading=chunk.heading, text=chunk.text,
+            score=0.0,
+        )  # fmt: skip
+        found, _ = candidates("", [passage], depth=1)
+        return [c.context for c in found]
+
     def warm(self, chunks: Iterable[ChunkRow]) -> int:
         """Embed (or find cached) every sentence of ``chunks``, as :meth:`select` will ask for
         them; the number of sentences. Called after ingest, so answering never embeds."""
         if self.embedder is None:
             return 0
-        contexts: list[str] = []
-        for chunk in chunks:
-            passage = Passage(
-                id=chunk.id, page_id="", url=chunk.url, title=chunk.title, heading=chunk.heading, text=chunk.text,
-                score=0.0,
-            )  # fmt: skip
-            found, _ = candidates("", [passage], depth=1)
-            contexts += [c.context for c in found]
-        unique = sorted(set(contexts))
+        unique = sorted({context for chunk in chunks for context in self.contexts(chunk)})
         for start in range(0, len(unique), 256):
             self.sentence_vectors(unique[start : start + 256])
         return len(unique)
+
+    def chunk_sentences(self, chunks: Sequence[ChunkRow]) -> dict[str, Vector]:
+        """Each chunk's sentence vectors (one row per sentence), for sentence-level dense retrieval."""
+        if self.embedder is None:
+            return {}
+        per_chunk = {chunk.id: self.contexts(chunk) for chunk in chunks}
+        unique = sorted({c for contexts in per_chunk.values() for c in contexts})
+        rows = {context: i for i, context in enumerate(unique)}
+        matrix = np.concatenate(
+            [self.sentence_vectors(unique[start : start + 1024]) for start in range(0, len(unique), 1024)]
+            or [np.zeros((0, self.embedder.dim), dtype=np.float32)]
+        )
+        return {cid: matrix[[rows[c] for c in contexts]] for cid, contexts in per_chunk.items()}
 
     def score(self, question: str, found: list[Candidate]) -> list[float]:
         """Each candidate's score under the weights (with the model when there is one)."""

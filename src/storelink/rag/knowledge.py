@@ -155,6 +155,8 @@ class SiteKnowledge:
             docs=docs,
             query_vector=index.query_vector if index.embedder is not None else None,
         )
+        if index.embedder is not None and selector.embedder is not None:
+            index.sentence_source = selector.chunk_sentences  # sentence-level dense retrieval
         synthesizer = (
             Synthesizer(settings, metrics=metrics, transport=llm_transport, clock=clock)
             if settings.llm_base_url and settings.llm.enabled
