@@ -52,6 +52,9 @@ class Shops:
     async def store_for(self, shop: str) -> str | None:
         return None if shop in self.uninstalled else self.stores.get(shop)
 
+    async def store_of(self, shop: str) -> str | None:
+        return self.stores.get(shop)
+
     async def uninstall(self, shop: str) -> None:
         self.uninstalled.append(shop)
 
@@ -209,6 +212,21 @@ async def test_a_full_queue_answers_busy_and_keeps_no_claim() -> None:
 async def test_app_uninstalled_uninstalls_the_shop(rig: Rig) -> None:
     assert await rig.sender.post(rig.sender.signed("app/uninstalled", SHOP, {"id": 1, "domain": SHOP})) == 200
     assert rig.shops.uninstalled == [SHOP]
+
+
+async def test_shop_redact_after_the_uninstall_deletes_that_store_s_data_only(rig: Rig) -> None:
+    """``shop/redact`` comes 48 hours after the uninstall: the shop's store is still found, and what
+    storelink keeps of it (here its cache entries and a table with a ``store`` column) goes."""
+    response = httpx2.Response(200, content=b'{"data":{}}')
+    rig.cache.put("k-north", connector="shopify", response=response, ttl_s=600, store="s1")
+    rig.cache.put("k-south", connector="shopify", response=response, ttl_s=600, store="s2")
+    rig.store.db.execute("CREATE TABLE notes (store TEXT, text TEXT)")
+    rig.store.db.executemany("INSERT INTO notes VALUES (?, ?)", [("s1", "north's"), ("s2", "south's")])
+    assert await rig.sender.post(rig.sender.signed("app/uninstalled", SHOP, {"id": 1, "domain": SHOP})) == 200
+    redact = {"shop_id": 1, "shop_domain": SHOP}
+    assert await rig.sender.post(rig.sender.signed("shop/redact", SHOP, redact)) == 200
+    assert (rig.cache.get("k-north"), rig.cache.get("k-south") is not None) == (None, True)
+    assert rig.store.db.execute("SELECT store FROM notes").fetchall() == [("s2",)]
 
 
 @pytest.mark.parametrize("topic", ["products/update", "inventory_levels/update", "orders/create"])

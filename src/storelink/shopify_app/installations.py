@@ -162,6 +162,12 @@ class Installations:
         row = await self._rows.get(shop)
         return row.store if row is not None and row.active else None
 
+    async def store_of(self, shop: str) -> str | None:
+        """The store id ``shop`` has, or had before it uninstalled (its row is kept: the compliance
+        webhook ``shop/redact`` comes 48 hours after the uninstall)."""
+        row = await self._rows.get(shop)
+        return row.store if row is not None else None
+
     async def installed(self) -> list[Installation]:
         """The shops that have the app installed now, in the order they first installed it."""
         return [row for row in await self._rows.all() if row.active]

@@ -322,6 +322,8 @@ class ShopStores(Protocol):
 
     async def store_for(self, shop: str) -> str | None: ...
 
+    async def store_of(self, shop: str) -> str | None: ...
+
     async def uninstall(self, shop: str) -> None: ...
 
 
@@ -335,12 +337,10 @@ def topic_handlers(
     shops: ShopStores,
     cache: ResponseCache,
     compliance: Compliance,
-    *,
-    store_of: Callable[[str], Awaitable[str | None]] | None = None,
 ) -> dict[str, Handler]:
-    """The work of each subscribed topic. ``store_of`` finds the store of a shop that may have
-    uninstalled already (``shop/redact`` comes 48 hours after it); ``shops.store_for`` otherwise."""
-    find_any = store_of or shops.store_for
+    """The work of each subscribed topic. Compliance topics find the store of a shop that may have
+    uninstalled already (``shops.store_of``: ``shop/redact`` comes 48 hours after it)."""
+    find_any = shops.store_of
 
     async def uninstalled(delivery: Delivery) -> None:
         await shops.uninstall(delivery.shop)
@@ -395,28 +395,9 @@ def inbox_of(request: Request, shops: ShopStores) -> WebhookInbox:
     database: Database | None = runtime.database
     ledger: Ledger = PostgresLedger(database) if database is not None else EmbeddedLedger(runtime.store)
     compliance = Compliance(runtime.store, runtime.cache, database)
-    handlers = topic_handlers(shops, runtime.cache, compliance, store_of=_any_install(shops, database))
+    handlers = topic_handlers(shops, runtime.cache, compliance)
     inbox = request.app.state.shopify_webhooks = WebhookInbox(ledger, handlers)
     return inbox
-
-
-def _any_install(shops: ShopStores, database: Database | None) -> Callable[[str], Awaitable[str | None]]:
-    """The store of a shop installed now or before: ``shop/redact`` arrives 48 hours after the
-    uninstall, when ``store_for`` no longer answers. An uninstalled shop keeps its row in
-    ``shopify_installations`` (migration 0005), read here; without PostgreSQL installs live in the
-    process only, and an uninstalled shop's store is found only while it runs."""
-
-    async def find(shop: str) -> str | None:
-        found = await shops.store_for(shop)
-        if found is not None or database is None:
-            return found
-        await database.ensure_migrated()
-        async with database.connection() as conn:
-            cursor = await conn.execute("SELECT store FROM shopify_installations WHERE shop = %s", (shop,))
-            row = await cursor.fetchone()
-        return str(row[0]) if row is not None else None
-
-    return find
 
 
 def app_webhook_routes(app_of: Callable[[Request], AppParts]) -> list[BaseRoute]:
