@@ -91,10 +91,12 @@ class OfflineTokenAuth:
         async with source.records.exclusive(source.shop):
             stored = await source.records.read(source.store, source.shop)
             if stored is None:
+                # Every install writes its tokens first, and an uninstall deletes them on every replica's
+                # behalf: no token is the uninstall, seen from a replica that did not handle the webhook.
                 raise ConnectorError(
-                    ErrorKind.UNAUTHORIZED,
-                    f"{source.shop} has no token: the app was uninstalled or never installed there. Install it "
-                    f"again at /shopify/install?shop={source.shop}.",
+                    ErrorKind.DISABLED,
+                    f"{source.shop} has no token: the app was uninstalled there, so its Shopify tools are off. "
+                    f"Install it again at /shopify/install?shop={source.shop}.",
                     connector="shopify",
                     retryable=False,
                 )
