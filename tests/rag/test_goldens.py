@@ -1,5 +1,5 @@
-"""The goldens gate: the demo site's goldens, and the held-out file, must pass at least
-quality.toml's thresholds.
+"""The goldens gate: the demo site's goldens, the tuning file and the held-out file must pass at
+least quality.toml's thresholds.
 
 Retrieval runs lexical-only (BM25), as quality.toml says: embedding the whole demo site takes about
 a minute on 2 cores. Answer sentences are chosen with the embedding model, which embeds only the
@@ -16,7 +16,7 @@ import pytest
 from storelink.errors import ConfigurationError
 from storelink.fakes.site import SiteFake
 from storelink.rag.fusion import load_quality
-from storelink.rag.goldens import evaluate, gate_threshold, load_goldens, load_heldout
+from storelink.rag.goldens import evaluate, gate_threshold, load_goldens, load_heldout, load_tuning
 from tests.rag.conftest import open_kb
 
 
@@ -28,6 +28,7 @@ async def test_goldens_and_heldout_pass_rates_stay_above_the_thresholds(tmp_path
         if kb.selector.embedder is None:
             pytest.skip("the embedding model is not installed")
         report = await evaluate(kb, skip_routes=("live",))
+        tuning = await evaluate(kb, load_tuning(), skip_routes=("live",))
         heldout = await evaluate(kb, load_heldout(), skip_routes=("live",))
     failed = [f"{r.question} -> {r.answer[:80]!r} {r.citations}" for r in report.results if not r.passed]
     assert report.total == len([g for g in load_goldens() if g.route != "live"])
@@ -35,6 +36,8 @@ async def test_goldens_and_heldout_pass_rates_stay_above_the_thresholds(tmp_path
     assert report.hit_at_k >= 0.9  # the expected page is in the top 10 for nearly every question
     routes = {r.expected_route for r in report.results if r.passed}
     assert routes == {"retrieval", "correction", "none"}
+    missed = [f"{r.question} -> {r.answer[:80]!r}" for r in tuning.results if not r.passed]
+    assert tuning.pass_rate >= float(gate["min_tuning_pass_rate"]), "tuning below its floor:\n" + "\n".join(missed)
     missed = [f"{r.question} -> {r.answer[:80]!r}" for r in heldout.results if not r.passed]
     assert heldout.pass_rate >= float(gate["min_heldout_pass_rate"]), "held-out below its floor:\n" + "\n".join(missed)
 
@@ -52,8 +55,8 @@ def test_goldens_file_is_checked(tmp_path: Path) -> None:
 
 def test_the_heldout_file_is_separate_and_large_enough() -> None:
     heldout = load_heldout()
-    goldens = {g.question.lower() for g in load_goldens()}
-    assert len(heldout) >= 40
-    assert not goldens & {g.question.lower() for g in heldout}
+    tuned = {g.question.lower() for g in [*load_goldens(), *load_tuning()]}
+    assert len(heldout) >= 40 and len(load_tuning()) >= 40
+    assert not tuned & {g.question.lower() for g in heldout}
     assert sum(g.route == "none" for g in heldout) >= 5  # questions the site cannot answer
     assert sum(bool(g.must_include_all) for g in heldout) >= 3  # answers spanning two sentences
