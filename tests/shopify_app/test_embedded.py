@@ -48,6 +48,8 @@ def test_each_shop_opens_its_own_store_framed_only_by_its_admin(client: TestClie
         assert other not in page
         # Without Shopify's scripts the page is still plain HTML: a heading and a section per connector.
         assert re.search(r"<h1>storelink · [^<]+</h1>", page) and "<h2>Shopify</h2>" in page
+        # The connectors an installed shop does not have are one line, not cards of empty figures.
+        assert 'data-connector="ga4"' not in page and "Not set up for this shop: Google Analytics 4" in page
 
 
 def test_the_data_route_answers_the_token_s_shop_only(client: TestClient) -> None:

@@ -179,11 +179,13 @@ def embedded_routes(
             return _problem(request, nonce, verified.shop, "Not installed", message, 404)
         state = await dashboards_for(request.app.state).open(store_id)
         cards, problems = views.cards(state)
+        # A connector the shop has not set up is one line, not a card of empty figures.
         context: dict[str, Any] = {
             "shop": verified.shop,
             "store_id": store_id,
             "store_name": state.runtime.config.name,
-            "cards": cards,
+            "cards": [c for c in cards if c.mode != "disabled"],
+            "not_connected": [c.title for c in cards if c.mode == "disabled"],
             "problems": problems,
             "api_key": api_key(request),
             "app_bridge_js": APP_BRIDGE_JS,
