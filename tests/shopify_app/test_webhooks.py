@@ -209,6 +209,27 @@ async def test_a_full_queue_answers_busy_and_keeps_no_claim() -> None:
     await inbox.drain()
 
 
+async def test_at_shutdown_queued_work_gets_a_grace_period_then_the_worker_stops() -> None:
+    store = EmbeddedStore(None)
+    never = asyncio.Event()
+    done: list[str] = []
+
+    async def quick(delivery: Delivery) -> None:
+        done.append(delivery.id)
+
+    async def stuck(delivery: Delivery) -> None:
+        await never.wait()
+
+    inbox = WebhookInbox(EmbeddedLedger(store), {"t/quick": quick, "t/stuck": stuck}, answer_within_s=0.0)
+    assert await inbox.accept(Delivery("d-1", "t/quick", SHOP, {})) in ("done", "running")
+    await inbox.aclose(grace_s=1.0)
+    assert done == ["d-1"]
+    assert await inbox.accept(Delivery("d-2", "t/stuck", SHOP, {})) == "running"
+    await inbox.aclose(grace_s=0.05)  # does not wait for a job that never ends
+    finished = store.db.execute("SELECT id FROM shopify_webhook_deliveries WHERE done_at IS NOT NULL").fetchall()
+    assert finished == [("d-1",)]  # d-2 keeps an unfinished claim: Shopify's redelivery runs it later
+
+
 async def test_app_uninstalled_uninstalls_the_shop(rig: Rig) -> None:
     assert await rig.sender.post(rig.sender.signed("app/uninstalled", SHOP, {"id": 1, "domain": SHOP})) == 200
     assert rig.shops.uninstalled == [SHOP]

@@ -106,4 +106,9 @@ async def shopify_app_lifespan(
         )
         shopify_app = ShopifyApp(settings, installations, Installer(settings, installations, grants, wall=wall), client)
         app.state.shopify_app = shopify_app
-        yield shopify_app
+        try:
+            yield shopify_app
+        finally:
+            inbox = getattr(app.state, "shopify_webhooks", None)  # made on the first delivery
+            if inbox is not None:
+                await inbox.aclose()

@@ -294,6 +294,19 @@ class WebhookInbox:
         """Wait until every queued job has run (tests; shutdown)."""
         await self._queue.join()
 
+    async def aclose(self, *, grace_s: float = 5.0) -> None:
+        """At shutdown: let queued jobs finish for up to ``grace_s``, then stop the worker. A job cut
+        short keeps its claim unfinished; after the stale window Shopify's redelivery runs it again."""
+        try:
+            async with asyncio.timeout(grace_s):
+                await self.drain()
+        except TimeoutError:
+            log.warning("shopify webhooks: %d job(s) not finished at shutdown", self._queue.qsize())
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+
 
 _STATUS: dict[Outcome, int] = {"done": 200, "duplicate": 200, "running": 200, "failed": 500, "busy": 503}
 
