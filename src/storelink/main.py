@@ -22,6 +22,7 @@ from storelink.errors import ConfigurationError, ConnectorError
 from storelink.mcp_server.http import mcp_endpoint
 from storelink.runtime import StoreDirectory, open_fleet
 from storelink.settings import Settings, env_files
+from storelink.shopify_app.routes import ShopifyAppExtension
 from storelink.web.app import Endpoint, EndpointFactory, FleetFactory, RuntimeFactory
 from storelink.web.app import create_app as create_web_app
 
@@ -39,8 +40,8 @@ def create_app(
     history_interval_s: float | None = None,
     health_interval_s: float | None = None,
 ) -> Starlette:
-    """The one app ``storelink serve`` runs: the pages, health, metrics and, unless
-    ENABLE_MCP=false, MCP at /mcp."""
+    """The one app ``storelink serve`` runs: the pages, health, metrics, the Shopify app's routes
+    with STORELINK_APP_URL, and, unless ENABLE_MCP=false, MCP at /mcp."""
     host = host or settings.host
     port = port or settings.port
     endpoint: EndpointFactory | None = None
@@ -50,11 +51,14 @@ def create_app(
         def endpoint(get_stores: Callable[[], StoreDirectory]) -> Endpoint:
             return mcp_endpoint(settings, get_stores, classes, host=host, port=port)
 
+    # storelink as a Shopify app (install, embedded page, webhooks): only with STORELINK_APP_URL.
+    extensions = [ShopifyAppExtension(settings)] if settings.app_url else []
     return create_web_app(
         settings,
         fleet_factory=fleet_factory,
         runtime_factory=runtime_factory,
         endpoint=endpoint,
+        extensions=extensions,
         host=host,
         history_interval_s=history_interval_s,
         health_interval_s=health_interval_s,

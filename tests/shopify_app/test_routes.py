@@ -1,5 +1,6 @@
-"""The app's routes in the web app: served only with STORELINK_APP_URL, outside the dashboard's
-login, and in mock mode an install runs end to end against the fake the app grants installs with."""
+"""The app's routes in the served app (storelink.main): only with STORELINK_APP_URL, outside the
+dashboard's login, and in mock mode an install runs end to end against the fake the app grants
+installs with."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import httpx2
 import pytest
 
 from storelink.fakes.base import InProcessTransport
+from storelink.main import create_app
 from storelink.shopify_app.routes import ShopifyApp
-from storelink.web.app import create_app
 from tests.shopify_app.app_support import API_KEY, APP_URL, app_settings
 
 

@@ -1,10 +1,10 @@
 """Every route of storelink as a Shopify app, and what they share.
 
-``create_app`` (web/app.py) adds :func:`shopify_app_routes` and enters :func:`shopify_app_lifespan`
-when ``STORELINK_APP_URL`` is set. The lifespan puts every installed shop back in the fleet and
-leaves a :class:`ShopifyApp` on ``app.state.shopify_app`` (:func:`shopify_app_of`). These routes are
-outside the dashboard's login (web/auth.py protects ``/app``): each authenticates itself, by
-Shopify's HMAC or a session token.
+``storelink.main`` plugs :class:`ShopifyAppExtension` into the web app when ``STORELINK_APP_URL`` is
+set: its routes (:func:`shopify_app_routes`) and its lifespan (:func:`shopify_app_lifespan`). The
+lifespan puts every installed shop back in the fleet and leaves a :class:`ShopifyApp` on
+``app.state.shopify_app`` (:func:`shopify_app_of`). These routes are outside the dashboard's login
+(web/auth.py protects ``/app``): each authenticates itself, by Shopify's HMAC or a session token.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
 import httpx2
@@ -32,7 +32,7 @@ from storelink.shopify_app.install import CALLBACK_PATH, INSTALL_PATH, Installer
 from storelink.shopify_app.installations import Installations
 from storelink.shopify_app.webhooks import app_webhook_routes
 
-__all__ = ["ShopifyApp", "shopify_app_lifespan", "shopify_app_of", "shopify_app_routes"]
+__all__ = ["ShopifyApp", "ShopifyAppExtension", "shopify_app_lifespan", "shopify_app_of", "shopify_app_routes"]
 
 log = logging.getLogger("storelink.shopify_app")
 
@@ -112,3 +112,18 @@ async def shopify_app_lifespan(
             inbox = getattr(app.state, "shopify_webhooks", None)  # made on the first delivery
             if inbox is not None:
                 await inbox.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class ShopifyAppExtension:
+    """The app's routes and lifespan as the web app takes them (``web.app.Extension``);
+    ``storelink.main`` plugs it in when ``STORELINK_APP_URL`` is set."""
+
+    settings: Settings
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        return shopify_app_routes(self.settings)
+
+    def lifespan(self, app: Starlette, stores: StoreDirectory) -> AbstractAsyncContextManager[ShopifyApp]:
+        return shopify_app_lifespan(app, stores, self.settings)

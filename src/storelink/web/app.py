@@ -16,7 +16,7 @@ health never fails readiness: one upstream's outage must not restart every repli
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any, Protocol
 
@@ -29,7 +29,6 @@ from starlette.routing import BaseRoute, Route
 from storelink.observability.metrics import CONTENT_TYPE
 from storelink.runtime import OneStore, Runtime, StoreDirectory, open_fleet
 from storelink.settings import Settings
-from storelink.shopify_app.routes import shopify_app_lifespan, shopify_app_routes
 from storelink.web.across import across_routes
 from storelink.web.dashboard import (
     dashboard_middleware,
@@ -43,7 +42,7 @@ from storelink.web.insights import insights_routes
 from storelink.web.state import dashboard_services, directory_of
 from storelink.web.stores import STORES_PATH, NoSuchStore, StoreForbidden, store_access
 
-__all__ = ["Endpoint", "EndpointFactory", "FleetFactory", "RuntimeFactory", "create_app"]
+__all__ = ["Endpoint", "EndpointFactory", "Extension", "FleetFactory", "RuntimeFactory", "create_app"]
 
 RuntimeFactory = Callable[[Settings], AbstractAsyncContextManager[Runtime]]
 FleetFactory = Callable[[Settings], AbstractAsyncContextManager[StoreDirectory]]
@@ -60,6 +59,16 @@ class Endpoint(Protocol):
 
 # Builds the endpoint from how to reach the app's stores (open only once the app has started).
 EndpointFactory = Callable[[Callable[[], StoreDirectory]], Endpoint]
+
+
+class Extension(Protocol):
+    """Routes served beside the pages whose parts open with the stores (storelink as a Shopify app:
+    ``storelink.shopify_app.routes.ShopifyAppExtension``, plugged in by ``storelink.main``)."""
+
+    @property
+    def routes(self) -> list[BaseRoute]: ...
+
+    def lifespan(self, app: Starlette, stores: StoreDirectory) -> AbstractAsyncContextManager[object]: ...
 
 
 def _runtime(request: Request) -> Runtime:
@@ -133,12 +142,14 @@ def create_app(
     fleet_factory: FleetFactory = open_fleet,
     runtime_factory: RuntimeFactory | None = None,
     endpoint: EndpointFactory | None = None,
+    extensions: Sequence[Extension] = (),
     host: str | None = None,
     history_interval_s: float | None = None,
     health_interval_s: float | None = None,
 ) -> Starlette:
-    """The pages, health and metrics, and ``endpoint``'s routes after them. ``runtime_factory``,
-    when given, serves the one store it opens instead of ``fleet_factory``'s (tests)."""
+    """The pages, health and metrics, ``extensions``' routes, and ``endpoint``'s routes after them.
+    ``runtime_factory``, when given, serves the one store it opens instead of ``fleet_factory``'s
+    (tests)."""
     host = host or settings.host
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
@@ -148,8 +159,7 @@ def create_app(
         *dashboard_routes(),
         *across_routes(),  # before an endpoint's Mount("/"), which would catch "/"
         *insights_routes(),
-        # storelink as a Shopify app (install, embedded page, webhooks): only with STORELINK_APP_URL.
-        *(shopify_app_routes(settings) if settings.app_url else []),
+        *(route for extension in extensions for route in extension.routes),
         # Whatever else is under /app/stores/ (an id with a slash in it, a page of no store) is
         # ours to refuse, not the endpoint's Mount("/") to answer.
         Route(STORES_PATH + "/{rest:path}", unmatched_store_path, methods=["GET", "POST"]),
@@ -183,8 +193,8 @@ def create_app(
                 if v is not None
             }
             app.state.dashboards = await stack.enter_async_context(dashboard_services(fleet, settings, **intervals))
-            if settings.app_url:  # installed shops come back as stores
-                await stack.enter_async_context(shopify_app_lifespan(app, fleet, settings))
+            for extension in extensions:  # e.g. the Shopify app: installed shops come back as stores
+                await stack.enter_async_context(extension.lifespan(app, fleet))
             await stack.enter_async_context(runtime.warming_up())
             if served is not None:
                 await stack.enter_async_context(served.lifespan())
