@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from storelink.database.postgres import Database
 from storelink.fakes.base import InProcessTransport
 from storelink.fakes.faults import FaultPlan
 from storelink.fakes.generic import GenericFake
@@ -25,6 +26,7 @@ from storelink.runtime import Runtime, open_runtime
 from storelink.settings import Settings
 from storelink.store import EmbeddedStore
 from tests.support.generic_connector import GenericConnector, generic_settings
+from tests.support.postgres_server import SHARED_POSTGRES_URL, drop_schema, new_schema
 
 CANARY = "shpat_CANARY_9f8e7d6c5b4a"
 TEST_NOW = os.environ.get("STORELINK_TEST_NOW")
@@ -102,3 +104,19 @@ async def open_generic_runtime(tmp_path: Path, fake: GenericFake, **knobs: Any) 
         random_source=lambda: 0.5,
     ) as rt:
         yield rt
+
+
+# -- PostgreSQL: a schema of the test's own on the shared server, dropped after ----------------------
+@pytest.fixture
+def schema() -> Iterator[str]:
+    name = new_schema()
+    yield name
+    drop_schema(name)
+
+
+@pytest.fixture
+async def database(schema: str) -> AsyncIterator[Database]:
+    db = Database(SHARED_POSTGRES_URL, schema=schema)
+    await db.open()
+    yield db
+    await db.close()

@@ -24,7 +24,6 @@ from storelink.runtime import Runtime, open_runtime
 from storelink.shopify_app.compliance import REDACTED, Compliance, customer_needles
 from storelink.store import EmbeddedStore
 from tests.conftest import make_settings
-from tests.support.postgres_server import SHARED_POSTGRES_URL, drop_schema, new_schema
 from tests.support.redis_server import SHARED_REDIS_URL, drop_prefix, redis_answers
 
 needs_redis = pytest.mark.skipif(not redis_answers(SHARED_REDIS_URL), reason="no Redis answers on 127.0.0.1:6379")
@@ -131,16 +130,6 @@ async def test_shop_redact_deletes_the_store_s_rows_and_keeps_other_stores(kept:
     for table in ("http_cache", "write_calls", "notes"):
         assert db.execute(f"SELECT count(*) FROM {table} WHERE store = ?", (store,)).fetchone() == (0,)  # noqa: S608
     assert db.execute("SELECT body FROM notes").fetchall() == [("kept",)]
-
-
-@pytest.fixture
-async def database() -> AsyncIterator[Database]:
-    name = new_schema()
-    db = Database(SHARED_POSTGRES_URL, schema=name)
-    await db.open()
-    yield db
-    await db.close()
-    drop_schema(name)
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from storelink.runtime import Fleet, open_fleet
 from storelink.settings import Settings
 from storelink.shopify_app.installations import Installations
 from tests.shopify_app.app_support import Clock, app_settings, fake_for, install_grant
-from tests.support.postgres_server import SHARED_POSTGRES_URL, drop_schema, new_schema
+from tests.support.postgres_server import SHARED_POSTGRES_URL
 
 ACME, BOLT = "acme.myshopify.com", "bolt.myshopify.com"
 
@@ -69,13 +68,6 @@ async def test_an_install_without_a_secret_key_is_refused(tmp_path: Path) -> Non
 
 
 # -- PostgreSQL: installs outlive restarts ------------------------------------------------------------
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    name = new_schema()
-    yield name
-    drop_schema(name)
 
 
 async def replica(settings: Settings, fleet: Fleet, schema: str) -> tuple[Installations, Database]:

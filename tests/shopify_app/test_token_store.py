@@ -4,7 +4,7 @@ PostgreSQL, refreshed once however many replicas find the token stale at the sam
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx2
 import pytest
@@ -20,7 +20,7 @@ from storelink.fakes.shopify import ShopifyFake
 from storelink.shopify_app.offline_tokens import OfflineTokens
 from storelink.shopify_app.token_store import MemoryRecords, VaultRecords, shop_lock_key
 from tests.shopify_app.app_support import API_KEY, API_SECRET, SECRET_KEY, Clock, fake_for, install_grant
-from tests.support.postgres_server import SHARED_POSTGRES_URL, drop_schema, new_schema
+from tests.support.postgres_server import SHARED_POSTGRES_URL
 
 SHOP = "acme.myshopify.com"
 TOKEN = StoredToken("shpat_secret_access", "shprt_secret_refresh", 1_800_003_600.0, "read_orders")
@@ -49,13 +49,6 @@ def test_each_shop_has_its_own_lock_key() -> None:
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    name = new_schema()
-    yield name
-    drop_schema(name)
 
 
 @pytest.fixture
