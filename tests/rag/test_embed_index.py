@@ -208,3 +208,11 @@ def test_a_chunk_is_scored_by_its_best_sentence_as_well_as_by_its_whole_vector()
     ranked = index.dense("is my card kept", 2)
     assert [c for c, _ in ranked] == ["c1", "c2"]
     assert [s for _, s in ranked] == pytest.approx([1.0, 0.6])
+
+
+def test_loading_the_model_leaves_numpy_one_blas_thread() -> None:
+    from threadpoolctl import threadpool_info  # type: ignore[import-untyped]
+
+    load_embedder()
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+    assert blas and all(pool["num_threads"] == 1 for pool in blas)

@@ -40,7 +40,7 @@ from storelink.rag.fusion import FusionWeights, fuse
 from storelink.rag.lexical import LexicalIndex
 from storelink.rag.vectors import VectorStore
 
-__all__ = ["Hit", "HybridIndex", "RetrievalMode", "SyncReport"]
+__all__ = ["Hit", "HybridIndex", "RetrievalMode", "SentenceVectors", "SyncReport"]
 
 RetrievalMode = Literal["hybrid", "lexical", "dense"]
 Progress = Callable[[int, int, str], Awaitable[None]]
@@ -50,7 +50,7 @@ SentenceSource = Callable[[Sequence[ChunkRow]], dict[str, npt.NDArray[np.float32
 
 
 @dataclass(frozen=True, slots=True)
-class _Sentences:
+class SentenceVectors:
     """Every chunk's sentence vectors in one matrix: rows ``start[id]`` to ``end[id]``."""
 
     matrix: npt.NDArray[np.float32]
@@ -58,7 +58,7 @@ class _Sentences:
     end: dict[str, int]
 
     @classmethod
-    def build(cls, by_chunk: dict[str, npt.NDArray[np.float32]], dim: int) -> _Sentences:
+    def build(cls, by_chunk: dict[str, npt.NDArray[np.float32]], dim: int) -> SentenceVectors:
         start: dict[str, int] = {}
         end: dict[str, int] = {}
         parts: list[npt.NDArray[np.float32]] = []
@@ -123,7 +123,7 @@ class HybridIndex:
         self._lock = threading.Lock()
         self._query_vectors: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
         self.sentence_source: SentenceSource | None = None  # set by SiteKnowledge when it has the model
-        self._sentences: _Sentences | None = None
+        self._sentences: SentenceVectors | None = None
         self._sentences_version = ""
 
     @property
@@ -193,7 +193,7 @@ class HybridIndex:
                 self._query_vectors.popitem(last=False)
         return found
 
-    def sentences(self) -> _Sentences | None:
+    def sentences(self) -> SentenceVectors | None:
         """The chunks' sentence vectors (rebuilt when the chunk set changed), or None without a source."""
         if self.sentence_source is None or self.embedder is None:
             return None
@@ -203,7 +203,7 @@ class HybridIndex:
         with self._lock:
             if self._sentences is None or self._sentences_version != version:
                 by_chunk = self.sentence_source(self.docs.chunks())
-                self._sentences, self._sentences_version = _Sentences.build(by_chunk, self.embedder.dim), version
+                self._sentences, self._sentences_version = SentenceVectors.build(by_chunk, self.embedder.dim), version
             return self._sentences
 
     def dense(self, query: str, depth: int, lexical: Sequence[tuple[str, float]] = ()) -> list[tuple[str, float]]:
