@@ -1,14 +1,16 @@
 """The goldens gate: the demo site's goldens, the tuning file and the held-out file must pass at
 least quality.toml's thresholds.
 
-Retrieval runs lexical-only (BM25), as quality.toml says: embedding the whole demo site takes about
-a minute on 2 cores. Answer sentences are chosen with the embedding model, which embeds only the
-sentences the answers read. Live-data goldens are skipped here (no connectors);
-tests/rag/test_router.py covers that route. `bench/rag.py` measures the hybrid figures.
+Retrieval is hybrid, as it ships (quality.toml's ``mode``): BM25 with the query speller, dense by
+chunks and sentences, z-score fusion, and the answer selector with the model. Embedding the demo
+site's 408 chunks and 3,310 sentences is most of the ~60 s this takes on 2 cores (exact in-memory
+vectors, no Chroma). Live-data goldens are skipped here (no connectors); tests/rag/test_router.py
+covers that route. `bench/rag.py` prints the same figures beside retrieval's.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -23,9 +25,9 @@ from tests.rag.conftest import open_kb
 @pytest.mark.slow
 async def test_goldens_and_heldout_pass_rates_stay_above_the_thresholds(tmp_path: Path) -> None:
     gate = load_quality()["gate"]
-    assert isinstance(gate, dict) and gate["mode"] == "lexical" and gate["sentence_model"] is True
-    async with open_kb(tmp_path, SiteFake(), dense=False, sentence_model=True) as kb:
-        if kb.selector.embedder is None:
+    assert isinstance(gate, dict) and gate["mode"] == "hybrid"
+    async with open_kb(tmp_path, SiteFake(), dense=True) as kb:
+        if kb.index.mode != "hybrid" or kb.selector.embedder is None:
             pytest.skip("the embedding model is not installed")
         report = await evaluate(kb, skip_routes=("live",))
         tuning = await evaluate(kb, load_tuning(), skip_routes=("live",))
@@ -53,10 +55,14 @@ def test_goldens_file_is_checked(tmp_path: Path) -> None:
     assert 0.5 <= gate_threshold() <= 1.0
 
 
+def _words(question: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", question.lower()))
+
+
 def test_the_heldout_file_is_separate_and_large_enough() -> None:
     heldout = load_heldout()
-    tuned = {g.question.lower() for g in [*load_goldens(), *load_tuning()]}
+    tuned = {_words(g.question) for g in [*load_goldens(), *load_tuning()]}
     assert len(heldout) >= 40 and len(load_tuning()) >= 40
-    assert not tuned & {g.question.lower() for g in heldout}
+    assert not tuned & {_words(g.question) for g in heldout}  # not even with other punctuation
     assert sum(g.route == "none" for g in heldout) >= 5  # questions the site cannot answer
     assert sum(bool(g.must_include_all) for g in heldout) >= 3  # answers spanning two sentences
