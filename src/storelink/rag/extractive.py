@@ -15,8 +15,7 @@ Every sentence is a candidate, scored with the question in view:
   gap"…) and the sentence has a digit in it: the answer to "how often" is "every 12 months";
 * **catalogue**: a penalty for sentences of product and collection pages (Shopify's
   ``/products/`` and ``/collections/``), whose boilerplate ("X by Y, engineered for Z") is near
-  every question about a product and answers almost none, unless a SKU or price is asked for
-  (the table rows carry digits, and the number bonus outweighs it).
+  every question about a product and answers almost none.
 
 List lines (``- item``) count half: they are navigation or catalogue more often than answers (table
 rows do not: a SKU or a price lives in one).
@@ -24,8 +23,9 @@ The answer is the winning sentence's block when the block is short, else the win
 the ones after it, up to about 60 words, with a ``[n]`` pointing at the passage (so the page) it
 came from. When no sentence scores at least :attr:`AnswerWeights.min_score`, there is no answer:
 the router says "not found on the site" rather than quote an unrelated sentence. The weights and
-the threshold are tuned on the goldens (``storelink rag eval --tune-answers``) and kept in
-``quality.toml``; without the model, the lexical score alone decides, with its own threshold.
+the threshold are tuned on the goldens and ``tuning.yaml`` (``bench/rag.py --tune-answers``; never
+on ``heldout.yaml``) and kept in ``quality.toml``, where a weight the grid set to 0 stays 0;
+without the model, the lexical score alone decides, with its own threshold.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class AnswerWeights:
 
 
 def tuned_answer_weights() -> AnswerWeights:
-    """``[answer]`` in ``quality.toml``: the weights and thresholds tuned on the goldens."""
+    """``[answer]`` in ``quality.toml``: the weights and thresholds tuned on the goldens and tuning.yaml."""
     answer = load_quality().get("answer", {})
     assert isinstance(answer, dict)
     defaults = AnswerWeights()
