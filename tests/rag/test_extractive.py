@@ -69,3 +69,20 @@ def test_without_the_model_the_words_decide() -> None:
     text, cited = extractive_answer("How often should the intake filter be re-oiled?", PASSAGES)
     assert "15,000 miles" in text and cited == [0]
     assert extractive_answer("", PASSAGES) == ("", [])
+
+
+def test_sentence_vectors_for_retrieval_come_only_from_what_was_warmed() -> None:
+    from storelink.rag.docstore import ChunkRow, KnowledgeStore
+    from storelink.store import EmbeddedStore
+
+    embedder = TopicEmbedder()
+    selector = AnswerSelector(AnswerWeights(), embedder=embedder, docs=KnowledgeStore(EmbeddedStore(None)))
+    warmed = ChunkRow(
+        "c1", "https://s/a", 0, "Winter", "Storage", "Fill the tank before storage. Gift cards never expire.", "a", 9
+    )
+    cold = ChunkRow("c2", "https://s/b", 0, "Filters", "Care", "Clean the filter every year.", "b", 6)
+    assert selector.warm([warmed]) == 2
+    calls = embedder.calls
+    found = selector.chunk_sentences([warmed, cold])
+    assert embedder.calls == calls  # nothing embedded while answering a query
+    assert set(found) == {"c1"} and found["c1"].shape == (2, embedder.dim)

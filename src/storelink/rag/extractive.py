@@ -295,17 +295,27 @@ class AnswerSelector:
         return len(unique)
 
     def chunk_sentences(self, chunks: Sequence[ChunkRow]) -> dict[str, Vector]:
-        """Each chunk's sentence vectors (one row per sentence), for sentence-level dense retrieval."""
+        """Each chunk's sentence vectors (one row per sentence), for sentence-level dense retrieval.
+        Only vectors already cached (by :meth:`warm`, at ingest): a query never waits for the
+        ~30 s of embedding a site's sentences; a chunk without them is scored by its own vector."""
         if self.embedder is None:
             return {}
         per_chunk = {chunk.id: self.contexts(chunk) for chunk in chunks}
         unique = sorted({c for contexts in per_chunk.values() for c in contexts})
-        rows = {context: i for i, context in enumerate(unique)}
-        matrix = np.concatenate(
-            [self.sentence_vectors(unique[start : start + 1024]) for start in range(0, len(unique), 1024)]
-            or [np.zeros((0, self.embedder.dim), dtype=np.float32)]
-        )
-        return {cid: matrix[[rows[c] for c in contexts]] for cid, contexts in per_chunk.items()}
+        shas = {c: _sha(c) for c in unique}
+        if self.docs is not None:
+            found: dict[str, Vector] = {}
+            for start in range(0, len(unique), 1024):
+                part = sorted({shas[c] for c in unique[start : start + 1024]})
+                found.update(self.docs.cached_vectors(self.embedder.model_id, part))
+        else:
+            found = {s: self._memory[s] for s in shas.values() if s in self._memory}
+        out: dict[str, Vector] = {}
+        for chunk_id, contexts in per_chunk.items():
+            rows = [found[shas[c]] for c in contexts if shas[c] in found]
+            if rows:
+                out[chunk_id] = np.stack(rows).astype(np.float32)
+        return out
 
     def score(self, question: str, found: list[Candidate]) -> list[float]:
         """Each candidate's score under the weights (with the model when there is one)."""
