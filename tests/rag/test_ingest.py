@@ -118,3 +118,31 @@ async def test_dense_ingest_embeds_only_new_chunks(tmp_path: Path) -> None:
         passages, mode = await kb.search("can I return opened spark plugs", 3)
     assert mode == "hybrid"
     assert passages[0].url == f"{SITE}/pages/faq/returns"
+
+
+async def test_short_pages_are_chunked_without_the_sites_menu(tmp_path: Path) -> None:
+    fake = SiteFake(products=3)
+    async with open_kb(tmp_path, fake) as kb:
+        await kb.ingest()
+        careers = [c.text for c in kb.docs.chunks() if c.url == f"{SITE}/pages/careers"]
+
+        assert careers and "warehouse associate in Reno" in " ".join(careers)
+        # the theme's announcement bar and menu once made the careers page answer a shipping question
+        assert not [t for t in careers if "Free US shipping" in t or "Cart (0)" in t or "Brake Pads" in t]
+
+
+async def test_a_new_extractor_version_re_extracts_pages_and_keeps_unchanged_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = SiteFake(products=3)
+    async with open_kb(tmp_path, fake) as kb:
+        monkeypatch.setattr("storelink.rag.ingest.EXTRACTOR_VERSION", "e0")
+        first = await kb.ingest()
+        ids = {c.id for c in kb.docs.chunks()}
+        monkeypatch.undo()
+
+        second = await kb.ingest()  # the site did not change, but what reads it did
+
+        assert second.not_modified == second.pages and second.updated == first.updated
+        assert {c.id for c in kb.docs.chunks()} == ids  # same text, same ids (and vectors)
+        assert (await kb.ingest()).updated == 0

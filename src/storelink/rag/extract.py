@@ -2,6 +2,14 @@
 
 Links come from a quick lxml parse. The main text comes from trafilatura as Markdown, which
 keeps the headings the chunker splits on and drops navigation, footers and other boilerplate.
+
+trafilatura only drops them when its own extractor finds at least 250 characters: below that it
+falls back to a "baseline" that dumps the text of the whole ``<body>``, so a short page (a careers
+note, a gift-card blurb) came out as the site's announcement bar, menu and footer with one line
+of content, and that menu then answered unrelated questions. So it is given the page's main
+landmark alone (the single ``<main>`` or ``role="main"``), or, on a page without one, the page
+without its navigation, banner, footer and sidebars: whatever the fallback reads is then the page's
+own text.
 """
 
 from __future__ import annotations
@@ -13,7 +21,10 @@ import lxml.html  # type: ignore[import-untyped]
 import trafilatura
 from lxml.etree import ParserError  # type: ignore[import-untyped]
 
-__all__ = ["PageLinks", "extract_main_text", "page_links", "page_title"]
+__all__ = ["EXTRACTOR_VERSION", "PageLinks", "extract_main_text", "page_links", "page_title"]
+
+# Part of every page's content hash (ingest.py): a new version re-extracts pages ingested before it.
+EXTRACTOR_VERSION = "e2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +78,39 @@ def page_title(html: bytes | str) -> str:
     return ""
 
 
+_MAIN = "//main | //*[@role='main']"
+# Site chrome outside the page's own article: HTML5 landmarks and their ARIA roles.
+_CHROME = (
+    "//nav | //header | //footer | //aside"
+    " | //*[@role='navigation' or @role='banner' or @role='contentinfo' or @role='complementary']"
+)
+
+
+def _main_content(html: str) -> lxml.html.HtmlElement | str:
+    """The page reduced to its main landmark, else stripped of its chrome; ``html`` if unparsable."""
+    root = _parse(html)
+    body = root.find("body") if root is not None else None  # type: ignore[attr-defined]
+    if root is None or body is None:
+        return html
+    mains = root.xpath(_MAIN)  # type: ignore[attr-defined]
+    if len(mains) == 1:
+        main = mains[0]
+        body.text = None
+        for child in list(body):
+            body.remove(child)
+        main.tail = None  # lxml moves an element with its tail: the text after </main> is not the main's
+        body.append(main)
+        return root
+    for element in root.xpath(_CHROME):  # type: ignore[attr-defined]
+        if not element.xpath("ancestor::article | ancestor::main") and element.getparent() is not None:
+            element.drop_tree()  # keeps the tail text, which belongs to the parent
+    return root
+
+
 def extract_main_text(html: str, url: str | None = None) -> str:
     """The page's main content as Markdown (headings kept, tables included), or "" when none."""
     text = trafilatura.extract(
-        html,
+        _main_content(html),
         url=url,
         output_format="markdown",
         include_tables=True,

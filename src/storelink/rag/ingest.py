@@ -4,7 +4,8 @@ Cheap when nothing changed, by construction:
 
 * every fetch is a conditional GET through the pipeline's cache (ETag / Last-Modified), so an
   unchanged page costs a 304 and no body;
-* a page whose content hash is unchanged is not extracted again; a changed page keeps the ids
+* a page whose content hash is unchanged is not extracted again (the hash covers the extractor's
+  and the chunker's versions too, so a new version re-extracts every page once); a changed page keeps the ids
   (and so the vectors) of its unchanged chunks, and only new chunk texts are embedded, from the
   embedding cache when the same text was embedded before;
 * pages that answer 404/410, or left the URL set, are removed with their chunks and vectors;
@@ -27,15 +28,15 @@ from pydantic import BaseModel, Field
 
 from storelink.connectors.progress import report_progress
 from storelink.errors import ConnectorError, ErrorKind
-from storelink.rag.chunk import TokenCounter, chunk_id, chunk_markdown, word_counter
+from storelink.rag.chunk import CHUNKER_VERSION, TokenCounter, chunk_id, chunk_markdown, word_counter
 from storelink.rag.discover import MAX_NOTES, discover, read_robots
 from storelink.rag.docstore import ChunkRow, KnowledgeStore, PageRow, page_id
-from storelink.rag.extract import extract_main_text, page_title
+from storelink.rag.extract import EXTRACTOR_VERSION, extract_main_text, page_title
 from storelink.rag.fetch import Fetched, OffSiteRedirect, SiteFetcher
 from storelink.rag.index import HybridIndex
 from storelink.rag.urls import canonical_url, origin_of, same_origin
 
-__all__ = ["IngestReport", "Processed", "ingest", "process_page"]
+__all__ = ["IngestReport", "Processed", "content_hash", "ingest", "process_page"]
 
 
 class IngestReport(BaseModel):
@@ -64,6 +65,13 @@ class IngestReport(BaseModel):
         return self.pages / self.fetch_extract_s if self.fetch_extract_s > 0 else 0.0
 
 
+def content_hash(content: bytes) -> str:
+    """A page's body hashed with the versions of what turns it into chunks: a page ingested by an
+    older extractor or chunker (say, one that let the site's menu into short pages) is not
+    "unchanged" to a newer one."""
+    return hashlib.sha256(f"{EXTRACTOR_VERSION}|{CHUNKER_VERSION}|".encode() + content).hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class Processed:
     page: PageRow
@@ -87,7 +95,7 @@ def process_page(url: str, fetched: Fetched, *, count: TokenCounter, counter_nam
         sha = hashlib.sha256(row.indexed_text.encode()).hexdigest()
         chunks.append(ChunkRow(row.id, url, d.ord, title, d.heading, d.text, sha, d.tokens))
     page = PageRow(
-        url=url, id=page_id(url), title=title, text=text, content_sha=hashlib.sha256(fetched.content).hexdigest(),
+        url=url, id=page_id(url), title=title, text=text, content_sha=content_hash(fetched.content),
         etag=fetched.etag, last_modified=fetched.last_modified, fetched_at=time.time(),
     )  # fmt: skip
     return Processed(page, chunks)
@@ -226,7 +234,7 @@ async def _one(
         url = final
     if result.source == "cache-revalidated":
         tally.not_modified += 1
-    content_sha = hashlib.sha256(result.content).hexdigest()
+    content_sha = content_hash(result.content)
     stored = docs.page(url)
     if stored is not None and stored.content_sha == content_sha:
         tally.unchanged += 1
