@@ -11,7 +11,8 @@ from storelink.database.postgres import Database
 from storelink.observability.history import MetricsHistory, read_counters
 from storelink.observability.metrics import Metrics
 from storelink.store import EmbeddedStore
-from tests.observability.test_history import WallClock, calls
+from tests.observability.test_history import calls
+from tests.support.clocks import ManualClock as WallClock
 from tests.support.postgres_server import postgres_answers
 from tests.support.redis_server import free_port
 

@@ -29,23 +29,11 @@ from storelink.fakes.shopify import (
     _prepare,
     _schema,
 )
+from tests.support.clocks import ManualClock
 
 BASE_URL = "https://demo-performance.myshopify.com"
 GRAPHQL = "/admin/api/2026-10/graphql.json"
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
-
-
-class ManualClock:
-    """Monotonic seconds that move only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 5_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
@@ -55,7 +43,7 @@ def store() -> DemoStore:
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock()
+    return ManualClock(5_000.0)
 
 
 @pytest.fixture

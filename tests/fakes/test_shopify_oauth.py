@@ -16,22 +16,13 @@ from storelink.fakes.base import InProcessTransport
 from storelink.fakes.shopify import ShopifyFake
 from storelink.fakes.shopify.oauth import ACCESS_LIFETIME_S, TOKEN_EXCHANGE
 from storelink.shopify_app.oauth import query_hmac
+from tests.support.clocks import ManualClock as Clock
 
 SHOP = "acme.myshopify.com"
 CLIENT_ID, SECRET = "app-client", "shpss_0123456789abcdef0123456789abcdef"
 GRAPHQL = f"https://{SHOP}/admin/api/2026-10/graphql.json"
 TOKEN_URL = f"https://{SHOP}/admin/oauth/access_token"
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
-
-
-class Clock:
-    """Epoch seconds that move only when a test says so (the fake's clock and wall alike)."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -24,23 +24,16 @@ from storelink.fakes.zoho import (
     ZohoFake,
     build_mailbox,
 )
+from tests.support.clocks import ManualClock as Clock
 
 ACCOUNTS = "https://accounts.zoho.com/oauth/v2/token"
 MAIL = f"https://mail.zoho.com/api/accounts/{ACCOUNT_ID}"
 INBOX = FOLDERS[0][0]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1000.0)
 
 
 @pytest.fixture

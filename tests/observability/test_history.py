@@ -8,14 +8,7 @@ import pytest
 from storelink.observability.history import FULL_RETENTION_S, MetricsHistory, read_counters
 from storelink.observability.metrics import Metrics
 from storelink.store import EmbeddedStore
-
-
-class WallClock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clocks import ManualClock as WallClock
 
 
 def calls(metrics: Metrics, connector: str, ok: int, failed: int = 0, latency_s: float = 0.2) -> None:

@@ -5,18 +5,11 @@ from __future__ import annotations
 import pytest
 
 from storelink.observability.rolling import RollingStats
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clocks import ManualClock as Clock
 
 
 def test_percentiles_and_error_rate() -> None:
-    clock = Clock()
+    clock = Clock(0.0)
     stats = RollingStats(clock)
     for i in range(1, 1001):  # 1 ms … 1000 ms, uniformly
         stats.record(i / 1000.0, error=i % 10 == 0)
@@ -29,7 +22,7 @@ def test_percentiles_and_error_rate() -> None:
 
 
 def test_windows_forget() -> None:
-    clock = Clock()
+    clock = Clock(0.0)
     stats = RollingStats(clock)
     stats.record(0.1, error=True)
     clock.now = 61.0

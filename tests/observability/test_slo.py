@@ -14,6 +14,7 @@ from storelink.observability.slo import evaluate, load_slos, parse_window
 from storelink.observability.slo_export import main
 from storelink.settings import CONNECTOR_NAMES
 from storelink.store import EmbeddedStore
+from tests.support.clocks import ManualClock as WallClock
 
 
 def test_shipped_spec_covers_every_connector() -> None:
@@ -47,14 +48,6 @@ def test_bad_specs_say_why(tmp_path: Path, body: str, reason: str) -> None:
     path.write_text(body)
     with pytest.raises(ValidationError, match=reason):
         load_slos(path)
-
-
-class WallClock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_burn_rates_budget_and_alerts() -> None:

@@ -16,6 +16,7 @@ from storelink.fakes.shopify import ShopifyFake
 from storelink.settings import Settings
 from storelink.shopify_app.grants import Grant, Grants
 from tests.conftest import make_settings
+from tests.support.clocks import ManualClock as Clock
 
 __all__ = ["API_KEY", "API_SECRET", "APP_URL", "SECRET_KEY", "Clock", "app_settings", "fake_for", "install_grant"]
 
@@ -23,16 +24,6 @@ API_KEY = "storelink-app-client"
 API_SECRET = "shpss_0123456789abcdef0123456789abcdef"
 APP_URL = "https://app.example"
 SECRET_KEY = Fernet.generate_key().decode()
-
-
-class Clock:
-    """Epoch seconds that move only when a test says so: the fake's clock and storelink's wall."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def app_settings(tmp_path: Path, **overrides: Any) -> Settings:
