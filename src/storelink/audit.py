@@ -1,4 +1,4 @@
-"""The audit log of write operations, kept in the embedded store.
+"""The audit log of write operations: :class:`AuditTrail`, in the embedded store or PostgreSQL.
 
 Two tables, so that what was *asked* and what was *sent* are both on record:
 
@@ -38,7 +38,6 @@ from storelink.stores import DEFAULT_STORE
 __all__ = [
     "AuditAttempt",
     "AuditCall",
-    "AuditLog",
     "AuditTrail",
     "EmbeddedStatements",
     "Outcome",
@@ -193,113 +192,13 @@ class AuditCall(BaseModel):
         return self.finished_at is not None
 
 
-class AuditLog:
-    """Reads and writes the two audit tables. Every method is one short SQLite statement or two,
-    run on the calling thread (the event loop's, for connectors): microseconds, like the cache."""
-
-    def __init__(self, store: EmbeddedStore, *, wall: Callable[[], float] = time.time) -> None:
-        self.db = store.db
-        self.wall = wall
-        for statement in _SCHEMA:
-            self.db.execute(statement)
-        columns = {row[1] for row in self.db.execute("PRAGMA table_info(write_calls)")}
-        if "store" not in columns:  # a log written before stores: every call was the default store's
-            self.db.execute("ALTER TABLE write_calls ADD COLUMN store TEXT NOT NULL DEFAULT 'default'")
-
-    # -- calls -----------------------------------------------------------------------------------
-    def claim(
-        self,
-        *,
-        key: str,
-        connector: str,
-        operation: str,
-        mode: str,
-        params_digest: str,
-        summary: str,
-        store: str = DEFAULT_STORE,
-    ) -> AuditCall | None:
-        """Record a new call under ``key``, in flight (outcome ``unknown``). If the key is already
-        known nothing is written and the existing record is returned: the caller decides between a
-        replay and a re-run. Atomic: SQLite's primary key settles races between processes."""
-        cursor = self.db.execute(
-            CLAIM, (key, connector, operation, mode, params_digest, summary[:DETAIL_MAX], self.wall(), store)
-        )
-        if cursor.rowcount == 1:
-            return None
-        return self.call(key)
-
-    def rerun(self, key: str, *, mode: str, summary: str) -> None:
-        """Take a finished call whose outcome was ``failed`` back in flight, for another try."""
-        self.db.execute(RERUN, (self.wall(), mode, summary[:DETAIL_MAX], key))
-
-    def finish(
-        self,
-        key: str,
-        outcome: Outcome,
-        *,
-        error_kind: str | None = None,
-        error_message: str | None = None,
-        result: Any = None,
-    ) -> None:
-        self.db.execute(FINISH, finish_args(key, outcome, error_kind, error_message, result, self.wall()))
-
-    def note_replay(self, key: str) -> None:
-        self.db.execute(NOTE_REPLAY, (key,))
-
-    def call(self, key: str, *, with_attempts: bool = False) -> AuditCall | None:
-        row = self.db.execute(SELECT_CALL, (key,)).fetchone()
-        if row is None:
-            return None
-        call = call_of(row)
-        if with_attempts:
-            call.attempts = self.attempts(key)
-        return call
-
-    def recent(
-        self, *, limit: int = 50, connector: str | None = None, key: str | None = None, store: str | None = None
-    ) -> list[AuditCall]:
-        """The latest calls first, each with its attempts."""
-        statement, args = select_recent(limit=limit, connector=connector, key=key, store=store, order="rowid")
-        calls = [call_of(r) for r in self.db.execute(statement, args).fetchall()]
-        for call in calls:
-            call.attempts = self.attempts(call.idempotency_key)
-        return calls
-
-    # -- attempts ---------------------------------------------------------------------------------
-    def begin_attempt(self, *, key: str, connector: str, operation: str) -> int:
-        """Written before the request is sent: outcome ``unknown`` until :meth:`end_attempt`."""
-        row = self.db.execute(BEGIN_ATTEMPT, (key, connector, operation, self.wall())).fetchone()
-        return int(row[0])
-
-    def end_attempt(
-        self,
-        attempt_id: int,
-        outcome: Outcome,
-        *,
-        status: int | None = None,
-        error_kind: str | None = None,
-        detail: str | None = None,
-        request_id: str | None = None,
-    ) -> None:
-        self.db.execute(
-            END_ATTEMPT,
-            (outcome, status, error_kind, detail[:DETAIL_MAX] if detail else None, request_id, self.wall(), attempt_id),
-        )
-
-    def attempts(self, key: str) -> list[AuditAttempt]:
-        return [attempt_of(r) for r in self.db.execute(SELECT_ATTEMPTS, (key,)).fetchall()]
-
-    def count_attempts(self, *, connector: str | None = None, operation: str | None = None) -> int:
-        where, args = [], []
-        if connector:
-            where.append("connector = ?")
-            args.append(connector)
-        if operation:
-            where.append("operation = ?")
-            args.append(operation)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        row = self.db.execute(f"SELECT COUNT(*) FROM write_attempts{clause}", args).fetchone()  # noqa: S608
-        return int(row[0])
+def ensure_tables(store: EmbeddedStore) -> None:
+    """The two audit tables in the embedded store, created or brought up to date."""
+    for statement in _SCHEMA:
+        store.db.execute(statement)
+    columns = {row[1] for row in store.db.execute("PRAGMA table_info(write_calls)")}
+    if "store" not in columns:  # a log written before stores: every call was the default store's
+        store.db.execute("ALTER TABLE write_calls ADD COLUMN store TEXT NOT NULL DEFAULT 'default'")
 
 
 def call_of(row: Sequence[Any]) -> AuditCall:
@@ -378,7 +277,7 @@ class EmbeddedStatements:
     insertion_order = "rowid"
 
     def __init__(self, store: EmbeddedStore) -> None:
-        AuditLog(store)  # the tables, created or brought up to date
+        ensure_tables(store)
         self.db = store.db
 
     async def execute(self, statement: str, args: Sequence[Any]) -> int:
@@ -391,8 +290,7 @@ class EmbeddedStatements:
 class AuditTrail:
     """The audit log as writes use it (async), whichever database keeps it: one implementation, the
     statements above, and a :class:`Statements` per backend, so SQLite and PostgreSQL cannot drift
-    apart and the same tests run on both (``tests/database/``). Methods mean what :class:`AuditLog`'s do
-    (the synchronous face of the embedded log, for the CLI and tests)."""
+    apart and the same tests run on both (``tests/database/``)."""
 
     def __init__(self, statements: Statements, *, wall: Callable[[], float] = time.time) -> None:
         self.statements = statements
@@ -457,6 +355,16 @@ class AuditTrail:
 
     async def attempts(self, key: str) -> list[AuditAttempt]:
         return [attempt_of(row) for row in await self.statements.fetchall(SELECT_ATTEMPTS, (key,))]
+
+    async def count_attempts(self, *, connector: str | None = None, operation: str | None = None) -> int:
+        where, args = [], []
+        for column, value in (("connector", connector), ("operation", operation)):
+            if value:
+                where.append(f"{column} = ?")
+                args.append(value)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        [(count,)] = await self.statements.fetchall(f"SELECT COUNT(*) FROM write_attempts{clause}", args)  # noqa: S608
+        return int(count)
 
     async def begin_attempt(self, *, key: str, connector: str, operation: str) -> int:
         """Written before the request is sent: outcome ``unknown`` until :meth:`end_attempt`."""

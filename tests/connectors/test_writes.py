@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.types import Receive, Scope, Send
 from typer.testing import CliRunner
 
-from storelink.audit import AuditLog
+from storelink.audit import embedded_trail
 from storelink.cli.audit import audit
 from storelink.connectors.base import ConnectorContext, operation
 from storelink.connectors.writes import (
@@ -151,7 +151,7 @@ async def test_refused_when_not_allowed_names_the_variable(tmp_path: Path) -> No
         assert fake.deliveries == []
         assert fake.stats["POST /v1/messages"] == 0
         # The refusal is on record, with no attempt.
-        [call] = AuditLog(store).recent()
+        [call] = await embedded_trail(store).recent()
         assert (call.outcome, call.error_kind, call.attempts) == ("failed", "disabled", [])
 
 
@@ -164,7 +164,7 @@ async def test_write_is_audited_before_and_after_the_request(tmp_path: Path) -> 
         assert key.startswith("sl-")
         # When the request reached the upstream, its attempt was already written, as unknown.
         assert spy.seen == [[("unknown", None)]]
-        call = AuditLog(store).call(key, with_attempts=True)
+        call = await embedded_trail(store).call(key, with_attempts=True)
         assert call is not None
         assert call.outcome == "ok" and call.finished
         assert call.result == {"idempotency_key": key, "replayed": False, "id": 1}
@@ -184,7 +184,7 @@ async def test_replay_with_the_same_key_writes_nothing(tmp_path: Path) -> None:
         assert again.data.id == first.data.id
         assert len(fake.deliveries) == 1
         assert fake.stats["POST /v1/messages"] == 1
-        call = AuditLog(store).call("order-1042-reply", with_attempts=True)
+        call = await embedded_trail(store).call("order-1042-reply", with_attempts=True)
         assert call is not None
         assert (call.replays, call.uses, len(call.attempts)) == (1, 2, 1)
 
@@ -213,7 +213,7 @@ async def test_unknown_outcome_is_not_retried_and_says_so(tmp_path: Path, fault:
         assert "outcome is unknown" in err.message and "idempotency_key=maybe-sent-01" in err.message
         assert err.retryable is False
         assert fake.stats["POST /v1/messages"] == 1  # never retried
-        call = AuditLog(store).call("maybe-sent-01", with_attempts=True)
+        call = await embedded_trail(store).call("maybe-sent-01", with_attempts=True)
         assert call is not None and call.outcome == "unknown"
         assert [a.outcome for a in call.attempts] == ["unknown"]
 
@@ -232,11 +232,11 @@ async def test_certain_failure_may_run_again_under_the_same_key(tmp_path: Path) 
         with pytest.raises(ConnectorError) as info:
             await connector.call("post", {"text": "x", "idempotency_key": "retry-me-0001"})
         assert info.value.kind is ErrorKind.UNAUTHORIZED
-        assert AuditLog(store).call("retry-me-0001") is not None
+        assert await embedded_trail(store).call("retry-me-0001") is not None
         envelope = await connector.call("post", {"text": "x", "idempotency_key": "retry-me-0001"})
         assert envelope.data.replayed is False
         assert len(fake.deliveries) == 1
-        call = AuditLog(store).call("retry-me-0001", with_attempts=True)
+        call = await embedded_trail(store).call("retry-me-0001", with_attempts=True)
         assert call is not None
         assert call.outcome == "ok" and call.uses == 2
         assert [a.outcome for a in call.attempts] == ["failed", "ok"]
@@ -248,7 +248,7 @@ async def test_throttled_write_is_retried_and_each_attempt_is_audited(tmp_path: 
         envelope = await rt.registry.get("generic").call("post", {"text": "x"})
         assert envelope.meta.attempts == 2
         assert len(fake.deliveries) == 1
-        call = AuditLog(store).call(envelope.data.idempotency_key, with_attempts=True)
+        call = await embedded_trail(store).call(envelope.data.idempotency_key, with_attempts=True)
         assert call is not None
         assert [(a.outcome, a.status) for a in call.attempts] == [("failed", 429), ("ok", 201)]
         # Both attempts were on record before each was sent.
@@ -288,7 +288,7 @@ async def test_a_cancelled_write_in_flight_is_recorded_as_unknown(tmp_path: Path
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        call = AuditLog(store).call("cancel-me-01", with_attempts=True)
+        call = await embedded_trail(store).call("cancel-me-01", with_attempts=True)
     assert call is not None and call.outcome == "unknown" and call.finished
     [attempt] = call.attempts
     assert attempt.outcome == "unknown" and attempt.detail and "interrupted" in attempt.detail
@@ -296,8 +296,8 @@ async def test_a_cancelled_write_in_flight_is_recorded_as_unknown(tmp_path: Path
 
 async def test_a_call_left_in_flight_by_a_dead_process_counts_as_unknown(tmp_path: Path) -> None:
     store = EmbeddedStore(None)
-    log = AuditLog(store, wall=lambda: 1_000.0)
-    log.claim(
+    log = embedded_trail(store, wall=lambda: 1_000.0)
+    await log.claim(
         key="orphan-key-01",
         connector="generic",
         operation="post",
@@ -311,7 +311,7 @@ async def test_a_call_left_in_flight_by_a_dead_process_counts_as_unknown(tmp_pat
             await rt.registry.get("generic").call("post", {"text": "x", "idempotency_key": "orphan-key-01"})
         assert "unknown outcome" in info.value.message
         assert fake.deliveries == []
-        call = AuditLog(store).call("orphan-key-01")
+        call = await embedded_trail(store).call("orphan-key-01")
         assert call is not None and call.outcome == "unknown" and call.finished
 
 
@@ -344,8 +344,8 @@ async def test_a_key_belongs_to_its_caller(tmp_path: Path) -> None:
         assert mine.data.idempotency_key == key["idempotency_key"]  # the caller's key, as given
         assert [d["text"] for d in fake.deliveries] == ["spam", "hello"]
         await connector.call("post", {"text": "local", "idempotency_key": "local-key-01"})
-        assert AuditLog(store).call("local-key-01") is not None  # the local user's keys are stored as given
-        assert AuditLog(store).call(scoped_key("alice", key["idempotency_key"])) is not None
+        assert await embedded_trail(store).call("local-key-01") is not None  # the local user's keys are stored as given
+        assert await embedded_trail(store).call(scoped_key("alice", key["idempotency_key"])) is not None
 
 
 def test_idempotency_key_is_validated() -> None:
@@ -370,11 +370,19 @@ def _cli() -> typer.Typer:
 def test_audit_command_prints_calls_and_attempts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data_dir = tmp_path / "data"
     store = EmbeddedStore.in_data_dir(data_dir)
-    log = AuditLog(store, wall=lambda: 1_764_000_000.0)
-    log.claim(key="sl-abc", connector="zoho", operation="send_message", mode="mock", params_digest="d", summary="to=a")
-    attempt = log.begin_attempt(key="sl-abc", connector="zoho", operation="send_message")
-    log.end_attempt(attempt, "unknown", status=502, error_kind="unavailable", detail="Zoho Mail failed with 502")
-    log.finish("sl-abc", "unknown", error_kind="unavailable", error_message="may have sent it")
+    log = embedded_trail(store, wall=lambda: 1_764_000_000.0)
+
+    async def write_one() -> None:  # the CLI runs its own event loop: this test has none running
+        await log.claim(
+            key="sl-abc", connector="zoho", operation="send_message", mode="mock", params_digest="d", summary="to=a"
+        )
+        attempt = await log.begin_attempt(key="sl-abc", connector="zoho", operation="send_message")
+        await log.end_attempt(
+            attempt, "unknown", status=502, error_kind="unavailable", detail="Zoho Mail failed with 502"
+        )
+        await log.finish("sl-abc", "unknown", error_kind="unavailable", error_message="may have sent it")
+
+    asyncio.run(write_one())
     store.close()
     monkeypatch.setenv("STORELINK_DATA_DIR", str(data_dir))
     monkeypatch.setenv("COLUMNS", "240")

@@ -16,7 +16,7 @@ from mcp.server.auth.middleware.auth_context import auth_context_var
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 
-from storelink.audit import AuditLog
+from storelink.audit import embedded_trail
 from storelink.connectors.registry import builtin_connectors
 from storelink.fakes.bing import BingFake
 from storelink.fakes.zoho import ZohoFake
@@ -221,5 +221,5 @@ async def test_keys_of_the_local_user_are_stored_as_given(runtime: Runtime) -> N
     async with connect(runtime) as client:
         sent = await client.call_tool("zoho_send_message", {**MAIL, "idempotency_key": "order-1042-reply"})
         assert not sent.is_error, sent.content
-    call = AuditLog(runtime.store).call("order-1042-reply")
+    call = await embedded_trail(runtime.store).call("order-1042-reply")
     assert call is not None and call.outcome == "ok"

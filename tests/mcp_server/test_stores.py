@@ -21,7 +21,7 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.types import CallToolResult, Tool
 
-from storelink.audit import AuditLog
+from storelink.audit import embedded_trail
 from storelink.connectors.registry import builtin_connectors
 from storelink.connectors.writes import scoped_key
 from storelink.fakes.faults import Fault, FaultPlan
@@ -396,8 +396,8 @@ async def test_a_keys_file_key_reaches_only_its_stores_over_http(tmp_path: Path,
             assert refused.status_code == 401
             assert KEY_A not in refused.text and sha(KEY_A) not in refused.text
         # The audit log names the key's entry, never the key.
-        audit = AuditLog(fleet.platform.store)
-        assert audit.call(f"{C}|" + scoped_key("key:agency-bot", "order-1042-reply")) is not None
+        audit = embedded_trail(fleet.platform.store)
+        assert await audit.call(f"{C}|" + scoped_key("key:agency-bot", "order-1042-reply")) is not None
 
 
 async def test_an_oauth_token_scoped_to_store_a_is_refused_store_b(

@@ -13,7 +13,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from storelink.audit import AuditLog
+from storelink.audit import embedded_trail
 from storelink.connectors.writes import scoped_key
 from storelink.fakes.oauth import FakeAuthorizationServer
 from storelink.store import EmbeddedStore
@@ -74,8 +74,8 @@ def test_over_http_without_a_token_the_key_holder_is_not_the_local_user(tmp_path
         assert not sent.is_error, sent.content
     store = EmbeddedStore(tmp_path / "storelink.db")
     try:
-        log = AuditLog(store)
-        assert log.call(IDEMPOTENCY_KEY) is None
-        assert log.call(scoped_key("http", IDEMPOTENCY_KEY)) is not None
+        log = embedded_trail(store)
+        assert asyncio.run(log.call(IDEMPOTENCY_KEY)) is None
+        assert asyncio.run(log.call(scoped_key("http", IDEMPOTENCY_KEY))) is not None
     finally:
         store.close()

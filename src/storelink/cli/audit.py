@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from storelink.audit import AuditCall, AuditLog
+from storelink.audit import AuditCall, embedded_trail
 from storelink.cli.output import Table, console
 from storelink.database.audit import postgres_trail
 from storelink.database.postgres import Database
@@ -82,7 +82,8 @@ def audit(
         return
     db = EmbeddedStore(path)
     try:
-        calls = AuditLog(db).recent(limit=limit, connector=connector, key=stored_key(key, store), store=store)
+        trail = embedded_trail(db)
+        calls = asyncio.run(trail.recent(limit=limit, connector=connector, key=stored_key(key, store), store=store))
     finally:
         db.close()
     _show(calls, as_json=as_json, filtered=bool(connector or key or store))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from storelink.audit import AuditLog
+from storelink.audit import embedded_trail
 from storelink.connectors.bing import BingConnector
 from storelink.connectors.bing.errors import THROTTLE_WAIT_S
 from storelink.errors import ConnectorError, ErrorKind
@@ -202,7 +202,7 @@ async def test_submit_lowers_the_quota_by_one_per_url(fake: BingFake, tmp_path: 
         bing = rt.registry.get("bing")
         result = (await bing.call("submit_urls", {"urls": [*URLS, URLS[0]]})).data
         quota = (await bing.call("url_submission_quota", {})).data
-        calls = AuditLog(rt.store).recent()
+        calls = await embedded_trail(rt.store).recent()
     assert result.submitted == URLS  # duplicates dropped
     assert (result.daily_remaining, result.monthly_remaining) == (98, 3098)
     assert (quota.daily_remaining, quota.monthly_remaining) == (98, 3098)
@@ -217,7 +217,7 @@ async def test_batch_over_the_quota_is_refused_locally(tmp_path: Path) -> None:
     async with live_against(fake, tmp_path, allow_writes="*") as rt:
         with pytest.raises(ConnectorError) as info:
             await rt.registry.get("bing").call("submit_urls", {"urls": URLS})
-        calls = AuditLog(rt.store).recent()
+        calls = await embedded_trail(rt.store).recent()
     err = info.value
     assert err.kind is ErrorKind.RATE_LIMITED and err.retryable is False
     assert "only 1 more today" in err.message and "nothing was sent" in err.message
@@ -241,7 +241,7 @@ async def test_submission_timeout_is_not_retried(fake: BingFake, tmp_path: Path)
         fake.faults = FaultPlan.scripted("ok", "stall")  # the quota read passes, the submission stalls
         with pytest.raises(ConnectorError) as info:
             await rt.registry.get("bing").call("submit_urls", {"urls": URLS, "idempotency_key": "bing-batch-0001"})
-        call = AuditLog(rt.store).call("bing-batch-0001", with_attempts=True)
+        call = await embedded_trail(rt.store).call("bing-batch-0001", with_attempts=True)
     assert info.value.kind is ErrorKind.TIMEOUT and "outcome is unknown" in info.value.message
     assert fake.stats["POST /webmaster/api.svc/json/SubmitUrlBatch"] == 1
     assert call is not None and call.outcome == "unknown" and [a.outcome for a in call.attempts] == ["unknown"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from storelink.audit import AuditLog
+from storelink.audit import embedded_trail
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.fakes.faults import Fault, FaultPlan
 from storelink.fakes.zoho import ACCOUNT_ID, ZohoFake
@@ -39,7 +39,7 @@ async def test_sent_once_and_visible_in_sent(zoho_fake: ZohoFake, tmp_path: Path
         sent = (await zoho.call("send_message", mail)).data
         box = (await zoho.call("list_messages", {"folder": "Sent", "limit": 1})).data
         again = (await zoho.call("send_message", {**mail, "idempotency_key": sent.idempotency_key})).data
-        audit = AuditLog(rt.store).call(sent.idempotency_key, with_attempts=True)
+        audit = await embedded_trail(rt.store).call(sent.idempotency_key, with_attempts=True)
     assert sent.message_id and sent.from_address == "support@apexperformanceparts.example"
     assert box.items[0].message_id == sent.message_id and box.items[0].subject == MAIL["subject"]
     assert again.replayed and again.message_id == sent.message_id
@@ -81,10 +81,10 @@ async def test_reply_lost_after_delivery_is_reconciled_from_the_sent_folder(
         zoho = rt.registry.get("zoho")
         with pytest.raises(ConnectorError) as info:
             await zoho.call("send_message", {**MAIL, "idempotency_key": "reply-6690-001"})
-        unknown = AuditLog(rt.store).call("reply-6690-001")
+        unknown = await embedded_trail(rt.store).call("reply-6690-001")
         again = (await zoho.call("send_message", {**MAIL, "idempotency_key": "reply-6690-001"})).data
         third = (await zoho.call("send_message", {**MAIL, "idempotency_key": "reply-6690-001"})).data
-        audit = AuditLog(rt.store).call("reply-6690-001", with_attempts=True)
+        audit = await embedded_trail(rt.store).call("reply-6690-001", with_attempts=True)
     assert info.value.kind is ErrorKind.UNAVAILABLE and "may have sent the message" in info.value.message
     assert unknown is not None and unknown.outcome == "unknown"
     sent = next(m for m in zoho_fake.messages if m.subject == MAIL["subject"] and m.folder_id == folder_id("Sent"))
@@ -111,7 +111,7 @@ async def test_an_unknown_outcome_not_in_sent_stays_unknown_and_is_not_resent(
         zoho_fake.messages[at] = dataclasses.replace(sent, received_ms=sent.received_ms - 3_600_000)
         with pytest.raises(ConnectorError) as replay:
             await zoho.call("send_message", {**MAIL, "idempotency_key": "reply-6690-002"})
-        audit = AuditLog(rt.store).call("reply-6690-002")
+        audit = await embedded_trail(rt.store).call("reply-6690-002")
     assert "Nothing was sent this time" in replay.value.message and "unknown outcome" in replay.value.message
     assert len(zoho_fake.deliveries) == 1 and zoho_fake.stats[SEND] == 1
     assert audit is not None and audit.outcome == "unknown"
@@ -144,9 +144,9 @@ async def test_under_timeouts_and_5xx_nothing_is_sent_twice_and_every_attempt_is
                     outcomes[err.kind.value] += 1
                     continue
                 outcomes["replayed" if result.replayed else "sent"] += 1
-        log = AuditLog(rt.store)
-        calls = {c.idempotency_key: c for c in log.recent(limit=100)}
-        counted = log.count_attempts(operation="send_message")
+        log = embedded_trail(rt.store)
+        calls = {c.idempotency_key: c for c in await log.recent(limit=100)}
+        counted = await log.count_attempts(operation="send_message")
 
     # Every kind struck: before the upstream acted, and after it did.
     assert {"429", "500", "503", "stall"} <= set(zoho_fake.faults.injected)
