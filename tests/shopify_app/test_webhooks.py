@@ -299,7 +299,7 @@ def test_app_uninstalled_through_the_app_disables_the_shop_s_store(tmp_path: Pat
         with pytest.raises(ConnectorError) as caught:
             portal.call(shopify.call, "shop_info", {})
         assert caught.value.kind is ErrorKind.DISABLED
-        assert app.state.shopify_webhooks.processed == {"app/uninstalled": 1}
+        assert app.state.shopify_app.webhooks.processed == {"app/uninstalled": 1}
         forged = {**headers, "X-Shopify-Hmac-Sha256": sign(body, "shpss_" + "0" * 32)}
         assert client.post("/shopify/webhooks", content=body, headers=forged).status_code == 401
 

@@ -30,7 +30,7 @@ from storelink.shopify_app.embedded import app_embedded_routes
 from storelink.shopify_app.grants import Grants
 from storelink.shopify_app.install import CALLBACK_PATH, INSTALL_PATH, Installer
 from storelink.shopify_app.installations import Installations
-from storelink.shopify_app.webhooks import app_webhook_routes
+from storelink.shopify_app.webhooks import WebhookInbox, app_webhook_routes, shared_inbox
 
 __all__ = ["ShopifyApp", "ShopifyAppExtension", "shopify_app_lifespan", "shopify_app_of", "shopify_app_routes"]
 
@@ -45,6 +45,7 @@ class ShopifyApp:
     installations: Installations
     installer: Installer
     client: httpx2.AsyncClient  # to shops' token endpoints (the fake's, in mock mode)
+    webhooks: WebhookInbox
 
 
 def shopify_app_of(request: Request) -> ShopifyApp:
@@ -104,14 +105,14 @@ async def shopify_app_lifespan(
             if settings.shopify_api_key and settings.shopify_api_secret
             else None
         )
-        shopify_app = ShopifyApp(settings, installations, Installer(settings, installations, grants, wall=wall), client)
+        installer = Installer(settings, installations, grants, wall=wall)
+        webhooks = shared_inbox(await stores.runtime(stores.ids()[0]), installations)
+        shopify_app = ShopifyApp(settings, installations, installer, client, webhooks)
         app.state.shopify_app = shopify_app
         try:
             yield shopify_app
         finally:
-            inbox = getattr(app.state, "shopify_webhooks", None)  # made on the first delivery
-            if inbox is not None:
-                await inbox.aclose()
+            await webhooks.aclose()
 
 
 @dataclass(frozen=True, slots=True)

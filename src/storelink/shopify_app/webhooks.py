@@ -40,6 +40,7 @@ from starlette.routing import BaseRoute, Route
 from storelink.database.postgres import Database
 from storelink.errors import ConnectorError, ErrorKind, clip
 from storelink.resilience.cache import ResponseCache
+from storelink.runtime import Runtime
 from storelink.settings import Settings
 from storelink.shopify_app.compliance import Compliance
 from storelink.shopify_app.shops import valid_shop
@@ -58,8 +59,8 @@ __all__ = [
     "ShopStores",
     "WebhookInbox",
     "app_webhook_routes",
-    "inbox_of",
     "parse_delivery",
+    "shared_inbox",
     "sign",
     "signature_ok",
     "topic_handlers",
@@ -395,22 +396,17 @@ class AppParts(Protocol):
     def settings(self) -> Settings: ...
 
     @property
-    def installations(self) -> ShopStores: ...
+    def webhooks(self) -> WebhookInbox: ...
 
 
-def inbox_of(request: Request, shops: ShopStores) -> WebhookInbox:
-    """The app's inbox, built on first use over what the stores share: the embedded store, the
-    response cache (Redis's when replicas share one) and PostgreSQL when the deployment has it."""
-    found = getattr(request.app.state, "shopify_webhooks", None)
-    if isinstance(found, WebhookInbox):
-        return found
-    runtime = request.app.state.runtime  # the first store's: its store, cache and database are everyone's
-    database: Database | None = runtime.database
+def shared_inbox(runtime: Runtime, shops: ShopStores) -> WebhookInbox:
+    """The app's inbox over what the stores share, read from ``runtime`` (any store's: the embedded
+    store, the response cache, Redis's when replicas share one, and PostgreSQL when the deployment
+    has it, are everyone's)."""
+    database = runtime.database
     ledger: Ledger = PostgresLedger(database) if database is not None else EmbeddedLedger(runtime.store)
     compliance = Compliance(runtime.store, runtime.cache, database)
-    handlers = topic_handlers(shops, runtime.cache, compliance)
-    inbox = request.app.state.shopify_webhooks = WebhookInbox(ledger, handlers)
-    return inbox
+    return WebhookInbox(ledger, topic_handlers(shops, runtime.cache, compliance))
 
 
 def app_webhook_routes(app_of: Callable[[Request], AppParts]) -> list[BaseRoute]:
@@ -420,4 +416,4 @@ def app_webhook_routes(app_of: Callable[[Request], AppParts]) -> list[BaseRoute]
         configured = app_of(request).settings.shopify_api_secret
         return configured.get_secret_value() if configured is not None else ""
 
-    return webhook_routes(lambda request: inbox_of(request, app_of(request).installations), secret)
+    return webhook_routes(lambda request: app_of(request).webhooks, secret)
