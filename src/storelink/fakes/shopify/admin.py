@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-__all__ = ["TOKEN_TTL_S", "FakeAdmin", "embedded_url", "mint_session_token"]
+__all__ = ["TOKEN_TTL_S", "FakeAdmin", "admin_host", "embedded_url", "mint_session_token"]
 
 TOKEN_TTL_S = 60.0
 
@@ -52,14 +52,15 @@ def mint_session_token(
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def _host(shop: str) -> str:
+def admin_host(shop: str) -> str:
+    """Shopify's ``host`` parameter for ``shop``: base64url of its admin's address, unpadded."""
     name = shop.removesuffix(".myshopify.com")
     return base64.urlsafe_b64encode(f"admin.shopify.com/store/{name}".encode()).decode().rstrip("=")
 
 
 def embedded_url(app_url: str, shop: str, token: str) -> str:
     """The URL admin loads in its iframe for ``shop``."""
-    query = urlencode({"embedded": "1", "shop": shop, "host": _host(shop), "locale": "en", "id_token": token})
+    query = urlencode({"embedded": "1", "shop": shop, "host": admin_host(shop), "locale": "en", "id_token": token})
     return f"{app_url.rstrip('/')}/shopify/app?{query}"
 
 

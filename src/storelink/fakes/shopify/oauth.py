@@ -21,7 +21,6 @@ cancels the unused replacement. Errors are OAuth's: ``{"error", "error_descripti
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
@@ -35,6 +34,8 @@ from urllib.parse import urlencode, urlsplit
 import jwt
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+
+from storelink.fakes.shopify.admin import admin_host
 
 if TYPE_CHECKING:
     from storelink.fakes.shopify.app import ShopifyFake
@@ -120,8 +121,7 @@ class FakeOAuth:
         shop = request.url.hostname or ""
         code = secrets.token_hex(16)
         self._codes[code] = _Code(client_id, shop, query.get("scope", ""), self.fake.clock() + CODE_LIFETIME_S)
-        host = base64.b64encode(f"admin.shopify.com/store/{shop.split('.')[0]}".encode()).decode().rstrip("=")
-        params = {"code": code, "host": host, "shop": shop, "timestamp": str(int(self.wall()))}
+        params = {"code": code, "host": admin_host(shop), "shop": shop, "timestamp": str(int(self.wall()))}
         if "state" in query:
             params["state"] = query["state"]
         separator = "&" if target.query else "?"
