@@ -26,6 +26,7 @@ later events).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -148,20 +149,19 @@ def locate_model() -> ModelFiles:
     return ModelFiles(model=model, tokenizer=tokenizer, model_sha256=MODEL_SHA256)
 
 
-_words: list[frozenset[str]] = []
-
-
 def english_words() -> frozenset[str]:
     """The whole words of the model's WordPiece vocabulary (~22,000 common English words and
     names): what the query speller must never "correct". Empty when the model is not installed."""
-    if not _words:
-        try:
-            files = locate_model()
-        except ModelUnavailable:
-            return frozenset()
-        vocab = json.loads(files.tokenizer.read_text(encoding="utf-8"))["model"]["vocab"]
-        _words.append(frozenset(w for w in vocab if w.isalpha() and w.isascii()))
-    return _words[0]
+    try:
+        return _vocabulary_words()
+    except ModelUnavailable:
+        return frozenset()
+
+
+@functools.cache  # read once; a missing model raises, which is not cached, so installing it is seen
+def _vocabulary_words() -> frozenset[str]:
+    vocab = json.loads(locate_model().tokenizer.read_text(encoding="utf-8"))["model"]["vocab"]
+    return frozenset(w for w in vocab if w.isalpha() and w.isascii())
 
 
 def load_tokenizer(path: Path) -> object:
