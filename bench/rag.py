@@ -12,9 +12,10 @@
    each replica's vector is a normalised mix of two real vectors plus noise, so the HNSW graph is
    as dense as a real one (embedding 10k chunks for real would take ~25 min on 2 cores), and 8
    noisy copies of it stand for its sentences. The query is embedded for real on every call.
-3. **Retrieval quality**, nDCG@10 of each mode (BM25, dense, RRF 1/1/k60, the old RRF 0.2/0.8/k5,
-   the shipped fusion) side by side, on the *tuning* sets (the goldens, ``tuning.yaml`` and one
-   half of each public set: even positions in id order) and on the *held-out* sets (the other
+3. **Retrieval quality**, nDCG@10 of each mode (BM25, dense, RRF 1/1/k60, the first shipped RRF
+   0.2/0.8/k5, the fixed z-score 1/3/p3 shipped before, the shipped fusion) side by side, on the
+   *tuning* sets (the goldens, ``tuning.yaml`` and one half of each public set: even positions in
+   id order) and on the *held-out* sets (the other
    halves and ``heldout.yaml``, which nothing is tuned on). Public sets: ``zaragoza-construction-faq``
    (PyPI, CC BY 4.0) in English and in Swedish, 503 questions against their answers, and the
    Python 3.11 FAQ (175 questions against their answers, PSF licence; ``bench/python_faq.py``).
@@ -57,7 +58,7 @@ from storelink.fakes.base import InProcessTransport
 from storelink.fakes.site import SiteFake
 from storelink.rag.docstore import ChunkRow, KnowledgeStore
 from storelink.rag.embed import OnnxEmbedder, english_words, load_embedder
-from storelink.rag.fusion import FusionWeights, fuse, tuned_weights
+from storelink.rag.fusion import FusionWeights, fuse, known_share, tuned_weights
 from storelink.rag.goldens import (
     Golden,
     answer_candidates,
@@ -153,7 +154,8 @@ def bench_latency(
     started = time.perf_counter()
     lexical = LexicalIndex.build(docs)
     build_s = time.perf_counter() - started
-    speller = lexical.speller(english_words())
+    words = english_words()
+    speller = lexical.speller(words)
     # Sentence-level dense scoring reads each pooled chunk's sentence vectors: 8 a chunk, as on the
     # demo site (3,310 sentences in 408 chunks); noisy copies of the chunk's vector (only the row
     # count matters for the time).
@@ -177,7 +179,8 @@ def bench_latency(
             hnsw.query(embedder.embed([q])[0], 100)
         for q in queries:
             t0 = time.perf_counter()
-            lex = lexical.search(speller.correct(q), weights.depth)
+            corrected = speller.correct(q)
+            lex = lexical.search(corrected, weights.depth)
             t1 = time.perf_counter()
             vector = embedder.embed([q])[0]
             t2 = time.perf_counter()
@@ -190,7 +193,7 @@ def bench_latency(
             scored = {d: max(chunk_top.get(d, -1.0), best.get(d, -1.0)) for d in pool}
             dense = sorted(scored.items(), key=lambda item: -item[1])[: weights.depth]
             t5 = time.perf_counter()
-            fuse(lex, dense, weights)[:10]
+            fuse(lex, dense, weights, known=known_share(corrected, words))[:10]
             t6 = time.perf_counter()
             for name, value in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True):
                 timings[name].append(value)
@@ -217,14 +220,16 @@ def bench_latency(
 # -- 3. quality -------------------------------------------------------------------------------------------
 
 Ranking = list[tuple[str, float]]
-Fuser = Callable[[Ranking, Ranking], Ranking]
+Fuser = Callable[[str, Ranking, Ranking], Ranking]  # (the query as searched, lexical, dense)
 
 
 @dataclass
 class RetrievalSet:
-    """Each query's relevant ids, BM25 top 100 and dense top 100; ``pages`` collapses chunks to pages."""
+    """Each query (as searched), its relevant ids, BM25 top 100 and dense top 100; ``pages``
+    collapses chunks to pages."""
 
     name: str
+    queries: list[str]
     relevant: list[set[str]]
     lexical: list[Ranking]
     dense: list[Ranking]
@@ -245,6 +250,7 @@ def qa_set(name: str, rows: list[tuple[str, str, str]], embedder: OnnxEmbedder, 
     q_vectors = cached_embed(embedder, [q for _, q, _ in rows], cache)
     return RetrievalSet(
         name,
+        [q for _, q, _ in rows],
         [{i} for i, _, _ in rows],
         [lexical.search(q, 100) for _, q, _ in rows],
         [dense.query(q_vectors[n], 100) for n in range(len(rows))],
@@ -256,6 +262,7 @@ def site_set(name: str, kb: SiteKnowledge, goldens: list[Golden]) -> RetrievalSe
     assert kb.index.vectors is not None
     return RetrievalSet(
         name,
+        [kb.index.correct(g.question) for g in scored],
         [set(g.expected_urls) for g in scored],
         [kb.index.lexical().search(kb.index.correct(g.question), 100) for g in scored],
         [kb.index.dense(g.question, 100, kb.index.lexical().search(kb.index.correct(g.question), 100)) for g in scored],
@@ -265,8 +272,8 @@ def site_set(name: str, kb: SiteKnowledge, goldens: list[Golden]) -> RetrievalSe
 
 def ndcg(s: RetrievalSet, fuser: Fuser) -> float:
     total = 0.0
-    for relevant, lexical, dense in zip(s.relevant, s.lexical, s.dense, strict=True):
-        ranked = [d for d, _ in fuser(lexical, dense)]
+    for query, relevant, lexical, dense in zip(s.queries, s.relevant, s.lexical, s.dense, strict=True):
+        ranked = [d for d, _ in fuser(query, lexical, dense)]
         if s.pages is not None:
             ranked = list(dict.fromkeys(s.pages[d] for d in ranked))
         total += ndcg_at_k(ranked, relevant, 10)
@@ -274,16 +281,18 @@ def ndcg(s: RetrievalSet, fuser: Fuser) -> float:
 
 
 def fused(weights: FusionWeights) -> Fuser:
-    return lambda lexical, dense: fuse(lexical, dense, weights)
+    words = english_words()
+    return lambda query, lexical, dense: fuse(lexical, dense, weights, known=known_share(query, words))
 
 
 def modes() -> dict[str, Fuser]:
     shipped = tuned_weights()
     return {
-        "BM25": lambda lexical, dense: lexical,
-        "dense": lambda lexical, dense: dense,
+        "BM25": lambda query, lexical, dense: lexical,
+        "dense": lambda query, lexical, dense: dense,
         "RRF 1/1/k60": fused(FusionWeights(1.0, 1.0, 60.0)),
-        "RRF 0.2/0.8/k5 (before)": fused(FusionWeights(0.2, 0.8, 5.0)),
+        "RRF 0.2/0.8/k5 (first shipped)": fused(FusionWeights(0.2, 0.8, 5.0)),
+        "z-score 1/3/p3 (before)": fused(FusionWeights(1.0, 3.0, method="zscore", power=3.0)),
         f"hybrid ({shipped.describe()})": fused(shipped),
     }
 
@@ -296,6 +305,12 @@ def grid() -> dict[str, Fuser]:
     for dense in (1.0, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0):
         for power in (1.0, 1.5, 2.0, 3.0):
             out[f"z-score 1/{dense:g}/p{power:g}"] = fused(FusionWeights(1.0, dense, method="zscore", power=power))
+    for known in (0.0, 0.05, 0.1, 0.2):  # the lexical weight by the share of words the model knows
+        for unread in (1.5, 2.0, 3.0):
+            for dense in (2.0, 3.0):
+                for power in (2.0, 3.0):
+                    weights = FusionWeights(known, dense, method="zscore", power=power, lexical_unread=unread)
+                    out[f"z-score {unread:g}→{known:g}/{dense:g}/p{power:g}"] = fused(weights)
     return out
 
 

@@ -216,3 +216,34 @@ def test_loading_the_model_leaves_numpy_one_blas_thread() -> None:
     load_embedder()
     blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
     assert blas and all(pool["num_threads"] == 1 for pool in blas)
+
+
+def test_hybrid_search_weighs_bm25_by_the_words_the_model_can_read() -> None:
+    """One index, two questions with the same embedding: in English the dense side decides (lexical
+    weight 0 here); in Swedish, which the model reads as word pieces, the words do."""
+    from storelink.rag.docstore import PageRow
+
+    docs = KnowledgeStore(EmbeddedStore(None))
+    texts = {
+        "c0": "Returtiden är 30 dagar. The return window is 30 days.",
+        "c1": "Shipping takes three days from Reno.",
+        "c2": "Leverans tar tre dagar.",
+        "c3": "Bromsbelägg byts efter några dagar på banan.",
+        "c4": "Brake pads are bedded in with ten stops.",
+        "c5": "Coilovers are rebuilt every year.",
+    }
+    for n, (cid, text) in enumerate(texts.items()):
+        row = ChunkRow(cid, f"https://s/{cid}", 0, cid, "", text, f"sha-{n}", 8)
+        docs.save_page(PageRow(row.url, row.url, row.title, row.text, row.sha, None, None, 0.0), [row])
+    vectors = MemoryVectors(3)
+    chunk_vectors = [[0.3, 0.95, 0], [0, 1, 0], [0.9, 0.4, 0], [1, 0.2, 0], [1, 0.1, 0.3], [0.8, 0, 0.6]]
+    matrix = np.array(chunk_vectors, dtype=np.float32)
+    vectors.upsert(list(texts), matrix / np.linalg.norm(matrix, axis=1, keepdims=True), [""] * len(texts))
+    english, swedish = "how many days is the return window", "hur många dagar är returtiden"
+    weights = FusionWeights(lexical=0.0, dense=1.0, method="zscore", power=1.0, lexical_unread=3.0)
+    index = HybridIndex(docs, weights=weights, embedder=_Fixed({english: [0, 1, 0], swedish: [0, 1, 0]}),
+                        vectors=vectors)  # fmt: skip
+    assert index.search(english, 3)[0].chunk_id == "c1"  # the dense top: lexical counts 0 for English
+    assert index.search(swedish, 3)[0].chunk_id == "c0"  # BM25's top: the model reads none of it
+    index.weights = FusionWeights(lexical=0.0, dense=1.0, method="zscore", power=1.0)
+    assert index.search(swedish, 3)[0].chunk_id == "c1"  # without lexical_unread, the dense top again

@@ -1,8 +1,11 @@
-"""Fusion: z-score fusion lets the side whose top stands out decide; RRF as before."""
+"""Fusion: z-score fusion lets the side whose top stands out decide, BM25 weighs more on a question
+the model cannot read; RRF as before."""
 
 from __future__ import annotations
 
-from storelink.rag.fusion import FusionWeights, fuse, tuned_weights
+import pytest
+
+from storelink.rag.fusion import FusionWeights, fuse, known_share, tuned_weights
 
 Z = FusionWeights(lexical=1.0, dense=2.25, method="zscore", power=2.0)
 
@@ -36,4 +39,36 @@ def test_rrf_is_still_there_and_a_zero_weight_side_is_ignored() -> None:
 def test_the_shipped_weights_are_the_z_score_fusion() -> None:
     weights = tuned_weights()
     assert weights.method == "zscore" and weights.dense > weights.lexical > 0
+    assert weights.lexical_unread is not None and weights.lexical_unread > weights.lexical
     assert weights.describe().startswith("z-score")
+
+
+def test_the_share_of_words_the_model_knows_tells_english_from_another_language() -> None:
+    vocabulary = {"how", "long", "is", "the", "return", "window", "for", "parts"}
+    assert known_share("How long is the return window for parts?", vocabulary) == 1.0
+    assert known_share("Hur lång är returtiden för delar?", vocabulary) == 0.0
+    assert known_share("return window för delar", vocabulary) == 0.5  # words in any alphabet count
+    assert known_share("ICB-BP-0000 return", vocabulary) == pytest.approx(1 / 3)  # codes are words it lacks
+    assert known_share("1234 ???", vocabulary) == 1.0  # no words: nothing to go by
+    assert known_share("Hur lång är returtiden?", frozenset()) == 1.0  # no vocabulary (no model): neither
+
+
+def test_the_lexical_weight_moves_from_unread_to_known_linearly() -> None:
+    weights = FusionWeights(lexical=0.2, dense=3.0, method="zscore", power=3.0, lexical_unread=1.5)
+    assert weights.lexical_weight(1.0) == pytest.approx(0.2)
+    assert weights.lexical_weight(0.0) == pytest.approx(1.5)
+    assert weights.lexical_weight(0.5) == pytest.approx(0.85)
+    assert weights.lexical_weight(7.0) == pytest.approx(0.2)  # clamped
+    assert FusionWeights(lexical=0.7).lexical_weight(0.0) == 0.7  # without lexical_unread: fixed
+    assert "1.5→0.2 by words known" in weights.describe()
+
+
+def test_a_question_the_model_cannot_read_is_answered_by_its_words() -> None:
+    """The same two rankings: the dense top wins for an English question, BM25's top for one the
+    model cannot read (it embeds word pieces: its top is noise there)."""
+    weights = FusionWeights(lexical=0.2, dense=3.0, method="zscore", power=3.0, lexical_unread=1.5)
+    lexical = _flat("l", 30, top=12.0, rest=4.0)
+    dense = [("d0", 0.55)] + [(f"d{i}", 0.5 - 0.002 * i) for i in range(1, 30)]
+    assert fuse(lexical, dense, weights, known=1.0)[0][0] == "d0"
+    assert fuse(lexical, dense, weights, known=0.0)[0][0] == "l0"
+    assert fuse(lexical, dense, weights)[0][0] == "d0"  # known defaults to 1: every word read

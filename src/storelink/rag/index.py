@@ -13,7 +13,8 @@
   things; the whole chunk's vector averages that sentence away. Page-level nDCG@10 (goldens,
   tuning.yaml): dense 0.904/0.821 by chunks, 0.972/0.913 with sentences; hybrid 0.954/0.830,
   0.983/0.912 (``bench/rag.py``).
-* Fusion: :func:`~storelink.rag.fusion.fuse` with the weights tuned on the tuning halves.
+* Fusion: :func:`~storelink.rag.fusion.fuse` with the weights tuned on the tuning halves; the
+  lexical weight set by the share of the question's words the model knows (another language: BM25).
 * Spelling: a query word that is neither a site word nor an English word is corrected to the
   nearest site word before either side reads it (:mod:`storelink.rag.spelling`).
 
@@ -36,7 +37,7 @@ import numpy.typing as npt
 
 from storelink.rag.docstore import ChunkRow, KnowledgeStore
 from storelink.rag.embed import Embedder, english_words
-from storelink.rag.fusion import FusionWeights, fuse
+from storelink.rag.fusion import FusionWeights, fuse, known_share
 from storelink.rag.lexical import LexicalIndex
 from storelink.rag.vectors import VectorStore
 
@@ -239,7 +240,7 @@ class HybridIndex:
         dense_rank = {cid: i for i, (cid, _) in enumerate(dense, start=1)}
         return [
             Hit(cid, score, lexical_rank=lex_rank.get(cid), dense_rank=dense_rank.get(cid))
-            for cid, score in fuse(lexical, dense, self.weights)[:k]
+            for cid, score in fuse(lexical, dense, self.weights, known=known_share(query, english_words()))[:k]
         ]
 
     def chunks_for(self, hits: list[Hit]) -> list[tuple[Hit, ChunkRow]]:
