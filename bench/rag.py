@@ -388,10 +388,10 @@ async def bench_answers(kb: SiteKnowledge, *, tune: bool, heldout: bool = True) 
     connectors here) and the answer selection's own latency, apart from retrieval."""
     if tune:
         rows = tune_answers(await answer_candidates(kb, [*load_goldens(), *load_tuning()]))
-        out = Table("lexical", "heading", "rank", "number", "catalogue", "min score", "passed", "answered",
-                    "refused", title="answer grid on the goldens and tuning.yaml, best first")  # fmt: skip
+        out = Table("lexical", "heading", "rank", "type miss", "catalogue", "stand-out", "min score", "passed",
+                    "answered", "refused", title="answer grid on the goldens and tuning.yaml, best first")  # fmt: skip
         for r in rows[:25]:
-            weights = (r.lexical, r.heading, r.rank, r.number, r.catalogue, r.min_score)
+            weights = (r.lexical, r.heading, r.rank, r.type_miss, r.catalogue, r.stand_out, r.min_score)
             out.add_row(*(f"{v:g}" for v in weights), f"{r.passed}/{r.total}", str(r.answered_right),
                         str(r.refused_right))  # fmt: skip
         console.print(out)

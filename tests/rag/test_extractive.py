@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pytest
 
 from storelink.rag.embed import Embedder, Vectors
-from storelink.rag.extractive import AnswerSelector, AnswerWeights, extractive_answer
+from storelink.rag.extractive import AnswerSelector, AnswerWeights, extractive_answer, stand_out_confidence
 from storelink.rag.models import Passage
 
 TOPICS = ("storage", "filter", "card", "gift")
@@ -86,3 +87,41 @@ def test_sentence_vectors_for_retrieval_come_only_from_what_was_warmed() -> None
     found = selector.chunk_sentences([warmed, cold])
     assert embedder.calls == calls  # nothing embedded while answering a query
     assert set(found) == {"c1"} and found["c1"].shape == (2, embedder.dim)
+
+
+def test_a_question_asking_for_a_kind_of_answer_takes_a_sentence_that_states_one() -> None:
+    care = "Filter care\nThe filter is washable oiled cotton. Re-oil the filter every 15,000 miles."
+    filter_page = [_passage(1, "https://shop/guides/intakes", "Air intakes", care)]
+    question = "how often should the filter get oil"
+    plain = AnswerSelector(AnswerWeights(), embedder=TopicEmbedder()).select(question, filter_page)
+    typed = AnswerSelector(AnswerWeights(type_miss=0.2), embedder=TopicEmbedder()).select(question, filter_page)
+    assert plain is not None and typed is not None
+    # Both sentences are about the filter alike; only one says how often.
+    assert plain.text.startswith("The filter is washable")  # the block, from its first sentence
+    assert "every 15,000 miles" in typed.text
+
+
+def test_the_confidence_is_how_far_the_best_stands_out() -> None:
+    assert stand_out_confidence([0.6, 0.3, 0.3, 0.2, 0.1], 1.0) == pytest.approx(1.1)
+    assert stand_out_confidence([0.6, 0.59, 0.58, 0.58, 0.57], 1.0) == pytest.approx(0.63)
+    assert stand_out_confidence([0.6, 0.2], 0.5) == pytest.approx(0.8)  # fewer than five: the last
+    assert stand_out_confidence([0.6], 0.5) == pytest.approx(0.6)
+
+
+def test_a_near_miss_among_sentences_about_the_same_thing_is_not_found() -> None:
+    """The same best cosine: one sentence on the topic among others is an answer; one among many
+    on the topic (a question the page does not answer, asked about what it is about) is not."""
+    weights = AnswerWeights(lexical=0.0, stand_out=1.0, min_score=1.5)
+    alone_text = "Payments\nGift card balances never expire. We ship daily. Returns take 30 days. Filters wash."
+    crowded_text = (
+        "Payments\nGift card balances never expire. Gift cards come by e-mail. "
+        "Gift cards start at $25. A gift card pays for shipping."
+    )
+    alone = [_passage(1, "https://shop/cards", "Payments", alone_text)]
+    crowded = [_passage(1, "https://shop/cards", "Payments", crowded_text)]
+    selector = AnswerSelector(weights, embedder=TopicEmbedder())
+    found, missed = selector.select("do gift cards expire", alone), selector.select("do gift cards expire", crowded)
+    assert found is not None and missed is not None
+    assert found.score == pytest.approx(missed.score)
+    assert found.found and not missed.found
+    assert found.confidence > missed.confidence

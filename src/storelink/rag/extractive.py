@@ -11,8 +11,9 @@ Every sentence is a candidate, scored with the question in view:
   heading: a FAQ question line points at the answer under it) contains, each word weighted by
   how rare it is among the candidates, so "filter" in an intake guide counts less than "clean";
 * **rank**: a small penalty per place the passage is below the first;
-* **number**: a bonus when the question asks for a quantity ("how much", "how long", "what
-  gap"…) and the sentence has a digit in it: the answer to "how often" is "every 12 months";
+* **type miss**: a penalty when the question asks for a kind of answer (a power, a time of day, how
+  often…: :mod:`storelink.rag.answer_types`) and the sentence states none: the answer to "how
+  often" is "every 12 months", not the sentence nearest in meaning;
 * **catalogue**: a penalty for sentences of product and collection pages (Shopify's
   ``/products/`` and ``/collections/``), whose boilerplate ("X by Y, engineered for Z") is near
   every question about a product and answers almost none.
@@ -21,8 +22,11 @@ List lines (``- item``) count half: they are navigation or catalogue more often 
 rows do not: a SKU or a price lives in one).
 The answer is the winning sentence's block when the block is short, else the winning sentence and
 the ones after it, up to about 60 words, with a ``[n]`` pointing at the passage (so the page) it
-came from. When no sentence scores at least :attr:`AnswerWeights.min_score`, there is no answer:
-the router says "not found on the site" rather than quote an unrelated sentence. The weights and
+came from. The answer's *confidence* is the best score plus ``stand_out`` times its lead over the
+fifth best: an answer stands out from the other sentences about the same thing, a near miss
+(a question the site cannot answer, asked about a page it has) does not. When the confidence is
+below :attr:`AnswerWeights.min_score`, there is no answer: the router says "not found on the
+site" rather than quote an unrelated sentence. The weights and
 the threshold are tuned on the goldens and ``tuning.yaml`` (``bench/rag.py --tune-answers``; never
 on ``heldout.yaml``) and kept in ``quality.toml``, where a weight the grid set to 0 stays 0;
 without the model, the lexical score alone decides, with its own threshold.
@@ -39,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from storelink.rag.answer_types import asked_type
 from storelink.rag.docstore import ChunkRow, KnowledgeStore
 from storelink.rag.embed import Embedder
 from storelink.rag.fusion import load_quality
@@ -53,20 +58,15 @@ __all__ = [
     "candidates",
     "extractive_answer",
     "span_text",
+    "stand_out_confidence",
     "tuned_answer_weights",
 ]
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
-# Questions whose answer is a quantity, a time or a choice among named things.
-_QUANTITY = re.compile(
-    r"^\W*(how (much|many|long|often|far|low|thin|heavy|soon|quick|fast|loud|old)|"
-    r"what (time|temperature|size|gap|grade|torque|price|percent)|when\b|which\b)",
-    re.IGNORECASE,
-)
-_DIGIT = re.compile(r"\d")
 _CATALOGUE = ("/products/", "/collections/")
 _MAX_WORDS = 60
 _LEXICAL_DEPTH = 3  # without the model, passages past the third are noise more often than not
+_STAND_OUT_PLACE = 5  # the confidence is the best score's lead over the fifth best
 Vector = npt.NDArray[np.float32]
 
 
@@ -76,17 +76,18 @@ class AnswerWeights:
     lexical: float = 0.3
     rank: float = 0.02  # subtracted per place below the first passage
     heading: float = 0.0  # times the share of the question's words in the block's heading
-    number: float = 0.0  # added when a quantity is asked for and the sentence has a digit
+    type_miss: float = 0.0  # subtracted when a kind of answer is asked for and the sentence states none
     catalogue: float = 0.0  # subtracted for product and collection pages
-    min_score: float = 0.0  # with the model: below this, "not found on the site"
+    stand_out: float = 0.0  # the confidence: best score + stand_out * (best - fifth best)
+    min_score: float = 0.0  # with the model: a confidence below this is "not found on the site"
     min_lexical: float = 0.0  # without it: the same, on the lexical score
     depth: int = 5  # how many passages are read
 
     def describe(self) -> str:
         return (
             f"dense {self.dense:g} · lexical {self.lexical:g} · heading {self.heading:g} · rank {self.rank:g} · "
-            f"number {self.number:g} · catalogue {self.catalogue:g} · depth {self.depth} · "
-            f"not found below {self.min_score:g} (lexical-only {self.min_lexical:g})"
+            f"type miss {self.type_miss:g} · catalogue {self.catalogue:g} · depth {self.depth} · "
+            f"not found below {self.min_score:g} with stand-out {self.stand_out:g} (lexical-only {self.min_lexical:g})"
         )
 
 
@@ -100,8 +101,9 @@ def tuned_answer_weights() -> AnswerWeights:
         lexical=float(answer.get("lexical", defaults.lexical)),
         rank=float(answer.get("rank", defaults.rank)),
         heading=float(answer.get("heading", defaults.heading)),
-        number=float(answer.get("number", defaults.number)),
+        type_miss=float(answer.get("type_miss", defaults.type_miss)),
         catalogue=float(answer.get("catalogue", defaults.catalogue)),
+        stand_out=float(answer.get("stand_out", defaults.stand_out)),
         min_score=float(answer.get("min_score", defaults.min_score)),
         min_lexical=float(answer.get("min_lexical", defaults.min_lexical)),
         depth=int(answer.get("depth", defaults.depth)),
@@ -135,7 +137,7 @@ class Candidate:
     lexical: float  # share of the question's weighted words found (0..1.5 with the heading's half)
     listed: bool
     heading: float = 0.0  # share of them in the block's heading
-    number: bool = False  # a quantity is asked for and the sentence has a digit
+    typed: bool | None = None  # states the kind of answer asked for (None: no kind is asked for)
     catalogue: bool = False  # on a product or collection page
 
 
@@ -144,7 +146,8 @@ class Selection:
     text: str  # the span, with its [n] citation marker
     cited: list[int]  # 0-based passages cited
     score: float
-    found: bool  # False: nothing scored enough; ``text`` is the best guess, not an answer
+    found: bool  # False: not confident enough; ``text`` is the best guess, not an answer
+    confidence: float = 0.0  # what the threshold is compared with
 
 
 def _blocks(passage: int, text: str) -> list[_Block]:
@@ -176,7 +179,7 @@ def _context(passage: Passage, block: _Block, sentence: str) -> str:
 def candidates(question: str, passages: Sequence[Passage], *, depth: int = 5) -> tuple[list[Candidate], list[_Block]]:
     """Every sentence of the top ``depth`` passages with its lexical score, and the blocks."""
     terms = set(analyse(question))
-    quantity = bool(_QUANTITY.search(question))
+    kind = asked_type(question)
     blocks = [b for i, p in enumerate(passages[:depth]) for b in _blocks(i, p.text)]
     units = [s.terms for b in blocks for s in b.sentences] + [b.heading_terms for b in blocks if b.heading_terms]
     df = {t: sum(1 for u in units if t in u) for t in terms}
@@ -201,11 +204,17 @@ def candidates(question: str, passages: Sequence[Passage], *, depth: int = 5) ->
                     lexical=lexical,
                     listed=sentence.listed,
                     heading=heading_share,
-                    number=quantity and bool(_DIGIT.search(sentence.text)),
+                    typed=None if kind is None else kind.stated_in(sentence.text),
                     catalogue=any(part in passages[block.passage].url for part in _CATALOGUE),
                 )
             )
     return out, blocks
+
+
+def stand_out_confidence(scores: Sequence[float], stand_out: float) -> float:
+    """The best score plus ``stand_out`` times its lead over the fifth best (the last, when fewer)."""
+    ranked = sorted(scores, reverse=True)
+    return ranked[0] + stand_out * (ranked[0] - ranked[min(_STAND_OUT_PLACE, len(ranked)) - 1])
 
 
 def span_text(blocks: Sequence[_Block], best: Candidate) -> str:
@@ -331,10 +340,10 @@ class AnswerSelector:
             return []
         dense = self.sentence_vectors([c.context for c in found]) @ self.question_vector(question)
         return [
-            (w.dense * float(d) + w.lexical * c.lexical + w.heading * c.heading + w.number * c.number)
-            * (0.5 if c.listed else 1.0)
+            (w.dense * float(d) + w.lexical * c.lexical + w.heading * c.heading) * (0.5 if c.listed else 1.0)
             - w.rank * c.passage
             - w.catalogue * c.catalogue
+            - w.type_miss * (c.typed is False)
             for c, d in zip(found, dense, strict=True)
         ]
 
@@ -348,8 +357,11 @@ class AnswerSelector:
         scores = self.score(question, found)
         i = max(range(len(found)), key=scores.__getitem__)
         best = found[i]
-        threshold = self.weights.min_score if self.embedder is not None else self.weights.min_lexical
-        return Selection(span_text(blocks, best), [best.passage], scores[i], scores[i] >= threshold)
+        if self.embedder is None:  # the lexical score alone, against its own threshold
+            confidence, threshold = scores[i], self.weights.min_lexical
+        else:
+            confidence, threshold = stand_out_confidence(scores, self.weights.stand_out), self.weights.min_score
+        return Selection(span_text(blocks, best), [best.passage], scores[i], confidence >= threshold, confidence)
 
 
 def extractive_answer(question: str, passages: list[Passage], *, depth: int = 3) -> tuple[str, list[int]]:

@@ -25,7 +25,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from storelink.errors import ConfigurationError
-from storelink.rag.extractive import candidates, span_text
+from storelink.rag.extractive import candidates, span_text, stand_out_confidence
 from storelink.rag.fusion import FusionWeights, load_quality
 from storelink.rag.index import HybridIndex, RetrievalMode
 from storelink.rag.knowledge import SiteKnowledge
@@ -273,7 +273,7 @@ class _Question:
     passage: list[int]
     passes: list[bool]
     heading: list[float]
-    number: list[bool]
+    typed: list[bool | None]
     catalogue: list[bool]
 
 
@@ -283,8 +283,9 @@ class AnswerTuningRow(BaseModel):
     rank: float
     min_score: float
     heading: float = 0.0
-    number: float = 0.0
+    type_miss: float = 0.0
     catalogue: float = 0.0
+    stand_out: float = 0.0
     passed: int
     total: int
     answered_right: int  # answerable goldens answered with a passing sentence
@@ -324,43 +325,45 @@ async def answer_candidates(kb: SiteKnowledge, goldens: Sequence[Golden]) -> lis
                 passage=[c.passage for c in found],
                 passes=passes,
                 heading=[c.heading for c in found],
-                number=[c.number for c in found],
+                typed=[c.typed for c in found],
                 catalogue=[c.catalogue for c in found],
             )
         )
     return out
 
 
-_THRESHOLDS = tuple(round(0.2 + 0.025 * n, 3) for n in range(21))
+_THRESHOLDS = tuple(round(0.2 + 0.025 * n, 3) for n in range(29))
 
 
 def tune_answers(
     questions: Sequence[_Question],
     *,
-    lexical_weights: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.5),
-    heading_weights: Sequence[float] = (0.0, 0.1, 0.2),
-    ranks: Sequence[float] = (0.0, 0.01, 0.02, 0.04),
-    numbers: Sequence[float] = (0.0, 0.05, 0.1, 0.15),
+    lexical_weights: Sequence[float] = (0.0, 0.1, 0.2),
+    heading_weights: Sequence[float] = (0.0, 0.1),
+    ranks: Sequence[float] = (0.0, 0.02, 0.04, 0.06),
+    type_misses: Sequence[float] = (0.0, 0.1, 0.2, 0.3),
     catalogues: Sequence[float] = (0.0, 0.05, 0.1, 0.15),
+    stand_outs: Sequence[float] = (0.0, 0.25, 0.5, 1.0),
     thresholds: Sequence[float] = _THRESHOLDS,
 ) -> list[AnswerTuningRow]:
     """Every grid point's pass count on ``questions`` (dense weight 1), best first; ties go to
     the lower threshold (fewer answerable questions refused elsewhere), then to smaller weights."""
     rows: list[AnswerTuningRow] = []
-    for lw, hw, rk, nb, cat in itertools.product(lexical_weights, heading_weights, ranks, numbers, catalogues):
-        best: list[tuple[float, bool]] = []  # each question's best score and whether it passes
+    grid = itertools.product(lexical_weights, heading_weights, ranks, type_misses, catalogues, stand_outs)
+    for lw, hw, rk, tm, cat, so in grid:
+        best: list[tuple[float, bool]] = []  # each question's confidence and whether its answer passes
         for q in questions:
             scores = [
-                (d + lw * lx + hw * hd + nb * num) * (0.5 if ls else 1.0) - rk * p - cat * cg
-                for d, lx, ls, p, hd, num, cg in zip(
-                    q.dense, q.lexical, q.listed, q.passage, q.heading, q.number, q.catalogue, strict=True
+                (d + lw * lx + hw * hd) * (0.5 if ls else 1.0) - rk * p - cat * cg - tm * (ty is False)
+                for d, lx, ls, p, hd, ty, cg in zip(
+                    q.dense, q.lexical, q.listed, q.passage, q.heading, q.typed, q.catalogue, strict=True
                 )
             ]
             if not scores:
                 best.append((float("-inf"), False))
                 continue
             i = max(range(len(scores)), key=scores.__getitem__)
-            best.append((scores[i], q.passes[i]))
+            best.append((stand_out_confidence(scores, so), q.passes[i]))
         for th in thresholds:
             answered = refused = 0
             for q, (score, ok) in zip(questions, best, strict=True):
@@ -369,8 +372,12 @@ def tune_answers(
                 else:
                     answered += score >= th and ok
             rows.append(
-                    AnswerTuningRow(dense=1.0, lexical=lw, rank=rk, min_score=th, heading=hw, number=nb,
-                                    catalogue=cat, passed=answered + refused, total=len(questions),
+                    AnswerTuningRow(dense=1.0, lexical=lw, rank=rk, min_score=th, heading=hw, type_miss=tm,
+                                    catalogue=cat, stand_out=so, passed=answered + refused, total=len(questions),
                                     answered_right=answered, refused_right=refused)
                 )  # fmt: skip
-    return sorted(rows, key=lambda r: (-r.passed, r.min_score, r.lexical + r.heading + r.number + r.catalogue + r.rank))
+    return sorted(rows, key=lambda r: (-r.passed, r.min_score, _weight_sum(r)))
+
+
+def _weight_sum(row: AnswerTuningRow) -> float:
+    return row.lexical + row.heading + row.type_miss + row.catalogue + row.rank + row.stand_out

@@ -1,0 +1,77 @@
+"""What kind of answer a question asks for, and whether a sentence states one.
+
+A bi-encoder's cosine says a sentence is *about* what the question is about, not that it answers
+it: "what is the top speed with the Titan exhaust" is nearest the exhaust's "Brand: Titan Exhaust."
+line, "how often should I change my brake fluid" nearest a sentence on which fluid to use. A
+question that asks for a quantity in a unit ("how much power", "top speed", "how often", "what
+time", "how much does it weigh") is answered only by a sentence that states one, so the answer
+selector counts a sentence that states none as a weaker answer (``AnswerWeights.type_miss``); when
+no sentence states one, the best is often under the "not found" threshold, as it should be.
+
+The table is short on purpose: a question that matches none of it (most of them) is scored by
+meaning alone. The more specific kinds come first: "how much power" asks for power, not a price.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["ANSWER_TYPES", "AnswerType", "asked_type"]
+
+_NUMBER = r"(\d+|one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty|sixty|ninety)"
+_TIME_UNIT = r"(minutes?|hours?|days?|business days?|weeks?|months?|years?)"
+_LENGTH_UNIT = r"(mm|cm|m|in|inch|inches|ft|feet)"
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerType:
+    name: str
+    asks: re.Pattern[str]  # the question asks for this kind of answer
+    states: re.Pattern[str]  # a sentence states one
+
+    def stated_in(self, sentence: str) -> bool:
+        return self.states.search(sentence) is not None
+
+
+def _kind(name: str, asks: str, states: str) -> AnswerType:
+    return AnswerType(name, re.compile(asks, re.IGNORECASE), re.compile(states, re.IGNORECASE))
+
+
+ANSWER_TYPES: tuple[AnswerType, ...] = (
+    _kind("power", r"\b(horsepower|whp|bhp|hp|power)\b", r"\d\s?(whp|bhp|hp|kw)\b"),
+    _kind("torque", r"\btorque\b", r"\d\s?(%|percent|lb-?ft|nm)(?!\w)"),
+    _kind("speed", r"\b(top speed|mph|km/h)\b", r"\d\s?(mph|km/h|kph)\b"),
+    _kind("weight", r"\b(weigh|weighs|weight)\b|\bhow heavy\b", r"\d\s?(kg|lbs?|pounds|kilograms|g)\b"),
+    _kind(
+        "volume",
+        r"\bhow much (oil|fluid|coolant|fuel)\b|\bcapacity\b",
+        r"\d(\.\d+)?\s?(l|litres?|liters?|quarts?|qt|ml)\b",
+    ),
+    _kind(
+        "clock",
+        r"\bwhat time\b|\bopening hours\b|\bwhen\b.*\b(open|close)s?\b",
+        r"\b\d{1,2}(:\d\d)?\s?(am|pm)\b|\bnoon\b|\bmidnight\b",
+    ),
+    _kind(
+        "duration",
+        r"\bhow long\b|\bhow many (minutes|hours|days|weeks|months|years)\b",
+        rf"\b{_NUMBER}(\s?(-|to)\s?\d+)?\s?({_TIME_UNIT}|{_LENGTH_UNIT})\b|\blifetime\b",
+    ),
+    _kind(
+        "frequency",
+        r"\bhow often\b",
+        r"\bevery\b|\d[\d,]*\s?(miles|km|months?|years?|hours?)\b|\b(once|twice|annually|yearly|monthly)\b",
+    ),
+    _kind(
+        "distance",
+        r"\bhow (many|far)\b.*\b(miles|km|kilometres|kilometers)\b|\bhow far\b",
+        r"\d[\d,]*\s?(miles|mi|km|kilometres|kilometers)\b",
+    ),
+    _kind("money", r"\b(how much|cost|costs|price of|fee for)\b", r"\$\s?\d|\bfree\b|\d\s?%|\bno (charge|fee|cost)\b"),
+)
+
+
+def asked_type(question: str) -> AnswerType | None:
+    """The kind of answer ``question`` asks for, or None when it asks for none in particular."""
+    return next((kind for kind in ANSWER_TYPES if kind.asks.search(question)), None)

@@ -1,0 +1,47 @@
+"""Answer types: the kind of answer a question asks for, and the sentences that state one."""
+
+from __future__ import annotations
+
+import pytest
+
+from storelink.rag.answer_types import asked_type
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("how much horsepower will a stage 2 turbo add", "power"),
+        ("How much more torque does a stage 3 clutch hold?", "torque"),
+        ("what's the top speed with the titan exhaust", "speed"),
+        ("what does the cat-back weigh in kg", "weight"),
+        ("how much oil does a 370z take", "volume"),
+        ("what time does the booth open", "clock"),
+        ("how long until my refund shows up", "duration"),
+        ("how often should i change brake fluid", "frequency"),
+        ("how many miles do spark plugs last", "distance"),
+        ("how much is shipping on a $60 order", "money"),
+        ("do you ship to australia", None),
+        ("can i return coilovers i installed", None),
+    ],
+)
+def test_a_question_asks_for_the_most_specific_kind_it_names(question: str, kind: str | None) -> None:
+    found = asked_type(question)
+    assert (found.name if found else None) == kind
+
+
+@pytest.mark.parametrize(
+    ("question", "states", "does_not"),
+    [
+        ("how much power did it make", "With the intake it made 209 whp.", "Brand: Titan Exhaust."),
+        ("what time does support open", "Support is open from 9 am to 6 pm.", "Support answers e-mail."),
+        ("how long is the warranty", "Every part carries a two year warranty.", "The warranty covers defects."),
+        ("how often should dampers be rebuilt", "Rebuild them every 40,000 miles.", "Dampers are rebuilt in house."),
+        ("how much does overnight delivery cost", "Overnight delivery is $49.95.", "Overnight ships with UPS."),
+        ("how much does the exhaust weigh", "It weighs 9.5 kg.", "It is made of titanium."),
+    ],
+)
+def test_a_sentence_states_the_kind_asked_for_or_does_not(question: str, states: str, does_not: str) -> None:
+    kind = asked_type(question)
+    assert kind is not None
+    assert kind.stated_in(states)
+    assert not kind.stated_in(does_not)
