@@ -49,14 +49,16 @@ pytest: $(STAMP_DEV)
 ## test-clocks: pytest (all but the slow tests, which take seconds and read no date) with the wall
 ## clock moved to instants where a UTC or host-zone "today" is wrong: New Year just after midnight UTC
 ## (host in UTC+5:30), just after a leap day's end in UTC, and the night New York's clocks spring
-## forward (the demo shop's zone). Two runs at a time, one per core; each prints its log when done.
+## forward (the demo shop's zone). Each instant runs as two shards of the test files
+## (STORELINK_TEST_SHARD), two shards at a time, one per core; each prints its log when done.
 CLOCKS := 2027-01-01T00:30:00+00:00@Asia/Kolkata 2028-03-01T03:00:00+00:00@America/New_York \
 	2027-03-14T07:30:00+00:00@America/New_York
 test-clocks: $(STAMP_DEV)
-	@printf '%s\n' $(CLOCKS) | xargs -P 2 -I{} sh -c '\
-	  now=$${1%@*}; tz=$${1#*@}; log=$$(mktemp); \
-	  TZ=$$tz STORELINK_TEST_NOW=$$now $(BIN)/pytest -q -m "not slow" -p no:cacheprovider >$$log 2>&1; code=$$?; \
-	  echo "== pytest with the wall clock at $$now (TZ=$$tz)"; cat $$log; rm -f $$log; exit $$code' _ {}
+	@for clock in $(CLOCKS); do printf '%s@1/2\n%s@2/2\n' $$clock $$clock; done | xargs -P 2 -I{} sh -c '\
+	  now=$${1%%@*}; rest=$${1#*@}; tz=$${rest%%@*}; shard=$${rest#*@}; log=$$(mktemp); \
+	  TZ=$$tz STORELINK_TEST_NOW=$$now STORELINK_TEST_SHARD=$$shard $(BIN)/pytest -q -m "not slow" \
+	    -p no:cacheprovider >$$log 2>&1; code=$$?; \
+	  echo "== pytest with the wall clock at $$now (TZ=$$tz), shard $$shard"; cat $$log; rm -f $$log; exit $$code' _ {}
 
 bench: $(STAMP_BENCH)
 	$(BIN)/python bench/overhead.py
