@@ -41,3 +41,14 @@ def test_a_site_url_that_is_not_http_is_a_configuration_error(site_url: str, tmp
     settings = make_settings(tmp_path, site_url=site_url)
     with pytest.raises(ConfigurationError, match=r"^STORELINK_SITE_URL must be the http\(s\) address"):
         SiteFetcher.for_settings(settings, metrics=Metrics(), cache=None)
+
+
+@pytest.mark.parametrize(
+    ("question", "says"), [("", "is empty"), ("   ", "is empty"), ("x" * 1_001, "1,001 characters")]
+)
+def test_an_empty_or_overlong_question_is_one_line_and_exit_2(question: str, says: str, data_dir: Path) -> None:
+    result = runner.invoke(rag_app, ["query", question])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0] and "storelink rag query" in lines[0], result.output
+    assert not data_dir.exists()  # refused before anything was opened or ingested

@@ -21,6 +21,7 @@ from storelink.cli.common import cli_settings
 from storelink.cli.output import Table, console
 from storelink.connectors.progress import progress_listener
 from storelink.errors import ConfigurationError, ConnectorError
+from storelink.rag.models import MAX_QUESTION
 from storelink.runtime import open_runtime
 from storelink.settings import Settings
 
@@ -175,6 +176,10 @@ def query(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Answer a question: corrections, then live data, then retrieval; with citations."""
+    if not question.strip() or len(question) > MAX_QUESTION:  # the bounds site_answer has over MCP
+        what = "is empty" if not question.strip() else f"is {len(question):,} characters; the most is {MAX_QUESTION:,}"
+        err.print(f'The question {what}. Ask one, e.g. storelink rag query "how long do I have to return a part?"')
+        raise typer.Exit(2)
     settings = cli_settings()
 
     async def work() -> dict[str, Any]:

@@ -6,9 +6,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["Answer", "Citation", "LiveAnswer", "Passage", "Route"]
+__all__ = ["MAX_QUESTION", "Answer", "Citation", "LiveAnswer", "Passage", "Route"]
 
 Route = Literal["correction", "live", "retrieval", "none"]
+MAX_QUESTION = 1_000  # characters of a question, over MCP and the CLI
 
 
 class Citation(BaseModel):

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from storelink.errors import ConnectorError, ErrorKind
 from storelink.rag.knowledge import SiteKnowledge
-from storelink.rag.models import Answer
+from storelink.rag.models import MAX_QUESTION, Answer
 
 __all__ = [
     "FetchParams",
@@ -67,7 +67,7 @@ class PageText(BaseModel):
 
 class SiteAnswerParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    question: str = Field(min_length=1, max_length=1_000, description="A customer's or operator's question.")
+    question: str = Field(min_length=1, max_length=MAX_QUESTION, description="A customer's or operator's question.")
     escalate: bool = Field(False, description="Use the larger language model (when synthesis is configured).")
 
 
