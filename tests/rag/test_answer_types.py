@@ -35,6 +35,12 @@ def test_a_question_asks_for_the_most_specific_kind_it_names(question: str, kind
         ("how much power did it make", "With the intake it made 209 whp.", "Brand: Titan Exhaust."),
         ("what time does support open", "Support is open from 9 am to 6 pm.", "Support answers e-mail."),
         ("how long is the warranty", "Every part carries a two year warranty.", "The warranty covers defects."),
+        (
+            "how long is the warranty",
+            "Stratos dampers carry a two-year warranty.",
+            "Stratos dampers are rebuilt in house.",
+        ),
+        ("how much power did it gain", "It gained a 6-whp bump.", "It pulls harder up top."),
         ("how often should dampers be rebuilt", "Rebuild them every 40,000 miles.", "Dampers are rebuilt in house."),
         ("how much does overnight delivery cost", "Overnight delivery is $49.95.", "Overnight ships with UPS."),
         ("how much does the exhaust weigh", "It weighs 9.5 kg.", "It is made of titanium."),

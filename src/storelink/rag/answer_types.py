@@ -22,6 +22,7 @@ __all__ = ["ANSWER_TYPES", "AnswerType", "asked_type"]
 _NUMBER = r"(\d+|one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty|sixty|ninety)"
 _TIME_UNIT = r"(minutes?|hours?|days?|business days?|weeks?|months?|years?)"
 _LENGTH_UNIT = r"(mm|cm|m|in|inch|inches|ft|feet)"
+_JOIN = r"[\s-]?"  # "12 months", "12months", "two-year warranty"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +40,14 @@ def _kind(name: str, asks: str, states: str) -> AnswerType:
 
 
 ANSWER_TYPES: tuple[AnswerType, ...] = (
-    _kind("power", r"\b(horsepower|whp|bhp|hp|power)\b", r"\d\s?(whp|bhp|hp|kw)\b"),
-    _kind("torque", r"\btorque\b", r"\d\s?(%|percent|lb-?ft|nm)(?!\w)"),
-    _kind("speed", r"\b(top speed|mph|km/h)\b", r"\d\s?(mph|km/h|kph)\b"),
-    _kind("weight", r"\b(weigh|weighs|weight)\b|\bhow heavy\b", r"\d\s?(kg|lbs?|pounds|kilograms|g)\b"),
+    _kind("power", r"\b(horsepower|whp|bhp|hp|power)\b", rf"\d{_JOIN}(whp|bhp|hp|kw)\b"),
+    _kind("torque", r"\btorque\b", rf"\d{_JOIN}(%|percent|lb-?ft|nm)(?!\w)"),
+    _kind("speed", r"\b(top speed|mph|km/h)\b", rf"\d{_JOIN}(mph|km/h|kph)\b"),
+    _kind("weight", r"\b(weigh|weighs|weight)\b|\bhow heavy\b", rf"\d{_JOIN}(kg|lbs?|pounds|kilograms|g)\b"),
     _kind(
         "volume",
         r"\bhow much (oil|fluid|coolant|fuel)\b|\bcapacity\b",
-        r"\d(\.\d+)?\s?(l|litres?|liters?|quarts?|qt|ml)\b",
+        rf"\d(\.\d+)?{_JOIN}(l|litres?|liters?|quarts?|qt|ml)\b",
     ),
     _kind(
         "clock",
@@ -56,17 +57,17 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
     _kind(
         "duration",
         r"\bhow long\b|\bhow many (minutes|hours|days|weeks|months|years)\b",
-        rf"\b{_NUMBER}(\s?(-|to)\s?\d+)?\s?({_TIME_UNIT}|{_LENGTH_UNIT})\b|\blifetime\b",
+        rf"\b{_NUMBER}(\s?(-|to)\s?\d+)?{_JOIN}({_TIME_UNIT}|{_LENGTH_UNIT})\b|\blifetime\b",
     ),
     _kind(
         "frequency",
         r"\bhow often\b",
-        r"\bevery\b|\d[\d,]*\s?(miles|km|months?|years?|hours?)\b|\b(once|twice|annually|yearly|monthly)\b",
+        rf"\bevery\b|\d[\d,]*{_JOIN}(miles|km|months?|years?|hours?)\b|\b(once|twice|annually|yearly|monthly)\b",
     ),
     _kind(
         "distance",
         r"\bhow (many|far)\b.*\b(miles|km|kilometres|kilometers)\b|\bhow far\b",
-        r"\d[\d,]*\s?(miles|mi|km|kilometres|kilometers)\b",
+        rf"\d[\d,]*{_JOIN}(miles|mi|km|kilometres|kilometers)\b",
     ),
     _kind("money", r"\b(how much|cost|costs|price of|fee for)\b", r"\$\s?\d|\bfree\b|\d\s?%|\bno (charge|fee|cost)\b"),
 )
