@@ -43,14 +43,19 @@ lint: $(STAMP_DEV)
 typecheck: $(STAMP_DEV)
 	$(BIN)/mypy
 
+## pytest: the suite as two shards side by side, one per core (every second test each: see
+## tests/conftest.py), each printing its log when done. They share no state: each test makes its own
+## schemas, key prefixes and ports, and the tests that stop PostgreSQL or Redis stop a private one.
 pytest: $(STAMP_DEV)
-	$(BIN)/pytest -q
+	@printf '1/2\n2/2\n' | xargs -P 2 -I{} sh -c '\
+	  log=$$(mktemp); STORELINK_TEST_SHARD=$$1 $(BIN)/pytest -q -p no:cacheprovider >$$log 2>&1; code=$$?; \
+	  echo "== pytest, shard $$1"; cat $$log; rm -f $$log; exit $$code' _ {}
 
 ## test-clocks: pytest (all but the slow tests, which take seconds and read no date) with the wall
 ## clock moved to instants where a UTC or host-zone "today" is wrong: New Year just after midnight UTC
 ## (host in UTC+5:30), just after a leap day's end in UTC, and the night New York's clocks spring
-## forward (the demo shop's zone). Each instant runs as two shards of the test files
-## (STORELINK_TEST_SHARD), two shards at a time, one per core; each prints its log when done.
+## forward (the demo shop's zone). Each instant runs as two shards (STORELINK_TEST_SHARD), two
+## shards at a time, one per core; each prints its log when done.
 CLOCKS := 2027-01-01T00:30:00+00:00@Asia/Kolkata 2028-03-01T03:00:00+00:00@America/New_York \
 	2027-03-14T07:30:00+00:00@America/New_York
 test-clocks: $(STAMP_DEV)
