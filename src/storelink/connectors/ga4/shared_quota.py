@@ -334,34 +334,34 @@ class SharedGa4Limiter:
         clock = self.local.clock
         give_up = clock.now() + (deadline.remaining() if deadline is not None else self.local.default_deadline_s)
         member = self.gate.member(category, cost)
-        while True:
-            admission = await self.gate.admit(member, wall=self.local.wall())
-            if admission.status == "ok":
-                return admission
-            if admission.status == "refuse":
-                raise ConnectorError(
-                    ErrorKind.RATE_LIMITED,
-                    f"GA4 allows {self.local.quotas['serverErrorsPerProjectPerHour']:.0f} server errors per "
-                    "property per hour and this hour's are nearly spent across the replicas; one more could "
-                    f"lock the property for everyone, so storelink holds calls back for {admission.wait_s:.0f} s. "
-                    "Nothing was sent.",
-                    retry_after_s=admission.wait_s,
-                    upstream_code="serverErrorsPerProjectPerHour",
-                )
-            if clock.now() + self.poll_s > give_up:
-                await self._release(member)
-                raise ConnectorError(
-                    ErrorKind.RATE_LIMITED,
-                    "The GA4 property is at its limit of requests in flight across the replicas, and this call "
-                    "waited its whole deadline for a turn. Nothing was sent; retry shortly.",
-                    retry_after_s=CONCURRENCY_WAIT_S,
-                    upstream_code="concurrentRequests",
-                )
-            try:
+        try:
+            while True:
+                admission = await self.gate.admit(member, wall=self.local.wall())
+                if admission.status == "ok":
+                    return admission
+                if admission.status == "refuse":
+                    raise ConnectorError(
+                        ErrorKind.RATE_LIMITED,
+                        f"GA4 allows {self.local.quotas['serverErrorsPerProjectPerHour']:.0f} server errors per "
+                        "property per hour and this hour's are nearly spent across the replicas; one more could "
+                        f"lock the property for everyone, so storelink holds calls back for {admission.wait_s:.0f} s. "
+                        "Nothing was sent.",
+                        retry_after_s=admission.wait_s,
+                        upstream_code="serverErrorsPerProjectPerHour",
+                    )
+                if clock.now() + self.poll_s > give_up:
+                    await self._release(member)
+                    raise ConnectorError(
+                        ErrorKind.RATE_LIMITED,
+                        "The GA4 property is at its limit of requests in flight across the replicas, and this call "
+                        "waited its whole deadline for a turn. Nothing was sent; retry shortly.",
+                        retry_after_s=CONCURRENCY_WAIT_S,
+                        upstream_code="concurrentRequests",
+                    )
                 await clock.sleep(self.poll_s * (0.5 + random.random()))
-            except asyncio.CancelledError:
-                await asyncio.shield(self._release(member))
-                raise
+        except asyncio.CancelledError:  # mid-sleep or mid-call to Redis: leave the queue (or the lease) at once
+            await asyncio.shield(self._release(member))
+            raise
 
     async def _release(self, member: str) -> None:
         """Give a lease, or a waiting attempt's place in the queue, back at once (either would
