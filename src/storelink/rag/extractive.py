@@ -60,6 +60,7 @@ __all__ = [
     "span_text",
     "stand_out_confidence",
     "tuned_answer_weights",
+    "weighted_score",
 ]
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
@@ -211,6 +212,17 @@ def candidates(question: str, passages: Sequence[Passage], *, depth: int = 5) ->
     return out, blocks
 
 
+def weighted_score(w: AnswerWeights, c: Candidate, cosine: float) -> float:
+    """``c``'s score with the model, its cosine with the question being ``cosine`` (the selector's
+    and the tuning grid's one formula)."""
+    return (
+        (w.dense * cosine + w.lexical * c.lexical + w.heading * c.heading) * (0.5 if c.listed else 1.0)
+        - w.rank * c.passage
+        - w.catalogue * c.catalogue
+        - w.type_miss * (c.typed is False)
+    )
+
+
 def stand_out_confidence(scores: Sequence[float], stand_out: float) -> float:
     """The best score plus ``stand_out`` times its lead over the fifth best (the last, when fewer)."""
     ranked = sorted(scores, reverse=True)
@@ -339,13 +351,7 @@ class AnswerSelector:
         if not found:
             return []
         dense = self.sentence_vectors([c.context for c in found]) @ self.question_vector(question)
-        return [
-            (w.dense * float(d) + w.lexical * c.lexical + w.heading * c.heading) * (0.5 if c.listed else 1.0)
-            - w.rank * c.passage
-            - w.catalogue * c.catalogue
-            - w.type_miss * (c.typed is False)
-            for c, d in zip(found, dense, strict=True)
-        ]
+        return [weighted_score(w, c, float(d)) for c, d in zip(found, dense, strict=True)]
 
     def select(self, question: str, passages: Sequence[Passage]) -> Selection | None:
         """The answer span and the passage it cites; None when there is no candidate at all."""

@@ -25,7 +25,14 @@ import yaml
 from pydantic import BaseModel, Field
 
 from storelink.errors import ConfigurationError
-from storelink.rag.extractive import candidates, span_text, stand_out_confidence
+from storelink.rag.extractive import (
+    AnswerWeights,
+    Candidate,
+    candidates,
+    span_text,
+    stand_out_confidence,
+    weighted_score,
+)
 from storelink.rag.fusion import FusionWeights, load_quality
 from storelink.rag.index import HybridIndex, RetrievalMode
 from storelink.rag.knowledge import SiteKnowledge
@@ -267,14 +274,9 @@ class _Question:
     """One golden's candidates, scored once: what each would answer, and whether it would pass."""
 
     golden: Golden
-    dense: list[float]
-    lexical: list[float]
-    listed: list[bool]
-    passage: list[int]
+    found: list[Candidate]
+    dense: list[float]  # each candidate's cosine with the question
     passes: list[bool]
-    heading: list[float]
-    typed: list[bool | None]
-    catalogue: list[bool]
 
 
 class AnswerTuningRow(BaseModel):
@@ -316,19 +318,7 @@ async def answer_candidates(kb: SiteKnowledge, goldens: Sequence[Golden]) -> lis
                 and all(s.lower() in text for s in golden.must_include_all)
                 and (not golden.must_cite or cited in golden.must_cite)
             )
-        out.append(
-            _Question(
-                golden=golden,
-                dense=dense,
-                lexical=[c.lexical for c in found],
-                listed=[c.listed for c in found],
-                passage=[c.passage for c in found],
-                passes=passes,
-                heading=[c.heading for c in found],
-                typed=[c.typed for c in found],
-                catalogue=[c.catalogue for c in found],
-            )
-        )
+        out.append(_Question(golden=golden, found=found, dense=dense, passes=passes))
     return out
 
 
@@ -351,14 +341,10 @@ def tune_answers(
     rows: list[AnswerTuningRow] = []
     grid = itertools.product(lexical_weights, heading_weights, ranks, type_misses, catalogues, stand_outs)
     for lw, hw, rk, tm, cat, so in grid:
+        weights = AnswerWeights(dense=1.0, lexical=lw, heading=hw, rank=rk, type_miss=tm, catalogue=cat)
         best: list[tuple[float, bool]] = []  # each question's confidence and whether its answer passes
         for q in questions:
-            scores = [
-                (d + lw * lx + hw * hd) * (0.5 if ls else 1.0) - rk * p - cat * cg - tm * (ty is False)
-                for d, lx, ls, p, hd, ty, cg in zip(
-                    q.dense, q.lexical, q.listed, q.passage, q.heading, q.typed, q.catalogue, strict=True
-                )
-            ]
+            scores = [weighted_score(weights, c, d) for c, d in zip(q.found, q.dense, strict=True)]
             if not scores:
                 best.append((float("-inf"), False))
                 continue
