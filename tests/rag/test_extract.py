@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storelink.rag.extract import extract_main_text
+from storelink.rag.extract import extract_main_text, text_links
 
 CHROME_WORDS = ("Free shipping over $99", "Brake Pads", "Cart (0)", "Newsletter", "All rights reserved")
 
@@ -50,3 +50,15 @@ def test_a_header_inside_the_article_is_content() -> None:
 def test_a_page_without_a_body_is_no_text() -> None:
     assert extract_main_text("", None) == ""
     assert extract_main_text("<html><head><title>x</title></head></html>", None) == ""
+
+
+def test_the_links_kept_are_those_of_the_main_text() -> None:
+    main = (
+        '<p>Get the <a href="/pages/checklist">track day checklist</a> and the '
+        '<a href="/pages/checklist">track day checklist</a>.</p><p><a href="/pages/faq">FAQ</a></p>'
+    )
+    links = text_links(page(main))
+
+    assert links == [("track day checklist", "/pages/checklist"), ("FAQ", "/pages/faq")]  # repeats once
+    assert not [a for a, _ in links if a in CHROME_WORDS]  # not the menu's, the footer's or the breadcrumbs'
+    assert text_links("") == []

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from storelink.rag.docstore import ChunkRow, KnowledgeStore, PageRow
 from storelink.rag.embed import Embedder, Vectors
 from storelink.rag.extractive import AnswerSelector, AnswerWeights, extractive_answer, stand_out_confidence
 from storelink.rag.models import Passage
+from storelink.store import EmbeddedStore
 
 TOPICS = ("storage", "filter", "card", "gift")
 
@@ -125,3 +128,29 @@ def test_a_near_miss_among_sentences_about_the_same_thing_is_not_found() -> None
     assert found.score == pytest.approx(missed.score)
     assert found.found and not missed.found
     assert found.confidence > missed.confidence
+
+
+def _stored_page(docs: KnowledgeStore, url: str, title: str, text: str, links: Sequence[tuple[str, str]] = ()) -> None:
+    page = PageRow(url=url, id=url, title=title, text=text, content_sha="", etag=None, last_modified=None,
+                   fetched_at=0.0)  # fmt: skip
+    docs.save_page(page, [ChunkRow(f"c-{url}", url, 0, title, title, text, "", 10)], links)
+
+
+def test_a_sentence_that_points_at_a_page_is_followed_by_the_pages_answer(tmp_path: Path) -> None:
+    docs = KnowledgeStore(EmbeddedStore(tmp_path / "kb.db"))
+    post, guide = "https://shop/blog/winter", "https://shop/guides/storage"
+    _stored_page(docs, post, "Winter storage", "Before storage\nRead our storage guide first.",
+                 [("storage guide", guide)])  # fmt: skip
+    _stored_page(docs, guide, "Storage guide", "Steps\nChange the oil, add fuel stabiliser to the tank.")
+    selector = AnswerSelector(AnswerWeights(min_score=0.5), embedder=TopicEmbedder(), docs=docs)
+    passages = [_passage(1, post, "Winter storage", "Before storage\nRead our storage guide first.")]
+
+    found = selector.select("how should I put my car away over winter", passages)
+
+    assert found is not None and found.found
+    assert found.text == "Read our storage guide first. [1] Change the oil, add fuel stabiliser to the tank. [2]"
+    assert found.cited == [0, 1]
+    assert found.followed is not None and found.followed.url == guide  # cited after the passages
+    without_links = AnswerSelector(AnswerWeights(min_score=0.5), embedder=TopicEmbedder())
+    plain = without_links.select("how should I put my car away over winter", passages)
+    assert plain is not None and plain.text == "Read our storage guide first. [1]" and plain.followed is None

@@ -146,3 +146,15 @@ async def test_a_new_extractor_version_re_extracts_pages_and_keeps_unchanged_chu
         assert second.not_modified == second.pages and second.updated == first.updated
         assert {c.id for c in kb.docs.chunks()} == ids  # same text, same ids (and vectors)
         assert (await kb.ingest()).updated == 0
+
+
+async def test_the_links_in_a_pages_text_are_kept_and_go_with_the_page(tmp_path: Path) -> None:
+    fake = SiteFake(products=3)
+    async with open_kb(tmp_path, fake) as kb:
+        await kb.ingest()
+        post = f"{SITE}/blogs/news/track-day-prep"
+
+        assert ("track day checklist", f"{SITE}/pages/track-day-checklist") in kb.docs.links_from(post)
+        assert not [a for a, _ in kb.docs.links_from(post) if a in ("Cart (0)", "Shipping", "Guides")]  # no menu
+        kb.docs.delete_page(post)
+        assert kb.docs.links_from(post) == []

@@ -172,3 +172,14 @@ async def test_a_failing_endpoint_falls_back_to_the_extractive_answer(tmp_path: 
     assert answer.synthesized_by is None and "15 %" in answer.answer
     assert any("synthesis failed (unavailable)" in n for n in answer.notes)
     assert not any("sk-test-123" in n for n in answer.notes)
+
+
+async def test_an_answer_that_points_at_a_page_cites_the_page_and_quotes_it(kb: SiteKnowledge) -> None:
+    answer = await kb.answer("Do new brake pads need bedding in?")
+
+    assert answer.route == "retrieval"
+    assert "Follow our bedding-in procedure" in answer.answer  # the FAQ's answer points at the procedure
+    assert "Make ten moderate stops" in answer.answer  # which is quoted from its own page
+    cited = [c.url for c in answer.citations]
+    assert f"{SITE}/pages/bedding-in-procedure" in cited and len(cited) == 2
+    assert answer.passages is not None and f"{SITE}/pages/bedding-in-procedure" in {p.url for p in answer.passages}

@@ -3,6 +3,8 @@
 * ``rag_urls``: the URL set discovery found (where from, sitemap lastmod);
 * ``rag_pages``: per ingested page its title, clean text, content hash and validators;
 * ``rag_chunks``: the chunks (title, heading and URL kept with each), keyed by a content id;
+* ``rag_links``: the links in each page's main text (anchor text, target URL), so an answer that
+  points elsewhere ("See the dyno results.") can be followed to the page that answers;
 * ``rag_embeddings``: the embedding cache, keyed by (model hash, chunk hash), so a chunk is
   embedded once per model whatever page or run it appears in;
 * ``rag_state``: small facts (the site's origin, the last runs);
@@ -36,6 +38,8 @@ _SCHEMA = (
         id TEXT PRIMARY KEY, url TEXT NOT NULL, ord INTEGER NOT NULL, title TEXT NOT NULL,
         heading TEXT NOT NULL, text TEXT NOT NULL, sha TEXT NOT NULL, tokens INTEGER NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS rag_chunks_url ON rag_chunks (url, ord)",
+    """CREATE TABLE IF NOT EXISTS rag_links (
+        url TEXT NOT NULL, anchor TEXT NOT NULL, target TEXT NOT NULL, PRIMARY KEY (url, anchor, target))""",
     """CREATE TABLE IF NOT EXISTS rag_embeddings (
         model TEXT NOT NULL, sha TEXT NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (model, sha))""",
     "CREATE TABLE IF NOT EXISTS rag_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -155,8 +159,11 @@ class KnowledgeStore:
             (etag, last_modified, time.time(), url),
         )
 
-    def save_page(self, page: PageRow, chunks: Sequence[ChunkRow]) -> tuple[list[str], list[str]]:
-        """Store a page and its chunks; returns (chunk ids added, chunk ids removed)."""
+    def save_page(
+        self, page: PageRow, chunks: Sequence[ChunkRow], links: Sequence[tuple[str, str]] = ()
+    ) -> tuple[list[str], list[str]]:
+        """Store a page, its chunks and the ``(anchor, target URL)`` links of its text; returns
+        (chunk ids added, chunk ids removed)."""
         old = {cid for (cid,) in self.db.execute("SELECT id FROM rag_chunks WHERE url = ?", (page.url,))}
         new = {c.id for c in chunks}
         self.db.execute("BEGIN")
@@ -170,6 +177,10 @@ class KnowledgeStore:
             self.db.executemany(
                 "INSERT OR REPLACE INTO rag_chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(c.id, c.url, c.ord, c.title, c.heading, c.text, c.sha, c.tokens) for c in chunks],
+            )
+            self.db.execute("DELETE FROM rag_links WHERE url = ?", (page.url,))
+            self.db.executemany(
+                "INSERT OR IGNORE INTO rag_links VALUES (?, ?, ?)", [(page.url, a, t) for a, t in links]
             )
             if old != new:
                 self._bump_version()
@@ -185,6 +196,7 @@ class KnowledgeStore:
         self.db.execute("BEGIN")
         try:
             self.db.execute("DELETE FROM rag_chunks WHERE url = ?", (url,))
+            self.db.execute("DELETE FROM rag_links WHERE url = ?", (url,))
             self.db.execute("DELETE FROM rag_pages WHERE url = ?", (url,))
             if ids:
                 self._bump_version()
@@ -197,6 +209,20 @@ class KnowledgeStore:
     # -- chunks ------------------------------------------------------------------------------------
     def chunks(self) -> list[ChunkRow]:
         return [ChunkRow(*row) for row in self.db.execute("SELECT * FROM rag_chunks ORDER BY url, ord")]
+
+    def page_chunks(self, url: str) -> list[ChunkRow]:
+        rows = self.db.execute("SELECT * FROM rag_chunks WHERE url = ? ORDER BY ord", (url,))
+        return [ChunkRow(*row) for row in rows]
+
+    def links_from(self, url: str) -> list[tuple[str, str]]:
+        """The ``(anchor, target URL)`` links in the text of the page at ``url``, to pages that are
+        ingested (a link to a page not in the index leads nowhere an answer can quote)."""
+        rows = self.db.execute(
+            "SELECT l.anchor, l.target FROM rag_links l WHERE l.url = ? AND l.target != l.url"
+            " AND EXISTS (SELECT 1 FROM rag_pages p WHERE p.url = l.target) ORDER BY l.anchor, l.target",
+            (url,),
+        )
+        return [(str(a), str(t)) for a, t in rows]
 
     def chunks_by_id(self, ids: Sequence[str]) -> dict[str, ChunkRow]:
         found: dict[str, ChunkRow] = {}

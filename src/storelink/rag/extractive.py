@@ -22,18 +22,22 @@ List lines (``- item``) count half: they are navigation or catalogue more often 
 rows do not: a SKU or a price lives in one).
 The answer is the winning sentence's block when the block is short, else the winning sentence and
 the ones after it, up to about 60 words, with a ``[n]`` pointing at the passage (so the page) it
-came from. The answer's *confidence* is the best score plus ``stand_out`` times its lead over the
-fifth best: an answer stands out from the other sentences about the same thing, a near miss
-(a question the site cannot answer, asked about a page it has) does not. When the confidence is
-below :attr:`AnswerWeights.min_score`, there is no answer: the router says "not found on the
-site" rather than quote an unrelated sentence. The weights and
-the threshold are tuned on the goldens and ``tuning.yaml`` (``bench/rag.py --tune-answers``; never
-on ``heldout.yaml``) and kept in ``quality.toml``, where a weight the grid set to 0 stays 0;
-without the model, the lexical score alone decides, with its own threshold.
+came from. When the winning sentence names a link of its page ("Get the track day checklist.",
+"Follow our bedding-in procedure"), the answer is on the linked page: its best sentence, scored the
+same way, follows with its own citation (one hop; the store keeps each page's links). The answer's
+*confidence* is the best score plus ``stand_out`` times its lead over the fifth best: an answer
+stands out from the other sentences about the same thing, a near miss (a question the site cannot
+answer, asked about a page it has) does not. When the confidence is below
+:attr:`AnswerWeights.min_score`, there is no answer: the router says "not found on the site" rather
+than quote an unrelated sentence. The weights and the threshold are tuned on the goldens and
+``tuning.yaml`` (``bench/rag.py --tune-answers``; never on ``heldout.yaml``) and kept in
+``quality.toml``, where a weight the grid set to 0 stays 0; without the model, the lexical score
+alone decides, with its own threshold.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import re
@@ -44,7 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from storelink.rag.answer_types import asked_type
-from storelink.rag.docstore import ChunkRow, KnowledgeStore
+from storelink.rag.docstore import ChunkRow, KnowledgeStore, page_id
 from storelink.rag.embed import Embedder
 from storelink.rag.fusion import load_quality
 from storelink.rag.lexical import analyse
@@ -68,6 +72,7 @@ _CATALOGUE = ("/products/", "/collections/")
 _MAX_WORDS = 60
 _LEXICAL_DEPTH = 3  # without the model, passages past the third are noise more often than not
 _STAND_OUT_PLACE = 5  # the confidence is the best score's lead over the fifth best
+_MAX_FOLLOWED = 2  # pages a pointer sentence is followed to (two links in one sentence at most)
 Vector = npt.NDArray[np.float32]
 
 
@@ -149,6 +154,7 @@ class Selection:
     score: float
     found: bool  # False: not confident enough; ``text`` is the best guess, not an answer
     confidence: float = 0.0  # what the threshold is compared with
+    followed: Passage | None = None  # the linked page's passage cited after the answer, when not among them
 
 
 def _blocks(passage: int, text: str) -> list[_Block]:
@@ -229,8 +235,9 @@ def stand_out_confidence(scores: Sequence[float], stand_out: float) -> float:
     return ranked[0] + stand_out * (ranked[0] - ranked[min(_STAND_OUT_PLACE, len(ranked)) - 1])
 
 
-def span_text(blocks: Sequence[_Block], best: Candidate) -> str:
-    """The answer text around ``best``: its block when short, else it and what follows."""
+def span_text(blocks: Sequence[_Block], best: Candidate, *, cite: int | None = None) -> str:
+    """The answer text around ``best``: its block when short, else it and what follows, with the
+    ``[n]`` of its passage (or ``cite``, 0-based)."""
     block = blocks[best.block]
     texts = [s.text for s in block.sentences]
     if sum(len(t.split()) for t in texts) <= _MAX_WORDS and not best.listed:
@@ -243,7 +250,7 @@ def span_text(blocks: Sequence[_Block], best: Candidate) -> str:
                 break
             picked.append(text)
             words += n
-    return f"{' '.join(picked)} [{best.passage + 1}]"
+    return f"{' '.join(picked)} [{(best.passage if cite is None else cite) + 1}]"
 
 
 def _sha(text: str) -> str:
@@ -367,7 +374,38 @@ class AnswerSelector:
             confidence, threshold = scores[i], self.weights.min_lexical
         else:
             confidence, threshold = stand_out_confidence(scores, self.weights.stand_out), self.weights.min_score
-        return Selection(span_text(blocks, best), [best.passage], scores[i], confidence >= threshold, confidence)
+        selection = Selection(span_text(blocks, best), [best.passage], scores[i], confidence >= threshold, confidence)
+        return self.follow(question, passages, best, selection) if selection.found else selection
+
+    def follow(self, question: str, passages: Sequence[Passage], best: Candidate, selection: Selection) -> Selection:
+        """``selection`` with the best sentence of the page ``best`` points at, when it names a link
+        of its page; unchanged when it names none (or the store is not at hand)."""
+        if self.docs is None:
+            return selection
+        said = best.text.lower()
+        source = passages[best.passage].url
+        targets = [t for a, t in self.docs.links_from(source) if len(a) >= 4 and a.lower() in said]
+        if not targets:
+            return selection
+        chunks = [c for t in dict.fromkeys(targets[:_MAX_FOLLOWED]) for c in self.docs.page_chunks(t)]
+        linked = [
+            Passage(id=c.id, page_id=page_id(c.url), url=c.url, title=c.title, heading=c.heading, text=c.text, score=0)
+            for c in chunks
+        ]
+        found, blocks = candidates(question, linked, depth=len(linked))
+        found = [dataclasses.replace(c, passage=0) for c in found]  # no rank among one page's chunks
+        if not found:
+            return selection
+        scores = self.score(question, found)
+        j = max(range(len(found)), key=scores.__getitem__)
+        chunk = linked[blocks[found[j].block].passage]
+        known = next((n for n, p in enumerate(passages) if p.id == chunk.id), None)
+        cite = known if known is not None else len(passages)
+        if cite == best.passage:
+            return selection
+        text = f"{selection.text} {span_text(blocks, found[j], cite=cite)}"
+        followed = None if known is not None else chunk
+        return dataclasses.replace(selection, text=text, cited=[*selection.cited, cite], followed=followed)
 
 
 def extractive_answer(question: str, passages: list[Passage], *, depth: int = 3) -> tuple[str, list[int]]:

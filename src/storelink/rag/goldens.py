@@ -28,6 +28,7 @@ from storelink.errors import ConfigurationError
 from storelink.rag.extractive import (
     AnswerWeights,
     Candidate,
+    Selection,
     candidates,
     span_text,
     stand_out_confidence,
@@ -310,16 +311,23 @@ async def answer_candidates(kb: SiteKnowledge, goldens: Sequence[Golden]) -> lis
         vectors = await asyncio.to_thread(selector.sentence_vectors, [c.context for c in found])
         dense = [float(d) for d in vectors @ selector.question_vector(golden.question)] if found else []
         passes: list[bool] = []
-        for c in found:
-            text = span_text(blocks, c).lower()
-            cited = _path(passages[c.passage].url)
+        for c in found:  # what the selector would answer with c the best: its span, and the page it points at
+            alone = Selection(span_text(blocks, c), [c.passage], 0.0, True)
+            picked = selector.follow(golden.question, passages, c, alone)
+            text = picked.text.lower()
+            cited = [_path(passages[i].url if i < len(passages) else _followed_url(picked)) for i in picked.cited]
             passes.append(
                 any(s.lower() in text for s in golden.must_include)
                 and all(s.lower() in text for s in golden.must_include_all)
-                and (not golden.must_cite or cited in golden.must_cite)
+                and (not golden.must_cite or any(p in golden.must_cite for p in cited))
             )
         out.append(_Question(golden=golden, found=found, dense=dense, passes=passes))
     return out
+
+
+def _followed_url(selection: Selection) -> str:
+    assert selection.followed is not None
+    return selection.followed.url
 
 
 _THRESHOLDS = tuple(round(0.2 + 0.025 * n, 3) for n in range(29))
@@ -331,7 +339,7 @@ def tune_answers(
     lexical_weights: Sequence[float] = (0.0, 0.1, 0.2),
     heading_weights: Sequence[float] = (0.0, 0.1),
     ranks: Sequence[float] = (0.0, 0.02, 0.04, 0.06),
-    type_misses: Sequence[float] = (0.0, 0.1, 0.2, 0.3),
+    type_misses: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.45, 0.6),
     catalogues: Sequence[float] = (0.0, 0.05, 0.1, 0.15),
     stand_outs: Sequence[float] = (0.0, 0.25, 0.5, 1.0),
     thresholds: Sequence[float] = _THRESHOLDS,

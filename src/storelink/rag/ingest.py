@@ -31,7 +31,7 @@ from storelink.errors import ConnectorError, ErrorKind
 from storelink.rag.chunk import CHUNKER_VERSION, TokenCounter, chunk_id, chunk_markdown, word_counter
 from storelink.rag.discover import MAX_NOTES, discover, read_robots
 from storelink.rag.docstore import ChunkRow, KnowledgeStore, PageRow, page_id
-from storelink.rag.extract import EXTRACTOR_VERSION, extract_main_text, page_title
+from storelink.rag.extract import EXTRACTOR_VERSION, extract_main_text, page_title, text_links
 from storelink.rag.fetch import Fetched, OffSiteRedirect, SiteFetcher
 from storelink.rag.index import HybridIndex
 from storelink.rag.urls import canonical_url, origin_of, same_origin
@@ -76,6 +76,7 @@ def content_hash(content: bytes) -> str:
 class Processed:
     page: PageRow
     chunks: list[ChunkRow]
+    links: list[tuple[str, str]]  # (anchor, canonical target URL) in the page's text
 
 
 def process_page(url: str, fetched: Fetched, *, count: TokenCounter, counter_name: str) -> Processed | None:
@@ -98,7 +99,8 @@ def process_page(url: str, fetched: Fetched, *, count: TokenCounter, counter_nam
         url=url, id=page_id(url), title=title, text=text, content_sha=content_hash(fetched.content),
         etag=fetched.etag, last_modified=fetched.last_modified, fetched_at=time.time(),
     )  # fmt: skip
-    return Processed(page, chunks)
+    links = [(anchor, target) for anchor, href in text_links(html) if (target := canonical_url(href, url))]
+    return Processed(page, chunks, [(a, t) for a, t in dict.fromkeys(links) if t != url])
 
 
 @dataclass
@@ -250,7 +252,7 @@ async def _one(
         return
     if single:
         docs.add_url(url, "ingest")
-    added, removed = docs.save_page(processed.page, processed.chunks)
+    added, removed = docs.save_page(processed.page, processed.chunks, processed.links)
     tally.updated += 1
     tally.added += len(added)
     tally.dropped += len(removed)
