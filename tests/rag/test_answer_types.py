@@ -20,6 +20,13 @@ from storelink.rag.answer_types import asked_type
         ("how often should i change brake fluid", "frequency"),
         ("how many miles do spark plugs last", "distance"),
         ("how much is shipping on a $60 order", "money"),
+        ("whats the hourly pay for the warehouse job", "money"),
+        ("what tire pressure should i run", "pressure"),
+        ("whats the boiling point of dot 5", "temperature"),
+        ("how big of a discount do wholesale accounts get", "share"),
+        ("how many quarts of oil does it take", "volume"),
+        ("how many track days will the pads last", "count"),
+        ("can i pay with apple pay", None),  # "pay" the verb asks for no amount
         ("do you ship to australia", None),
         ("can i return coilovers i installed", None),
     ],
@@ -44,6 +51,10 @@ def test_a_question_asks_for_the_most_specific_kind_it_names(question: str, kind
         ("how often should dampers be rebuilt", "Rebuild them every 40,000 miles.", "Dampers are rebuilt in house."),
         ("how much does overnight delivery cost", "Overnight delivery is $49.95.", "Overnight ships with UPS."),
         ("how much does the exhaust weigh", "It weighs 9.5 kg.", "It is made of titanium."),
+        ("what pressure are the cores tested to", "Cores are tested to 45 psi.", "Cores are bar-and-plate."),
+        ("whats the boiling point of dot 4", "Its wet boiling point is 204 °C.", "DOT 4 suits track use."),
+        ("how big of a discount do shops get", "Workshops get 15 % off.", "Workshops can apply."),
+        ("how many track days will pads last", "About six track days.", "Track pads squeal when cold."),
     ],
 )
 def test_a_sentence_states_the_kind_asked_for_or_does_not(question: str, states: str, does_not: str) -> None:

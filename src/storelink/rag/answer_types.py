@@ -46,7 +46,7 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
     _kind("weight", r"\b(weigh|weighs|weight)\b|\bhow heavy\b", rf"\d{_JOIN}(kg|lbs?|pounds|kilograms|g)\b"),
     _kind(
         "volume",
-        r"\bhow much (oil|fluid|coolant|fuel)\b|\bcapacity\b",
+        r"\bhow much (oil|fluid|coolant|fuel)\b|\bcapacity\b|\bhow many (quarts|litres|liters)\b",
         rf"\d(\.\d+)?{_JOIN}(l|litres?|liters?|quarts?|qt|ml)\b",
     ),
     _kind(
@@ -69,7 +69,19 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
         r"\bhow (many|far)\b.*\b(miles|km|kilometres|kilometers)\b|\bhow far\b",
         rf"\d[\d,]*{_JOIN}(miles|mi|km|kilometres|kilometers)\b",
     ),
-    _kind("money", r"\b(how much|cost|costs|price of|fee for)\b", r"\$\s?\d|\bfree\b|\d\s?%|\bno (charge|fee|cost)\b"),
+    _kind("pressure", r"\b(pressure|psi)\b", rf"\d{_JOIN}(psi|bar|kpa)\b"),
+    _kind(
+        "temperature",
+        r"\b(temperature|boiling point|how hot|degrees)\b",
+        rf"\d{_JOIN}(°\s?[cf]|degrees|celsius|fahrenheit)",
+    ),
+    _kind("share", r"\bhow (big|much) (of )?(a |the )?discount\b|\bpercent(age)?\b", r"\d\s?(%|percent)"),
+    _kind(
+        "money",
+        r"\b(how much|cost|costs|price of|fee for|salary|wages?|hourly)\b",  # not "pay": "can I pay by card"
+        r"\$\s?\d|\bfree\b|\d\s?%|\bno (charge|fee|cost)\b",
+    ),
+    _kind("count", r"\bhow many\b", rf"\b({_NUMBER}|\d[\d,.]*)\b"),
 )
 
 
