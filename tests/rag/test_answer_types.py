@@ -27,6 +27,8 @@ from storelink.rag.answer_types import asked_type
         ("how many quarts of oil does it take", "volume"),
         ("how many track days will the pads last", "count"),
         ("can i pay with apple pay", None),  # "pay" the verb asks for no amount
+        ("are two piece rotors lighter? by how much", None),  # a weight, not a price: no kind named
+        ("how much do you charge to rebuild dampers", "money"),
         ("do you ship to australia", None),
         ("can i return coilovers i installed", None),
     ],
@@ -55,6 +57,7 @@ def test_a_question_asks_for_the_most_specific_kind_it_names(question: str, kind
         ("whats the boiling point of dot 4", "Its wet boiling point is 204 °C.", "DOT 4 suits track use."),
         ("how big of a discount do shops get", "Workshops get 15 % off.", "Workshops can apply."),
         ("how many track days will pads last", "About six track days.", "Track pads squeal when cold."),
+        ("how long has the shop been around", "Selling parts since 2018.", "A team of racers."),
     ],
 )
 def test_a_sentence_states_the_kind_asked_for_or_does_not(question: str, states: str, does_not: str) -> None:

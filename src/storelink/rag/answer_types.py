@@ -57,7 +57,7 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
     _kind(
         "duration",
         r"\bhow long\b|\bhow many (minutes|hours|days|weeks|months|years)\b",
-        rf"\b{_NUMBER}(\s?(-|to)\s?\d+)?{_JOIN}({_TIME_UNIT}|{_LENGTH_UNIT})\b|\blifetime\b",
+        rf"\b{_NUMBER}(\s?(-|to)\s?\d+)?{_JOIN}({_TIME_UNIT}|{_LENGTH_UNIT})\b|\blifetime\b|\bsince (19|20)\d\d\b",
     ),
     _kind(
         "frequency",
@@ -78,7 +78,9 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
     _kind("share", r"\bhow (big|much) (of )?(a |the )?discount\b|\bpercent(age)?\b", r"\d\s?(%|percent)"),
     _kind(
         "money",
-        r"\b(how much|cost|costs|price of|fee for|salary|wages?|hourly)\b",  # not "pay": "can I pay by card"
+        # "how much is / does / for", not "by how much" or "how much lighter"; not "pay": "can I pay by card"
+        r"\bhow much (is|are|does|do|did|will|would|for|to|extra|more)\b"
+        r"|\b(cost|costs|price of|fee for|salary|wages?|hourly)\b",
         r"\$\s?\d|\bfree\b|\d\s?%|\bno (charge|fee|cost)\b",
     ),
     _kind("count", r"\bhow many\b", rf"\b({_NUMBER}|\d[\d,.]*)\b"),
