@@ -26,6 +26,8 @@ from storelink.rag.answer_types import asked_type
         ("how big of a discount do wholesale accounts get", "share"),
         ("how many quarts of oil does it take", "volume"),
         ("how many track days will the pads last", "count"),
+        ("how quickly does the gift card email show up", "duration"),
+        ("whats the max boost the turbo can handle", "pressure"),
         ("can i pay with apple pay", None),  # "pay" the verb asks for no amount
         ("are two piece rotors lighter? by how much", None),  # a weight, not a price: no kind named
         ("how much do you charge to rebuild dampers", "money"),

@@ -56,7 +56,7 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
     ),
     _kind(
         "duration",
-        r"\bhow long\b|\bhow many (minutes|hours|days|weeks|months|years)\b",
+        r"\bhow (long|quickly|soon)\b|\bhow many (minutes|hours|days|weeks|months|years)\b",
         rf"\b{_NUMBER}(\s?(-|to)\s?\d+)?{_JOIN}({_TIME_UNIT}|{_LENGTH_UNIT})\b|\blifetime\b|\bsince (19|20)\d\d\b",
     ),
     _kind(
@@ -69,7 +69,7 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
         r"\bhow (many|far)\b.*\b(miles|km|kilometres|kilometers)\b|\bhow far\b",
         rf"\d[\d,]*{_JOIN}(miles|mi|km|kilometres|kilometers)\b",
     ),
-    _kind("pressure", r"\b(pressure|psi)\b", rf"\d{_JOIN}(psi|bar|kpa)\b"),
+    _kind("pressure", r"\b(pressure|psi|boost)\b", rf"\d{_JOIN}(psi|bar|kpa)\b"),
     _kind(
         "temperature",
         r"\b(temperature|boiling point|how hot|degrees)\b",
