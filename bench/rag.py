@@ -15,9 +15,9 @@
 3. **Retrieval quality**, nDCG@10 of each mode (BM25, dense, RRF 1/1/k60, the first shipped RRF
    0.2/0.8/k5, the fixed z-score 1/3/p3 shipped before, the shipped fusion) side by side, on the
    *tuning* sets (the goldens, ``tuning.yaml`` and one half of each public set: even positions in
-   id order) and on the *held-out* sets (the other
-   halves and ``heldout.yaml``, which nothing is tuned on). Public sets: ``zaragoza-construction-faq``
-   (PyPI, CC BY 4.0) in English and in Swedish, 503 questions against their answers, and the
+   id order) and on the *held-out* sets (the other halves, ``heldout.yaml`` and ``heldout2.yaml``,
+   which nothing is tuned on). Public sets: ``zaragoza-construction-faq`` (PyPI, CC BY 4.0) in
+   English and in Swedish, 503 questions against their answers, and the
    Python 3.11 FAQ (175 questions against their answers, PSF licence; ``bench/python_faq.py``).
    The demo site is scored page-level, with exact in-memory vectors.
 4. **Answers**: pass rates on the goldens, ``tuning.yaml`` and the held-out file (hybrid, the
@@ -373,13 +373,14 @@ async def bench_quality(
         qa_set("FAQ-sv B", sv_b, embedder, cache),
         qa_set("Python B", py_b, embedder, cache),
         site_set("heldout", kb, load_heldout()),
+        site_set("heldout2", kb, load_heldout("heldout2.yaml")),
     ]
     table("nDCG@10, tuning sets (weights chosen here)", tuning, modes())
     table("nDCG@10, held-out sets (nothing tuned on them)", reporting, modes())
     console.print(
         f"sets: FAQ-en/-sv = zaragoza-construction-faq (PyPI, CC BY 4.0), {len(en)} questions, halves by id; "
         f"Python = the Python 3.11 FAQ (PSF licence, {len(py)} questions, bench/data/python-faq-3.11.json); "
-        "goldens/heldout = the demo site, page-level"
+        "goldens/heldout/heldout2 = the demo site, page-level"
     )
 
 
@@ -399,7 +400,8 @@ async def bench_answers(kb: SiteKnowledge, *, tune: bool, heldout: bool = True) 
     out = Table("answers (hybrid, extractive)", "pass rate", "passed", "hit@10", "nDCG@10", "refused right")
     questions: list[str] = []
     sets = (("goldens (tuned on)", load_goldens()), ("tuning.yaml (tuned on)", load_tuning()),
-            ("heldout (never tuned on)", load_heldout()))  # fmt: skip
+            ("heldout (never tuned on)", load_heldout()),
+            ("heldout2 (never tuned on, another writer)", load_heldout("heldout2.yaml")))  # fmt: skip
     for name, goldens in sets if heldout else sets[:2]:
         report = await evaluate(kb, goldens, skip_routes=("live",))
         none = [r for r in report.results if r.expected_route == "none"]

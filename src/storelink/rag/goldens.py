@@ -2,8 +2,8 @@
 
 A golden passes when the router takes its route (retrieval unless it says otherwise), the
 answer contains any of ``must_include`` (and all of ``must_include_all``) and cites any of
-``must_cite``. ``heldout.yaml`` has the same shape: questions in customers' words that nothing is
-tuned on, reported apart from the goldens. Retrieval goldens are
+``must_cite``. ``heldout.yaml`` and ``heldout2.yaml`` have the same shape: questions in customers'
+words that nothing is tuned on, reported apart from the goldens. Retrieval goldens are
 also scored as a ranking of pages (the chunks' URLs, first occurrence kept): hit@1, hit@k,
 MRR@k and nDCG@k against ``expected_urls``.
 
@@ -41,6 +41,7 @@ from storelink.rag.models import Route
 from storelink.rag.scoring import hit_at_k, mrr_at_k, ndcg_at_k, recall_at_k
 
 __all__ = [
+    "HELDOUT_FILES",
     "AnswerTuningRow",
     "EvalReport",
     "Golden",
@@ -102,9 +103,15 @@ def load_tuning() -> list[Golden]:
     return load_goldens(packaged="tuning.yaml")
 
 
-def load_heldout() -> list[Golden]:
-    """The held-out questions (``heldout.yaml``): customers' words, never tuned on."""
-    return load_goldens(packaged="heldout.yaml")
+HELDOUT_FILES = ("heldout.yaml", "heldout2.yaml")
+
+
+def load_heldout(name: str = "heldout.yaml") -> list[Golden]:
+    """A held-out file's questions, in customers' words, never tuned on: ``heldout.yaml`` (written
+    with the first tuning questions) or ``heldout2.yaml`` (by a writer who saw only the site)."""
+    if name not in HELDOUT_FILES:
+        raise ConfigurationError(f"No held-out file {name!r}; there are {', '.join(HELDOUT_FILES)}.")
+    return load_goldens(packaged=name)
 
 
 def gate_threshold() -> float:
