@@ -43,6 +43,14 @@ async def test_search_fetch_and_answer(tmp_path: Path) -> None:
             reply = await client.call_tool("site_answer", {"question": "How long do I have to return a part?"})
             assert not reply.is_error, reply.content
             jsonschema.validate(answer(reply), await output_schema(client, "site_answer"))
+            pointed = await client.call_tool("site_answer", {"question": "Do new brake pads need bedding in?"})
+            assert not pointed.is_error, pointed.content  # the FAQ's pointer, then the page it points at
+            jsonschema.validate(answer(pointed), await output_schema(client, "site_answer"))
+            assert "Make ten moderate stops" in answer(pointed)["answer"]
+            assert [c["url"].rsplit("/", 1)[-1] for c in answer(pointed)["citations"]] == [
+                "installation",
+                "bedding-in-procedure",
+            ]
             missing = await client.call_tool("fetch", {"id": "https://www.apexperformanceparts.example/nope"})
             assert missing.is_error
             assert first_text(missing).startswith("["), missing.content  # [kind] message
