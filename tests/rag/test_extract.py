@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storelink.rag.extract import extract_main_text, text_links
+from storelink.rag.extract import extract_main, extract_main_text
 
 CHROME_WORDS = ("Free shipping over $99", "Brake Pads", "Cart (0)", "Newsletter", "All rights reserved")
 
@@ -57,8 +57,8 @@ def test_the_links_kept_are_those_of_the_main_text() -> None:
         '<p>Get the <a href="/pages/checklist">track day checklist</a> and the '
         '<a href="/pages/checklist">track day checklist</a>.</p><p><a href="/pages/faq">FAQ</a></p>'
     )
-    links = text_links(page(main))
+    links = extract_main(page(main)).links
 
     assert links == [("track day checklist", "/pages/checklist"), ("FAQ", "/pages/faq")]  # repeats once
     assert not [a for a, _ in links if a in CHROME_WORDS]  # not the menu's, the footer's or the breadcrumbs'
-    assert text_links("") == []
+    assert extract_main("").links == []

@@ -31,7 +31,7 @@ from storelink.errors import ConnectorError, ErrorKind
 from storelink.rag.chunk import CHUNKER_VERSION, TokenCounter, chunk_id, chunk_markdown, word_counter
 from storelink.rag.discover import MAX_NOTES, discover, read_robots
 from storelink.rag.docstore import ChunkRow, KnowledgeStore, PageRow, page_id
-from storelink.rag.extract import EXTRACTOR_VERSION, extract_main_text, page_title, text_links
+from storelink.rag.extract import EXTRACTOR_VERSION, extract_main, page_title
 from storelink.rag.fetch import Fetched, OffSiteRedirect, SiteFetcher
 from storelink.rag.index import HybridIndex
 from storelink.rag.urls import canonical_url, origin_of, same_origin
@@ -82,7 +82,8 @@ class Processed:
 def process_page(url: str, fetched: Fetched, *, count: TokenCounter, counter_name: str) -> Processed | None:
     """Extract and chunk one fetched page (CPU-bound: run it off the event loop)."""
     html = fetched.content.decode("utf-8", errors="replace")
-    text = extract_main_text(html, url)
+    main = extract_main(html, url)
+    text = main.text
     if not text.strip():
         return None
     title = page_title(html) or url
@@ -99,8 +100,8 @@ def process_page(url: str, fetched: Fetched, *, count: TokenCounter, counter_nam
         url=url, id=page_id(url), title=title, text=text, content_sha=content_hash(fetched.content),
         etag=fetched.etag, last_modified=fetched.last_modified, fetched_at=time.time(),
     )  # fmt: skip
-    links = [(anchor, target) for anchor, href in text_links(html) if (target := canonical_url(href, url))]
-    return Processed(page, chunks, [(a, t) for a, t in dict.fromkeys(links) if t != url])
+    links = [(anchor, target) for anchor, href in main.links if (target := canonical_url(href, url))]
+    return Processed(page, chunks, list(dict.fromkeys(links)))  # links to the page itself: links_from skips them
 
 
 @dataclass
