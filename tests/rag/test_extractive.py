@@ -151,6 +151,7 @@ def test_a_sentence_that_points_at_a_page_is_followed_by_the_pages_answer(tmp_pa
     assert found.text == "Read our storage guide first. [1] Change the oil, add fuel stabiliser to the tank. [2]"
     assert found.cited == [0, 1]
     assert found.followed is not None and found.followed.url == guide  # cited after the passages
+    assert [p.url for p in found.passages_with(passages)] == [post, guide]  # what cited indexes
     without_links = AnswerSelector(AnswerWeights(min_score=0.5), embedder=TopicEmbedder())
     plain = without_links.select("how should I put my car away over winter", passages)
     assert plain is not None and plain.text == "Read our storage guide first. [1]" and plain.followed is None

@@ -156,6 +156,10 @@ class Selection:
     confidence: float = 0.0  # what the threshold is compared with
     followed: Passage | None = None  # the linked page's passage cited after the answer, when not among them
 
+    def passages_with(self, passages: Sequence[Passage]) -> list[Passage]:
+        """``passages`` as :attr:`cited` indexes them: with the followed passage last, when there is one."""
+        return [*passages, self.followed] if self.followed is not None else list(passages)
+
 
 def _blocks(passage: int, text: str) -> list[_Block]:
     blocks: list[_Block] = []
@@ -400,9 +404,7 @@ class AnswerSelector:
         j = max(range(len(found)), key=scores.__getitem__)
         chunk = linked[blocks[found[j].block].passage]
         known = next((n for n, p in enumerate(passages) if p.id == chunk.id), None)
-        cite = known if known is not None else len(passages)
-        if cite == best.passage:
-            return selection
+        cite = known if known is not None else len(passages)  # never best's: links_from skips its own page
         text = f"{selection.text} {span_text(blocks, found[j], cite=cite)}"
         followed = None if known is not None else chunk
         return dataclasses.replace(selection, text=text, cited=[*selection.cited, cite], followed=followed)

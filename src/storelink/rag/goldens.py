@@ -322,7 +322,8 @@ async def answer_candidates(kb: SiteKnowledge, goldens: Sequence[Golden]) -> lis
             alone = Selection(span_text(blocks, c), [c.passage], 0.0, True)
             picked = selector.follow(golden.question, passages, c, alone)
             text = picked.text.lower()
-            cited = [_path(passages[i].url if i < len(passages) else _followed_url(picked)) for i in picked.cited]
+            cited_from = picked.passages_with(passages)
+            cited = [_path(cited_from[i].url) for i in picked.cited]
             passes.append(
                 any(s.lower() in text for s in golden.must_include)
                 and all(s.lower() in text for s in golden.must_include_all)
@@ -330,11 +331,6 @@ async def answer_candidates(kb: SiteKnowledge, goldens: Sequence[Golden]) -> lis
             )
         out.append(_Question(golden=golden, found=found, dense=dense, passes=passes))
     return out
-
-
-def _followed_url(selection: Selection) -> str:
-    assert selection.followed is not None
-    return selection.followed.url
 
 
 _THRESHOLDS = tuple(round(0.2 + 0.025 * n, 3) for n in range(29))

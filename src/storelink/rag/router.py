@@ -154,8 +154,7 @@ class Router:
                 notes=[*notes, "no sentence of the best passages answers the question well enough"],
                 live=live,
             )
-        if selection.followed is not None:  # the page the answer's sentence points at, cited after it
-            passages = [*passages, selection.followed]
+        passages = selection.passages_with(passages)  # and the page the answer's sentence points at
         return Answer(
             question=question,
             route="retrieval",
