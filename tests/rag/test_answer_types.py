@@ -33,6 +33,15 @@ from storelink.rag.answer_types import asked_type
         ("how much do you charge to rebuild dampers", "money"),
         ("do you ship to australia", None),
         ("can i return coilovers i installed", None),
+        ("what tire pressures should i run at the track", "pressure"),
+        ("whats the street address of your east coast warehouse", "address"),
+        ("what is your mailing address", "address"),
+        ("can i change the shipping address on my order", None),  # asks to do, not for an address
+        ("do you ship to my address in canada", None),
+        ("whats your email address", "email"),
+        ("whats your phone number, i'd rather call", "phone"),
+        ("part number for the carbon finish intake", "part number"),
+        ("what is the SKU of the street sport pads", "part number"),
     ],
 )
 def test_a_question_asks_for_the_most_specific_kind_it_names(question: str, kind: str | None) -> None:
@@ -60,6 +69,14 @@ def test_a_question_asks_for_the_most_specific_kind_it_names(question: str, kind
         ("how big of a discount do shops get", "Workshops get 15 % off.", "Workshops can apply."),
         ("how many track days will pads last", "About six track days.", "Track pads squeal when cold."),
         ("how long has the shop been around", "Selling parts since 2018.", "A team of racers."),
+        (
+            "whats the address of the reno warehouse",
+            "The Main Warehouse is at 1450 Industrial Way, Reno, Nevada.",
+            "We are hiring a warehouse associate in Reno.",
+        ),
+        ("whats your email address", "Write to support@apex-parts.example.", "Support answers e-mail within a day."),
+        ("whats your phone number", "Call us on 775-555-0142.", "We answer within one business day."),
+        ("part number for the carbon intake", "Carbon | APX-AI-0100-CARB | $429.00", "A twin-disc clutch, 2-piece."),
     ],
 )
 def test_a_sentence_states_the_kind_asked_for_or_does_not(question: str, states: str, does_not: str) -> None:

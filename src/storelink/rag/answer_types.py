@@ -4,9 +4,10 @@ A bi-encoder's cosine says a sentence is *about* what the question is about, not
 it: "what is the top speed with the Titan exhaust" is nearest the exhaust's "Brand: Titan Exhaust."
 line, "how often should I change my brake fluid" nearest a sentence on which fluid to use. A
 question that asks for a quantity in a unit ("how much power", "top speed", "how often", "what
-time", "how much does it weigh") is answered only by a sentence that states one, so the answer
-selector counts a sentence that states none as a weaker answer (``AnswerWeights.type_miss``); when
-no sentence states one, the best is often under the "not found" threshold, as it should be.
+time", "how much does it weigh"), a street address, an e-mail address, a phone number or a part
+number is answered only by a sentence that states one, so the answer selector counts a sentence
+that states none as a weaker answer (``AnswerWeights.type_miss``); when no sentence states one, the
+best is often under the "not found" threshold, as it should be.
 
 The table is short on purpose: a question that matches none of it (most of them) is scored by
 meaning alone. The more specific kinds come first: "how much power" asks for power, not a price.
@@ -69,10 +70,10 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
         r"\bhow (many|far)\b.*\b(miles|km|kilometres|kilometers)\b|\bhow far\b",
         rf"\d[\d,]*{_JOIN}(miles|mi|km|kilometres|kilometers)\b",
     ),
-    _kind("pressure", r"\b(pressure|psi|boost)\b", rf"\d{_JOIN}(psi|bar|kpa)\b"),
+    _kind("pressure", r"\b(pressures?|psi|boost)\b", rf"\d{_JOIN}(psi|bar|kpa)\b"),
     _kind(
         "temperature",
-        r"\b(temperature|boiling point|how hot|degrees)\b",
+        r"\b(temperatures?|boiling points?|how hot|degrees)\b",
         rf"\d{_JOIN}(°\s?[cf]|degrees|celsius|fahrenheit)",
     ),
     _kind("share", r"\bhow (big|much) (of )?(a |the )?discount\b|\bpercent(age)?\b", r"\d\s?(%|percent)"),
@@ -84,6 +85,22 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
         r"\$\s?\d|\bfree\b|\d\s?%|\bno (charge|fee|cost)\b",
     ),
     _kind("count", r"\bhow many\b", rf"\b({_NUMBER}|\d[\d,.]*)\b"),
+    # what a shop's contact page and product tables state: "1450 Industrial Way", "APX-AI-0100-CARB"
+    _kind("email", r"\be-?mail address\b|\bwhat('?s| is) (your|the) e-?mail\b", r"[\w.+-]+@[\w-]+(\.[\w-]+)+"),
+    _kind(
+        "address",
+        # "what's the address of…", "your address": not "ship to my address", not an e-mail address
+        r"\b(what|whats|what's)\b(?!.*\be-?mail\b).*\baddress\b"
+        r"|\baddress of\b|\byour (street |postal |mailing )?address\b",
+        r"\b\d{1,5}(\s+[\w.]+){1,3}\s+(way|st|street|dr|drive|ave|avenue|rd|road|blvd|boulevard|lane|ln|court|ct|"
+        r"parkway|pkwy|place|pl)\b\.?",
+    ),
+    _kind("phone", r"\b(phone|telephone)( number)?\b|\bnumber to call\b", r"\(?\b\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b"),
+    _kind(
+        "part number",
+        r"\b(part|model|item) (number|no\.?|#)|\bsku\b|\bpart ?#",
+        r"(?-i:\b(?=[A-Z0-9-]*\d)[A-Z0-9]{2,}(-[A-Z0-9]+){2,}\b)",
+    ),
 )
 
 
