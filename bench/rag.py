@@ -58,7 +58,7 @@ from storelink.fakes.base import InProcessTransport
 from storelink.fakes.site import SiteFake
 from storelink.rag.docstore import ChunkRow, KnowledgeStore
 from storelink.rag.embed import OnnxEmbedder, english_words, load_embedder
-from storelink.rag.fusion import FusionWeights, fuse, known_share, tuned_weights
+from storelink.rag.fusion import FusionWeights, fuse, fusion_grid, known_share, tuned_weights
 from storelink.rag.goldens import (
     Golden,
     answer_candidates,
@@ -305,12 +305,8 @@ def grid() -> dict[str, Fuser]:
     for dense in (1.0, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0):
         for power in (1.0, 1.5, 2.0, 3.0):
             out[f"z-score 1/{dense:g}/p{power:g}"] = fused(FusionWeights(1.0, dense, method="zscore", power=power))
-    for known in (0.0, 0.05, 0.1, 0.2):  # the lexical weight by the share of words the model knows
-        for unread in (1.5, 2.0, 3.0):
-            for dense in (2.0, 3.0):
-                for power in (2.0, 3.0):
-                    weights = FusionWeights(known, dense, method="zscore", power=power, lexical_unread=unread)
-                    out[f"z-score {unread:g}→{known:g}/{dense:g}/p{power:g}"] = fused(weights)
+    for w in fusion_grid():  # the lexical weight by the share of words the model knows
+        out[f"z-score {w.lexical_unread:g}→{w.lexical:g}/{w.dense:g}/p{w.power:g}"] = fused(w)
     return out
 
 

@@ -52,3 +52,13 @@ def test_an_empty_or_overlong_question_is_one_line_and_exit_2(question: str, say
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and says in lines[0] and "storelink rag query" in lines[0], result.output
     assert not data_dir.exists()  # refused before anything was opened or ingested
+
+
+def test_tuning_the_fusion_without_the_model_says_so_in_one_line(tmp_path: Path) -> None:
+    goldens = tmp_path / "goldens.yaml"
+    goldens.write_text("goldens:\n  - {question: 'Is there a restocking fee?', must_include: ['15 %']}\n")
+    result = runner.invoke(rag_app, ["eval", "--lexical", "--tune", "--goldens", str(goldens)])
+    assert result.exit_code == 2, result.output
+    last = result.output.strip().splitlines()[-1]  # after the first-use ingest's log line
+    assert last == "configuration: Tuning needs the embedding model: the index is lexical-only.", result.output
+    assert "Traceback" not in result.output

@@ -10,6 +10,7 @@ covers that route. `bench/rag.py` prints the same figures beside retrieval's.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -17,8 +18,17 @@ import pytest
 
 from storelink.errors import ConfigurationError
 from storelink.fakes.site import SiteFake
-from storelink.rag.fusion import load_quality
-from storelink.rag.goldens import HELDOUT_FILES, evaluate, gate_threshold, load_goldens, load_heldout, load_tuning
+from storelink.rag.fusion import FusionWeights, load_quality
+from storelink.rag.goldens import (
+    HELDOUT_FILES,
+    evaluate,
+    gate_threshold,
+    halves,
+    load_goldens,
+    load_heldout,
+    load_tuning,
+    tune_fusion,
+)
 from tests.rag.conftest import open_kb
 
 
@@ -34,6 +44,10 @@ async def test_goldens_and_heldout_pass_rates_stay_above_the_thresholds(tmp_path
         tuning = await evaluate(kb, load_tuning(), skip_routes=("live",))
         heldout = await evaluate(kb, load_heldout(), skip_routes=("live",))
         heldout2 = await evaluate(kb, load_heldout("heldout2.yaml"), skip_routes=("live",))
+        # `storelink rag eval --tune` on the same index: the shipped fusion against plain RRF
+        shipped = kb.index.weights
+        grid = await asyncio.to_thread(tune_fusion, kb.index, load_goldens(), grid=[FusionWeights(1.0, 1.0, 60.0)])
+        assert kb.index.weights == shipped
     failed = [f"{r.question} -> {r.answer[:80]!r} {r.citations}" for r in report.results if not r.passed]
     assert report.total == len([g for g in load_goldens() if g.route != "live"])
     assert report.pass_rate >= gate_threshold(), "goldens below the threshold:\n" + "\n".join(failed)
@@ -46,6 +60,17 @@ async def test_goldens_and_heldout_pass_rates_stay_above_the_thresholds(tmp_path
     for name, held, floor in floors:
         missed = [f"{r.question} -> {r.answer[:80]!r}" for r in held.results if not r.passed]
         assert held.pass_rate >= float(gate[floor]), f"{name} below its floor:\n" + "\n".join(missed)
+    assert [r.shipped for r in grid] == [True, False], grid  # shipped first: it leads on the tuning half
+    ours, rrf = grid
+    assert ours.ndcg_checked >= rrf.ndcg_checked and ours.ndcg_checked >= 0.95, grid  # and holds on the other
+
+
+def test_the_goldens_are_halved_alternately_and_only_the_ranked_ones() -> None:
+    goldens = load_goldens()
+    tune, check = halves(goldens)
+    ranked = [g for g in goldens if g.route == "retrieval" and g.expected_urls]
+    assert tune == ranked[0::2] and check == ranked[1::2] and len(tune) - len(check) in (0, 1)
+    assert not {g.question for g in tune} & {g.question for g in check}
 
 
 def test_goldens_file_is_checked(tmp_path: Path) -> None:

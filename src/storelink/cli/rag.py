@@ -206,7 +206,9 @@ def eval_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (with pass_rate and total).")] = False,
     k: Annotated[int, typer.Option(help="Cut-off for hit@k, MRR and nDCG.")] = 10,
     lexical: Annotated[bool, typer.Option(help="Lexical only, as the test gate runs.")] = False,
-    tune: Annotated[bool, typer.Option(help="Grid-search the fusion weights on the goldens.")] = False,
+    tune: Annotated[
+        bool, typer.Option(help="Grid-search the fusion weights on half the goldens; show them on the other half.")
+    ] = False,
     goldens_file: Annotated[Path | None, typer.Option("--goldens", help="Another goldens.yaml.")] = None,
 ) -> None:
     """Score the goldens: pass rate, hit@k, MRR, nDCG. Exits 1 below the threshold in quality.toml."""
@@ -217,10 +219,9 @@ def eval_(
 
     async def work() -> dict[str, Any]:
         async with knowledge(settings, dense=False if lexical else None) as kb:
-            report = await evaluate(kb, goldens, k=k)
-            result: dict[str, Any] = report.model_dump()
+            rows = await asyncio.to_thread(tune_fusion, kb.index, goldens) if tune else []  # first: it can refuse
+            result: dict[str, Any] = (await evaluate(kb, goldens, k=k)).model_dump()
             if tune:
-                rows = await asyncio.to_thread(tune_fusion, kb.index, goldens)
                 result["tuning"] = [r.model_dump() for r in rows]
             return result
 
@@ -240,10 +241,16 @@ def eval_(
             f"({result['fusion']})"
         )
         if tune:
-            grid = Table("lexical", "dense", "k", "MRR@10", "nDCG@10", "hit@1")
-            for row in result["tuning"][:10]:
-                grid.add_row(*(f"{row[c]:g}" for c in ("lexical", "dense", "k", "mrr", "ndcg", "hit_at_1")))
+            rows = result["tuning"]
+            shown = rows[:10] + [r for r in rows[10:] if r["shipped"]]
+            grid = Table("fusion", "nDCG@10 tuning half", "nDCG@10 check half", "MRR@10 tuning half", title=(
+                "fusion grid: sorted on the goldens at even places, shown on those at odd places (they chose nothing)"
+            ))  # fmt: skip
+            for row in shown:
+                name = f"{row['fusion']} [bold](shipped)[/bold]" if row["shipped"] else row["fusion"]
+                grid.add_row(name, f"{row['ndcg_tuned']:.3f}", f"{row['ndcg_checked']:.3f}", f"{row['mrr_tuned']:.3f}")
             out.print(grid)
+            out.print("Keep the shipped weights (\\[fusion] in quality.toml) unless a point beats them on both halves.")
     if result["pass_rate"] < result["threshold"]:
         raise typer.Exit(1)
 

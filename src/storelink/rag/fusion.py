@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Literal
 
-__all__ = ["FusionMethod", "FusionWeights", "fuse", "known_share", "load_quality", "tuned_weights"]
+__all__ = ["FusionMethod", "FusionWeights", "fuse", "fusion_grid", "known_share", "load_quality", "tuned_weights"]
 
 FusionMethod = Literal["rrf", "zscore"]
 _WORD = re.compile(r"[^\W\d_]+")  # runs of letters, in any alphabet
@@ -103,6 +103,19 @@ def fuse(
             for rank, (doc_id, _) in enumerate(top, start=1):
                 scores[doc_id] = scores.get(doc_id, 0.0) + weight / (weights.k + rank)
     return sorted(scores.items(), key=lambda item: -item[1])
+
+
+def fusion_grid() -> list[FusionWeights]:
+    """The points the shipped weights were chosen among (``bench/rag.py --tune``, ``storelink rag
+    eval --tune``): z-score fusion with the lexical weight by the words the model knows (``known``
+    0-0.2, ``lexical_unread`` 1.5-3), dense 2-3, power 2-3."""
+    return [
+        FusionWeights(known, dense, method="zscore", power=power, lexical_unread=unread)
+        for known in (0.0, 0.05, 0.1, 0.2)
+        for unread in (1.5, 2.0, 3.0)
+        for dense in (2.0, 3.0)
+        for power in (2.0, 3.0)
+    ]
 
 
 def load_quality() -> dict[str, object]:

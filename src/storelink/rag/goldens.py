@@ -7,8 +7,9 @@ words that nothing is tuned on, reported apart from the goldens. Retrieval golde
 also scored as a ranking of pages (the chunks' URLs, first occurrence kept): hit@1, hit@k,
 MRR@k and nDCG@k against ``expected_urls``.
 
-:func:`tune_fusion` grid-searches the fusion weights on the goldens' rankings; the chosen ones
-are written into ``quality.toml`` by hand, with the figures, so a change is reviewed.
+:func:`tune_fusion` grid-searches the fusion weights on one half of the goldens' rankings and
+shows each point on the other half; weights are written into ``quality.toml`` by hand, with the
+figures, so a change is reviewed.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from storelink.rag.extractive import (
     stand_out_confidence,
     weighted_score,
 )
-from storelink.rag.fusion import FusionWeights, load_quality
+from storelink.rag.fusion import FusionWeights, fusion_grid, load_quality
 from storelink.rag.index import HybridIndex, RetrievalMode
 from storelink.rag.knowledge import SiteKnowledge
 from storelink.rag.models import Route
@@ -50,6 +51,7 @@ __all__ = [
     "answer_candidates",
     "evaluate",
     "gate_threshold",
+    "halves",
     "load_goldens",
     "load_heldout",
     "load_tuning",
@@ -244,37 +246,45 @@ async def evaluate(
 
 
 class TuningRow(BaseModel):
-    lexical: float
-    dense: float
-    k: float
-    mrr: float
-    ndcg: float
-    hit_at_1: float
+    fusion: str  # FusionWeights.describe()
+    shipped: bool  # the weights in quality.toml
+    ndcg_tuned: float  # nDCG@10 on the half the rows are sorted by
+    ndcg_checked: float  # nDCG@10 on the other half, which chose nothing
+    mrr_tuned: float
+
+
+def halves(goldens: Sequence[Golden]) -> tuple[list[Golden], list[Golden]]:
+    """The ranked goldens (retrieval, with expected pages) at even and at odd positions."""
+    ranked = [g for g in goldens if g.route == "retrieval" and g.expected_urls]
+    return ranked[0::2], ranked[1::2]
 
 
 def tune_fusion(
-    index: HybridIndex,
-    goldens: Sequence[Golden],
-    *,
-    lexical_weights: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
-    ks: Sequence[float] = (5, 10, 20, 60),
+    index: HybridIndex, goldens: Sequence[Golden], *, grid: Sequence[FusionWeights] | None = None
 ) -> list[TuningRow]:
-    """Every grid point's MRR@10, nDCG@10 and hit@1, best first (MRR, then nDCG, then nearest
-    to equal weights). Needs the dense half: an index without a model cannot be tuned."""
+    """Every grid point (:func:`fusion_grid`, and the shipped weights) scored on one half of the
+    goldens and shown on the other, best on the first half first; ties go to the shipped weights.
+    A point that leads on the half it was chosen on and not on the other has learnt that half's
+    questions, not how to fuse: keep the shipped weights unless a point beats them on both.
+    Needs the dense half: an index without a model cannot be tuned."""
     if index.mode != "hybrid":
         raise ConfigurationError("Tuning needs the embedding model: the index is lexical-only.")
+    tune, check = halves(goldens)
+    if not tune or not check:
+        raise ConfigurationError("Tuning needs at least two retrieval goldens with expected_urls, one per half.")
     original = index.weights
+    points = list(dict.fromkeys([original, *(grid if grid is not None else fusion_grid())]))
     rows: list[TuningRow] = []
     try:
-        for w in lexical_weights:
-            for kk in ks:
-                index.weights = FusionWeights(lexical=w, dense=round(1.0 - w, 3), k=kk)
-                scores, _ = ranking_metrics(index, goldens)
-                rows.append(TuningRow(lexical=w, dense=round(1.0 - w, 3), k=kk, mrr=scores.mrr, ndcg=scores.ndcg,
-                                      hit_at_1=scores.hit_at_1))  # fmt: skip
+        for weights in points:
+            index.weights = weights
+            tuned, _ = ranking_metrics(index, tune)
+            checked, _ = ranking_metrics(index, check)
+            rows.append(TuningRow(fusion=weights.describe(), shipped=weights == original, ndcg_tuned=tuned.ndcg,
+                                  ndcg_checked=checked.ndcg, mrr_tuned=tuned.mrr))  # fmt: skip
     finally:
         index.weights = original
-    return sorted(rows, key=lambda r: (-r.mrr, -r.ndcg, abs(r.lexical - 0.5), r.k))
+    return sorted(rows, key=lambda r: (-r.ndcg_tuned, not r.shipped))
 
 
 @dataclass(frozen=True, slots=True)
