@@ -14,7 +14,7 @@ from storelink.rag.extractive import AnswerSelector, AnswerWeights, extractive_a
 from storelink.rag.models import Passage
 from storelink.store import EmbeddedStore
 
-TOPICS = ("storage", "filter", "card", "gift")
+TOPICS = ("storage", "filter", "card", "gift", "ship")
 
 
 class TopicEmbedder(Embedder):
@@ -102,6 +102,21 @@ def test_a_question_asking_for_a_kind_of_answer_takes_a_sentence_that_states_one
     # Both sentences are about the filter alike; only one says how often.
     assert plain.text.startswith("The filter is washable")  # the block, from its first sentence
     assert "every 15,000 miles" in typed.text
+
+
+def test_a_question_naming_a_country_is_not_answered_from_a_block_about_another() -> None:
+    policy = (
+        "Free shipping\nStandard shipping is free on US orders over $99.\n\n"
+        "International\nWe ship to Canada and Australia with DHL Express."
+    )
+    page = [_passage(1, "https://shop/policies/shipping", "Shipping policy", policy)]
+    plain = AnswerSelector(AnswerWeights(lexical=0.0), embedder=TopicEmbedder())
+    weighed = AnswerSelector(AnswerWeights(lexical=0.0, type_miss=0.2), embedder=TopicEmbedder())
+    # Both blocks mean shipping alike (and words count for nothing): without the penalty the first answers.
+    assert (found := plain.select("do you ship to australia", page)) and found.text.startswith("Standard")
+    assert (found := weighed.select("do you ship to australia", page)) and found.text.startswith("We ship")
+    assert (found := weighed.select("do you ship to the uk", page)) and found.text.startswith("Standard")  # both miss
+    assert (found := weighed.select("is shipping free", page)) and found.text.startswith("Standard")  # none named
 
 
 def test_the_confidence_is_how_far_the_best_stands_out() -> None:

@@ -13,7 +13,9 @@ Every sentence is a candidate, scored with the question in view:
 * **rank**: a small penalty per place the passage is below the first;
 * **type miss**: a penalty when the question asks for a kind of answer (a power, a time of day, how
   often…: :mod:`storelink.rag.answer_types`) and the sentence states none: the answer to "how
-  often" is "every 12 months", not the sentence nearest in meaning;
+  often" is "every 12 months", not the sentence nearest in meaning. The same penalty, once, when
+  the question names a country that the sentence's block (its page title, heading and sentences)
+  does not (:mod:`storelink.rag.places`): "US orders" do not answer "shipping to Australia";
 * **catalogue**: a penalty for sentences of product and collection pages (Shopify's
   ``/products/`` and ``/collections/``), whose boilerplate ("X by Y, engineered for Z") is near
   every question about a product and answers almost none.
@@ -53,6 +55,7 @@ from storelink.rag.embed import Embedder
 from storelink.rag.fusion import load_quality
 from storelink.rag.lexical import analyse
 from storelink.rag.models import Passage
+from storelink.rag.places import places_named
 
 __all__ = [
     "AnswerSelector",
@@ -144,6 +147,7 @@ class Candidate:
     listed: bool
     heading: float = 0.0  # share of them in the block's heading
     typed: bool | None = None  # states the kind of answer asked for (None: no kind is asked for)
+    other_place: bool = False  # the question names a country its block (title, heading, text) does not
     catalogue: bool = False  # on a product or collection page
 
 
@@ -187,10 +191,15 @@ def _context(passage: Passage, block: _Block, sentence: str) -> str:
     return f"{head}: {sentence}"
 
 
+def _block_text(passage: Passage, block: _Block) -> str:
+    return " ".join([passage.title, block.heading, *(s.text for s in block.sentences)])
+
+
 def candidates(question: str, passages: Sequence[Passage], *, depth: int = 5) -> tuple[list[Candidate], list[_Block]]:
     """Every sentence of the top ``depth`` passages with its lexical score, and the blocks."""
     terms = set(analyse(question))
     kind = asked_type(question)
+    asked_places = places_named(question)
     blocks = [b for i, p in enumerate(passages[:depth]) for b in _blocks(i, p.text)]
     units = [s.terms for b in blocks for s in b.sentences] + [b.heading_terms for b in blocks if b.heading_terms]
     df = {t: sum(1 for u in units if t in u) for t in terms}
@@ -199,6 +208,8 @@ def candidates(question: str, passages: Sequence[Passage], *, depth: int = 5) ->
     out: list[Candidate] = []
     for b_index, block in enumerate(blocks):
         heading = sum(weight[t] for t in terms & block.heading_terms)
+        named = places_named(_block_text(passages[block.passage], block)) if asked_places else frozenset()
+        other_place = bool(asked_places) and not asked_places & named
         for s_index, sentence in enumerate(block.sentences):
             if len(sentence.text.split()) < 3:
                 continue
@@ -216,6 +227,7 @@ def candidates(question: str, passages: Sequence[Passage], *, depth: int = 5) ->
                     listed=sentence.listed,
                     heading=heading_share,
                     typed=None if kind is None else kind.stated_in(sentence.text),
+                    other_place=other_place,
                     catalogue=any(part in passages[block.passage].url for part in _CATALOGUE),
                 )
             )
@@ -229,7 +241,7 @@ def weighted_score(w: AnswerWeights, c: Candidate, cosine: float) -> float:
         (w.dense * cosine + w.lexical * c.lexical + w.heading * c.heading) * (0.5 if c.listed else 1.0)
         - w.rank * c.passage
         - w.catalogue * c.catalogue
-        - w.type_miss * (c.typed is False)
+        - w.type_miss * (c.typed is False or c.other_place)
     )
 
 
