@@ -31,6 +31,9 @@ from storelink.rag.answer_types import asked_type
         ("can i pay with apple pay", None),  # "pay" the verb asks for no amount
         ("are two piece rotors lighter? by how much", None),  # a weight, not a price: no kind named
         ("how much do you charge to rebuild dampers", "money"),
+        ("what does the warehouse job in reno pay?", "money"),
+        ("what do i pay with, card or paypal", None),
+        ("how big is the discount on a wholesale account", "share"),
         ("do you ship to australia", None),
         ("can i return coilovers i installed", None),
         ("what tire pressures should i run at the track", "pressure"),

@@ -76,12 +76,13 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
         r"\b(temperatures?|boiling points?|how hot|degrees)\b",
         rf"\d{_JOIN}(°\s?[cf]|degrees|celsius|fahrenheit)",
     ),
-    _kind("share", r"\bhow (big|much) (of )?(a |the )?discount\b|\bpercent(age)?\b", r"\d\s?(%|percent)"),
+    _kind("share", r"\bhow (big|much) (is |of )?(a |the |your )?discount\b|\bpercent(age)?\b", r"\d\s?(%|percent)"),
     _kind(
         "money",
-        # "how much is / does / for", not "by how much" or "how much lighter"; not "pay": "can I pay by card"
+        # "how much is / does / for", not "by how much" or "how much lighter"; "pay" only as "what does
+        # the job pay", not "can I pay by card"
         r"\bhow much (is|are|does|do|did|will|would|for|to|extra|more)\b"
-        r"|\b(cost|costs|price of|fee for|salary|wages?|hourly)\b",
+        r"|\b(cost|costs|price of|fee for|salary|wages?|hourly)\b|\bwhat (does|do|would|will)\b.*\bpay\W*$",
         r"\$\s?\d|\bfree\b|\d\s?%|\bno (charge|fee|cost)\b",
     ),
     _kind("count", r"\bhow many\b", rf"\b({_NUMBER}|\d[\d,.]*)\b"),
