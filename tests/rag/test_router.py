@@ -182,4 +182,8 @@ async def test_an_answer_that_points_at_a_page_cites_the_page_and_quotes_it(kb: 
     assert "Make ten moderate stops" in answer.answer  # which is quoted from its own page
     cited = [c.url for c in answer.citations]
     assert f"{SITE}/pages/bedding-in-procedure" in cited and len(cited) == 2
+    # [n] is the n-th citation, whatever place its passage had: the procedure's page was appended last
+    before, after = answer.answer.split("Make ten moderate stops")
+    assert before.rstrip().endswith("[1]") and after.rstrip().endswith("[2]"), answer.answer
+    assert cited[1] == f"{SITE}/pages/bedding-in-procedure"
     assert answer.passages is not None and f"{SITE}/pages/bedding-in-procedure" in {p.url for p in answer.passages}

@@ -36,14 +36,23 @@ Search = Callable[[str, int], Awaitable[tuple[list[Passage], str]]]
 _CITED = re.compile(r"\[(\d{1,2})\]")
 
 
-def _citations(passages: list[Passage], indexes: list[int]) -> list[Citation]:
-    seen: set[str] = set()
+def _cited(text: str, passages: list[Passage], indexes: list[int]) -> tuple[str, list[Citation]]:
+    """The pages ``indexes`` (0-based passages) cite, one citation per page in the order cited, and
+    ``text`` with its ``[n]`` markers (n: a passage's place) renumbered to those citations, so that
+    ``[1]`` is always ``citations[0]``: an answer quoting the third passage says ``[1]``, not ``[3]``."""
+    number: dict[str, int] = {}  # page URL -> its citation's number
     out: list[Citation] = []
     for i in indexes:
-        if 0 <= i < len(passages) and passages[i].url not in seen:
-            seen.add(passages[i].url)
+        if 0 <= i < len(passages) and passages[i].url not in number:
+            number[passages[i].url] = len(out) + 1
             out.append(Citation(url=passages[i].url, title=passages[i].title, heading=passages[i].heading or None))
-    return out
+
+    def renumber(marker: re.Match[str]) -> str:
+        i = int(marker.group(1)) - 1
+        found = number.get(passages[i].url) if 0 <= i < len(passages) else None
+        return f"[{found}]" if found is not None else marker.group(0)
+
+    return _CITED.sub(renumber, text), out
 
 
 class Router:
@@ -130,11 +139,12 @@ class Router:
             else:
                 if synthesis is not None:
                     cited = [int(n) - 1 for n in _CITED.findall(synthesis.text)] or [0]
+                    text, citations = _cited(synthesis.text, passages, cited)
                     return Answer(
                         question=question,
                         route="retrieval",
-                        answer=synthesis.text,
-                        citations=_citations(passages, cited),
+                        answer=text,
+                        citations=citations,
                         passages=passages,
                         synthesized_by=synthesis.model,
                         retrieval_mode=mode,
@@ -155,11 +165,12 @@ class Router:
                 live=live,
             )
         passages = selection.passages_with(passages)  # and the page the answer's sentence points at
+        text, citations = _cited(selection.text, passages, selection.cited)
         return Answer(
             question=question,
             route="retrieval",
-            answer=selection.text,
-            citations=_citations(passages, selection.cited),
+            answer=text,
+            citations=citations,
             passages=passages,
             retrieval_mode=mode,
             notes=notes,
