@@ -15,8 +15,8 @@
 3. **Retrieval quality**, nDCG@10 of each mode (BM25, dense, RRF 1/1/k60, the first shipped RRF
    0.2/0.8/k5, the fixed z-score 1/3/p3 shipped before, the shipped fusion) side by side, on the
    *tuning* sets (the goldens, ``tuning.yaml`` and one half of each public set: even positions in
-   id order) and on the *held-out* sets (the other halves, ``heldout.yaml`` and ``heldout2.yaml``,
-   which nothing is tuned on). Public sets: ``zaragoza-construction-faq`` (PyPI, CC BY 4.0) in
+   id order) and on the *held-out* sets (the other halves and ``goldens.HELDOUT_FILES``, which
+   nothing is tuned on). Public sets: ``zaragoza-construction-faq`` (PyPI, CC BY 4.0) in
    English and in Swedish, 503 questions against their answers, and the
    Python 3.11 FAQ (175 questions against their answers, PSF licence; ``bench/python_faq.py``).
    The demo site is scored page-level, with exact in-memory vectors.
@@ -60,6 +60,7 @@ from storelink.rag.docstore import ChunkRow, KnowledgeStore
 from storelink.rag.embed import OnnxEmbedder, english_words, load_embedder
 from storelink.rag.fusion import FusionWeights, fuse, fusion_grid, known_share, tuned_weights
 from storelink.rag.goldens import (
+    HELDOUT_FILES,
     Golden,
     answer_candidates,
     evaluate,
@@ -368,15 +369,14 @@ async def bench_quality(
         qa_set("FAQ-en B", en_b, embedder, cache),
         qa_set("FAQ-sv B", sv_b, embedder, cache),
         qa_set("Python B", py_b, embedder, cache),
-        site_set("heldout", kb, load_heldout()),
-        site_set("heldout2", kb, load_heldout("heldout2.yaml")),
+        *(site_set(name.removesuffix(".yaml"), kb, load_heldout(name)) for name in HELDOUT_FILES),
     ]
     table("nDCG@10, tuning sets (weights chosen here)", tuning, modes())
     table("nDCG@10, held-out sets (nothing tuned on them)", reporting, modes())
     console.print(
         f"sets: FAQ-en/-sv = zaragoza-construction-faq (PyPI, CC BY 4.0), {len(en)} questions, halves by id; "
         f"Python = the Python 3.11 FAQ (PSF licence, {len(py)} questions, bench/data/python-faq-3.11.json); "
-        "goldens/heldout/heldout2 = the demo site, page-level"
+        f"goldens/{'/'.join(n.removesuffix('.yaml') for n in HELDOUT_FILES)} = the demo site, page-level"
     )
 
 
@@ -395,10 +395,10 @@ async def bench_answers(kb: SiteKnowledge, *, tune: bool, heldout: bool = True) 
         return
     out = Table("answers (hybrid, extractive)", "pass rate", "passed", "hit@10", "nDCG@10", "refused right")
     questions: list[str] = []
-    sets = (("goldens (tuned on)", load_goldens()), ("tuning.yaml (tuned on)", load_tuning()),
-            ("heldout (never tuned on)", load_heldout()),
-            ("heldout2 (never tuned on, another writer)", load_heldout("heldout2.yaml")))  # fmt: skip
-    for name, goldens in sets if heldout else sets[:2]:
+    sets = [("goldens (tuned on)", load_goldens()), ("tuning.yaml (tuned on)", load_tuning())]
+    if heldout:
+        sets += [(f"{name} (never tuned on)", load_heldout(name)) for name in HELDOUT_FILES]
+    for name, goldens in sets:
         report = await evaluate(kb, goldens, skip_routes=("live",))
         none = [r for r in report.results if r.expected_route == "none"]
         out.add_row(name, f"{report.pass_rate:.3f}", f"{report.passed}/{report.total}", f"{report.hit_at_k:.3f}",
