@@ -2,7 +2,7 @@
 
 A golden passes when the router takes its route (retrieval unless it says otherwise), the
 answer contains any of ``must_include`` (and all of ``must_include_all``) and cites any of
-``must_cite``. ``heldout.yaml`` and ``heldout2.yaml`` have the same shape: questions in customers'
+``must_cite``. The held-out files (``HELDOUT_FILES``) have the same shape: questions in customers'
 words that nothing is tuned on, reported apart from the goldens. Retrieval goldens are
 also scored as a ranking of pages (the chunks' URLs, first occurrence kept): hit@1, hit@k,
 MRR@k and nDCG@k against ``expected_urls``.
@@ -105,12 +105,13 @@ def load_tuning() -> list[Golden]:
     return load_goldens(packaged="tuning.yaml")
 
 
-HELDOUT_FILES = ("heldout.yaml", "heldout2.yaml")
+HELDOUT_FILES = ("heldout.yaml", "heldout2.yaml", "heldout3.yaml")
 
 
 def load_heldout(name: str = "heldout.yaml") -> list[Golden]:
     """A held-out file's questions, in customers' words, never tuned on: ``heldout.yaml`` (written
-    with the first tuning questions) or ``heldout2.yaml`` (by a writer who saw only the site)."""
+    with the first tuning questions), ``heldout2.yaml`` or ``heldout3.yaml`` (each by a writer who
+    saw only the site)."""
     if name not in HELDOUT_FILES:
         raise ConfigurationError(f"No held-out file {name!r}; there are {', '.join(HELDOUT_FILES)}.")
     return load_goldens(packaged=name)
