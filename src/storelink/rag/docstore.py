@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from storelink.rag.models import Passage
 from storelink.store import EmbeddedStore
 
 __all__ = ["ChunkRow", "KnowledgeStore", "PageRow", "page_id"]
@@ -81,6 +82,13 @@ class ChunkRow:
         """What both indexes see: the page title and heading give a short chunk its context."""
         head = self.title if not self.heading or self.heading == self.title else f"{self.title} · {self.heading}"
         return f"{head}\n{self.text}"
+
+    def passage(self, score: float = 0.0, *, lexical_rank: int | None = None, dense_rank: int | None = None) -> Passage:
+        """This chunk as a retrieved :class:`Passage` (with its page id, for ``fetch``)."""
+        return Passage(
+            id=self.id, page_id=page_id(self.url), url=self.url, title=self.title, heading=self.heading,
+            text=self.text, score=score, lexical_rank=lexical_rank, dense_rank=dense_rank,
+        )  # fmt: skip
 
 
 class KnowledgeStore:

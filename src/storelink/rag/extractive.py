@@ -50,7 +50,7 @@ import numpy as np
 import numpy.typing as npt
 
 from storelink.rag.answer_types import asked_type
-from storelink.rag.docstore import ChunkRow, KnowledgeStore, page_id
+from storelink.rag.docstore import ChunkRow, KnowledgeStore
 from storelink.rag.embed import Embedder
 from storelink.rag.fusion import load_quality
 from storelink.rag.lexical import analyse
@@ -321,11 +321,7 @@ class AnswerSelector:
     @staticmethod
     def contexts(chunk: ChunkRow) -> list[str]:
         """What :meth:`select` embeds for each sentence of ``chunk``."""
-        passage = Passage(
-            id=chunk.id, page_id="", url=chunk.url, title=chunk.title, heading=chunk.heading, text=chunk.text,
-            score=0.0,
-        )  # fmt: skip
-        found, _ = candidates("", [passage], depth=1)
+        found, _ = candidates("", [chunk.passage()], depth=1)
         return [c.context for c in found]
 
     def warm(self, chunks: Iterable[ChunkRow]) -> int:
@@ -404,10 +400,7 @@ class AnswerSelector:
         if not targets:
             return selection
         chunks = [c for t in dict.fromkeys(targets[:_MAX_FOLLOWED]) for c in self.docs.page_chunks(t)]
-        linked = [
-            Passage(id=c.id, page_id=page_id(c.url), url=c.url, title=c.title, heading=c.heading, text=c.text, score=0)
-            for c in chunks
-        ]
+        linked = [c.passage() for c in chunks]
         found, blocks = candidates(question, linked, depth=len(linked))
         found = [dataclasses.replace(c, passage=0) for c in found]  # no rank among one page's chunks
         if not found:

@@ -30,7 +30,7 @@ from storelink.errors import ConnectorError, ErrorKind, Mode
 from storelink.observability.metrics import Metrics
 from storelink.rag.corrections import Corrections, load_corrections
 from storelink.rag.discover import CrawlLimits, DiscoverReport, discover
-from storelink.rag.docstore import KnowledgeStore, PageRow, page_id
+from storelink.rag.docstore import KnowledgeStore, PageRow
 from storelink.rag.embed import Embedder, ModelUnavailable, load_embedder
 from storelink.rag.extractive import AnswerSelector, AnswerWeights, tuned_answer_weights
 from storelink.rag.fetch import SiteFetcher
@@ -234,17 +234,7 @@ class SiteKnowledge:
             used = "lexical"
         hits = await asyncio.to_thread(self.index.search, query, k, mode=mode)
         passages = [
-            Passage(
-                id=row.id,
-                page_id=page_id(row.url),
-                url=row.url,
-                title=row.title,
-                heading=row.heading,
-                text=row.text,
-                score=round(hit.score, 6),
-                lexical_rank=hit.lexical_rank,
-                dense_rank=hit.dense_rank,
-            )
+            row.passage(round(hit.score, 6), lexical_rank=hit.lexical_rank, dense_rank=hit.dense_rank)
             for hit, row in self.index.chunks_for(hits)
         ]
         return passages, used
