@@ -259,7 +259,7 @@ def qa_set(name: str, rows: list[tuple[str, str, str]], embedder: OnnxEmbedder, 
 
 
 def site_set(name: str, kb: SiteKnowledge, goldens: list[Golden]) -> RetrievalSet:
-    scored = [g for g in goldens if g.route == "retrieval" and g.expected_urls]
+    scored = [g for g in goldens if g.ranked]
     assert kb.index.vectors is not None
     return RetrievalSet(
         name,

@@ -67,7 +67,8 @@ async def test_goldens_and_heldout_pass_rates_stay_above_the_thresholds(tmp_path
 def test_the_goldens_are_halved_alternately_and_only_the_ranked_ones() -> None:
     goldens = load_goldens()
     tune, check = halves(goldens)
-    ranked = [g for g in goldens if g.route == "retrieval" and g.expected_urls]
+    ranked = [g for g in goldens if g.ranked]
+    assert ranked and all(g.route == "retrieval" and g.expected_urls for g in ranked)
     assert tune == ranked[0::2] and check == ranked[1::2] and len(tune) - len(check) in (0, 1)
     assert not {g.question for g in tune} & {g.question for g in check}
 

@@ -70,6 +70,22 @@ class Golden:
     route: Route = "retrieval"
     must_include_all: tuple[str, ...] = ()  # and every one of these (answers spanning sentences)
 
+    @property
+    def ranked(self) -> bool:
+        """Scored as a ranking of pages too: a retrieval golden that names its expected pages."""
+        return self.route == "retrieval" and bool(self.expected_urls)
+
+    def included_in(self, answer: str) -> bool:
+        """``answer`` contains one of ``must_include`` and all of ``must_include_all`` (any case)."""
+        text = answer.lower()
+        return any(s.lower() in text for s in self.must_include) and all(
+            s.lower() in text for s in self.must_include_all
+        )
+
+    def cited_in(self, paths: Sequence[str]) -> bool:
+        """One of ``must_cite`` is among the cited ``paths`` (or nothing must be cited)."""
+        return not self.must_cite or any(p in paths for p in self.must_cite)
+
 
 def load_goldens(path: Path | None = None, *, packaged: str = "goldens.yaml") -> list[Golden]:
     """The goldens at ``path``, or the packaged file ``packaged`` (``goldens.yaml``)."""
@@ -168,7 +184,7 @@ def ranking_metrics(
     index: HybridIndex, goldens: Sequence[Golden], *, k: int = 10, mode: RetrievalMode | None = None
 ) -> tuple[RankingScores, list[int | None]]:
     """Page-level ranking quality of the retrieval goldens (and each one's first relevant rank)."""
-    scored = [g for g in goldens if g.route == "retrieval" and g.expected_urls]
+    scored = [g for g in goldens if g.ranked]
     if not scored:
         return RankingScores(0, 0, 0, 0, 0), []
     sums = [0.0] * 5
@@ -206,12 +222,9 @@ async def evaluate(
     results: list[GoldenResult] = []
     for golden in goldens:
         answer = await kb.answer(golden.question)
-        text = answer.answer.lower()
-        included = any(s.lower() in text for s in golden.must_include) and all(
-            s.lower() in text for s in golden.must_include_all
-        )
+        included = golden.included_in(answer.answer)
         cited_paths = [_path(c.url) for c in answer.citations]
-        cited = not golden.must_cite or any(p in cited_paths for p in golden.must_cite)
+        cited = golden.cited_in(cited_paths)
         results.append(
             GoldenResult(
                 question=golden.question,
@@ -225,7 +238,7 @@ async def evaluate(
             )
         )
     scores, ranks = await asyncio.to_thread(ranking_metrics, kb.index, goldens, k=k)
-    retrieval_results = [r for r, g in zip(results, goldens, strict=True) if g.route == "retrieval" and g.expected_urls]
+    retrieval_results = [r for r, g in zip(results, goldens, strict=True) if g.ranked]
     for result, rank in zip(retrieval_results, ranks, strict=True):
         result.first_relevant_rank = rank
     passed = sum(r.passed for r in results)
@@ -256,7 +269,7 @@ class TuningRow(BaseModel):
 
 def halves(goldens: Sequence[Golden]) -> tuple[list[Golden], list[Golden]]:
     """The ranked goldens (retrieval, with expected pages) at even and at odd positions."""
-    ranked = [g for g in goldens if g.route == "retrieval" and g.expected_urls]
+    ranked = [g for g in goldens if g.ranked]
     return ranked[0::2], ranked[1::2]
 
 
@@ -332,14 +345,9 @@ async def answer_candidates(kb: SiteKnowledge, goldens: Sequence[Golden]) -> lis
         for c in found:  # what the selector would answer with c the best: its span, and the page it points at
             alone = Selection(span_text(blocks, c), [c.passage], 0.0, True)
             picked = selector.follow(golden.question, passages, c, alone)
-            text = picked.text.lower()
             cited_from = picked.passages_with(passages)
             cited = [_path(cited_from[i].url) for i in picked.cited]
-            passes.append(
-                any(s.lower() in text for s in golden.must_include)
-                and all(s.lower() in text for s in golden.must_include_all)
-                and (not golden.must_cite or any(p in golden.must_cite for p in cited))
-            )
+            passes.append(golden.included_in(picked.text) and golden.cited_in(cited))
         out.append(_Question(golden=golden, found=found, dense=dense, passes=passes))
     return out
 
