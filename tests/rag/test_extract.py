@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storelink.rag.extract import extract_main, extract_main_text
+from storelink.rag.extract import extract_main
 
 CHROME_WORDS = ("Free shipping over $99", "Brake Pads", "Cart (0)", "Newsletter", "All rights reserved")
 
@@ -25,7 +25,7 @@ SHORT = "<h2>Open roles</h2><p>We are hiring a warehouse associate in Reno.</p>"
 
 
 def test_a_short_page_is_its_main_landmark_without_the_sites_chrome() -> None:
-    text = extract_main_text(page(SHORT), "https://shop.example/pages/careers")
+    text = extract_main(page(SHORT), "https://shop.example/pages/careers").text
 
     assert "We are hiring a warehouse associate in Reno." in text
     assert "## Open roles" in text  # its headings kept for the chunker
@@ -33,7 +33,7 @@ def test_a_short_page_is_its_main_landmark_without_the_sites_chrome() -> None:
 
 
 def test_without_a_main_landmark_navigation_banner_footer_and_sidebar_are_left_out() -> None:
-    text = extract_main_text(page(SHORT, landmark="div"), "https://shop.example/pages/careers")
+    text = extract_main(page(SHORT, landmark="div"), "https://shop.example/pages/careers").text
 
     assert "We are hiring a warehouse associate in Reno." in text
     assert not [w for w in CHROME_WORDS if w in text]
@@ -41,15 +41,15 @@ def test_without_a_main_landmark_navigation_banner_footer_and_sidebar_are_left_o
 
 def test_a_header_inside_the_article_is_content() -> None:
     main = "<header><p>Posted 2026-11-02 by the Reno team.</p></header>" + SHORT
-    text = extract_main_text(page(main, landmark="div"), "https://shop.example/blog/hiring")
+    text = extract_main(page(main, landmark="div"), "https://shop.example/blog/hiring").text
 
     assert "Posted 2026-11-02 by the Reno team." in text
     assert "Cart (0)" not in text
 
 
 def test_a_page_without_a_body_is_no_text() -> None:
-    assert extract_main_text("", None) == ""
-    assert extract_main_text("<html><head><title>x</title></head></html>", None) == ""
+    assert extract_main("", None).text == ""
+    assert extract_main("<html><head><title>x</title></head></html>", None).text == ""
 
 
 def test_the_links_kept_are_those_of_the_main_text() -> None:

@@ -27,7 +27,6 @@ __all__ = [
     "MainText",
     "PageLinks",
     "extract_main",
-    "extract_main_text",
     "page_links",
     "page_title",
 ]
@@ -145,8 +144,3 @@ def extract_main(html: str, url: str | None = None) -> MainText:
         fast=True,  # no fallback extractors: 2× faster, F1 0.900 against 0.909 (trafilatura eval)
     )
     return MainText(text or "", list(links))
-
-
-def extract_main_text(html: str, url: str | None = None) -> str:
-    """The page's main content as Markdown, or "" when none (:func:`extract_main` without the links)."""
-    return extract_main(html, url).text
