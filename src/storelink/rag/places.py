@@ -34,7 +34,7 @@ _US_STATES = (
     "north_carolina north_dakota ohio oklahoma oregon pennsylvania rhode_island south_carolina "
     "south_dakota tennessee texas utah vermont virginia washington west_virginia wisconsin wyoming"
 )
-_AMBIGUOUS = frozenset({"jordan", "chad", "turkey", "georgia"})  # Georgia is taken as the US state
+_AMBIGUOUS = frozenset({"jordan", "chad", "turkey"})  # Georgia stays: the US states come after the countries
 _US_CAPITALS = re.compile(r"(?<![\w.])(US|U\.S\.)(?![\w])")
 
 
@@ -61,9 +61,8 @@ def _names() -> tuple[dict[str, str], int]:
     for code, names in _ALIASES.items():
         code_of.update(dict.fromkeys(map(_key, names), code))
     code_of.update(dict.fromkeys((state.replace("_", " ") for state in _US_STATES.split()), "US"))
-    for name in _AMBIGUOUS - {"georgia"}:
+    for name in _AMBIGUOUS:
         code_of.pop(name, None)
-    code_of.pop("u s", None)  # "us" is a pronoun: only "US" and "U.S." in capitals count (_US_CAPITALS)
     return code_of, max(len(name.split()) for name in code_of)
 
 
