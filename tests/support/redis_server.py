@@ -18,13 +18,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import redis
+import redis.asyncio
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 if TYPE_CHECKING:
     from storelink.resilience.shared import SharedState
 
-__all__ = ["SHARED_REDIS_URL", "RedisServer", "drop_prefix", "free_port", "redis_answers", "shared_again"]
+__all__ = [
+    "SHARED_REDIS_URL",
+    "RedisServer",
+    "clear_of_the_hour",
+    "drop_prefix",
+    "free_port",
+    "redis_answers",
+    "shared_again",
+]
 
 SHARED_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -52,6 +61,22 @@ async def shared_again(shared: SharedState, *, within_s: float = 10.0) -> bool:
             return True
         await asyncio.sleep(0.1)
     return not shared.status().degraded
+
+
+async def clear_of_the_hour(url: str = SHARED_REDIS_URL, *, margin_s: float = 15.0) -> None:
+    """Wait out the last ``margin_s`` of Redis' hour if its clock is there.
+
+    The GA4 gate's hourly token windows run on Redis' clock (``TIME``), which time-machine cannot
+    move: a test that spends the hour's tokens and then expects a hold must not straddle the full
+    hour, where the window rolls over and the hold rightly lifts (a CI run did, at 19:00)."""
+    client = redis.asyncio.Redis.from_url(url)
+    try:
+        seconds, micros = await client.time()
+    finally:
+        await client.aclose()
+    left = 3600 - (seconds % 3600 + micros / 1e6)
+    if left < margin_s:
+        await asyncio.sleep(left + 0.1)
 
 
 def drop_prefix(url: str, prefix: str) -> None:

@@ -35,6 +35,7 @@ from tests.connectors.ga4.support import PROPERTY, google_runtime, live_settings
 from tests.support.redis_server import (
     SHARED_REDIS_URL,
     RedisServer,
+    clear_of_the_hour,
     drop_prefix,
     free_port,
     redis_answers,
@@ -132,6 +133,7 @@ async def test_server_errors_are_counted_across_replicas(tmp_path: Path, prefix:
 async def test_one_replicas_quota_report_holds_back_the_others(tmp_path: Path, prefix: str) -> None:
     """Replica A's reports say the hour's tokens are nearly gone; replica B, which has never called,
     holds its call back instead of spending the property's last tokens."""
+    await clear_of_the_hour()  # the hold lasts until Redis' full hour: this test must not straddle it
     fake = Ga4Fake(properties=[PROPERTY], limits=QuotaLimits(tokens_per_hour=200, tokens_per_project_per_hour=200))
     async with replicas(tmp_path, fake, redis_url=SHARED_REDIS_URL, prefix=prefix, n=2) as (a, b):
         refused: ConnectorError | None = None
