@@ -119,6 +119,7 @@ async def test_without_redis_the_replicas_overrun_the_property(tmp_path: Path) -
 async def test_server_errors_are_counted_across_replicas(tmp_path: Path, prefix: str) -> None:
     """Under 30 % injected 5xx, the property never sees the 10th server error of an hour: the
     replicas stop, together, with one to spare."""
+    await clear_of_the_hour()  # the fake counts errors per full hour: straddling one would split them
     fake = Ga4Fake(properties=[PROPERTY], latency_s=0.05, faults=FaultPlan(rates={Fault.SERVER_ERROR: 0.3}, seed=7))
     async with replicas(tmp_path, fake, redis_url=SHARED_REDIS_URL, prefix=prefix) as runtimes:
         results = await run_callers(runtimes)
