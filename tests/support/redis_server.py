@@ -67,8 +67,9 @@ async def clear_of_the_hour(url: str = SHARED_REDIS_URL, *, margin_s: float = 15
     """Wait out the last ``margin_s`` of Redis' hour if its clock is there.
 
     The GA4 gate's hourly token windows run on Redis' clock (``TIME``), which time-machine cannot
-    move: a test that spends the hour's tokens and then expects a hold must not straddle the full
-    hour, where the window rolls over and the hold rightly lifts (a CI run did, at 19:00)."""
+    move, and without a moved clock the GA4 fake's hours are the same real hours: a test that counts
+    within one hour must not straddle the full hour, where the window rolls over (and a hold rightly
+    lifts, as it most likely did in the stop-28 CI run that failed)."""
     client = redis.asyncio.Redis.from_url(url)
     try:
         seconds, micros = await client.time()
